@@ -1,0 +1,85 @@
+"""kerascut_core: cut pretrained Keras models into validated, versioned backbones.
+
+Importing this package is cheap: TensorFlow and Keras are imported only by the modules that
+need them, and only when their functions are called. Public names are resolved lazily.
+
+    >>> import kerascut_core as kc
+    >>> model = kc.load_model("keras.applications/MobileNetV2", weights="none")  # doctest: +SKIP
+    >>> kc.cut_points(model)[:3]                                                  # doctest: +SKIP
+    >>> backbone = kc.cut(model, start="block_3_expand_relu", end="block_13_expand_relu")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from kerascut_core.errors import (
+    ConfigError,
+    CutError,
+    DeviceError,
+    IntegrityError,
+    KerascutError,
+    ObjectExistsError,
+    ObjectNotFoundError,
+    PreconditionFailedError,
+    SourceError,
+    StoreError,
+    ValidationError,
+)
+from kerascut_core.spec import CutSpec
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it (imported on first access)
+_LAZY: dict[str, str] = {
+    # graph view and surgery
+    "GraphView": "kerascut_core.graph",
+    "graph_view": "kerascut_core.graph",
+    "CutPlan": "kerascut_core.surgery",
+    "plan_cut": "kerascut_core.surgery",
+    "cut": "kerascut_core.surgery",
+    "cut_points": "kerascut_core.surgery",
+    # sources
+    "load_model": "kerascut_core.sources",
+    "fingerprint": "kerascut_core.sources",
+    "fetch": "kerascut_core.sources",
+    # stores, versions, manifests, consumers
+    "open_store": "kerascut_core.stores",
+    "Manifest": "kerascut_core.manifest",
+    "compute_version": "kerascut_core.versioning",
+    "load_backbone": "kerascut_core.consumer",
+    # validation
+    "validate": "kerascut_core.validation",
+    "ValidationReport": "kerascut_core.report",
+}
+
+__all__ = [
+    "ConfigError",
+    "CutError",
+    "CutSpec",
+    "DeviceError",
+    "IntegrityError",
+    "KerascutError",
+    "ObjectExistsError",
+    "ObjectNotFoundError",
+    "PreconditionFailedError",
+    "SourceError",
+    "StoreError",
+    "ValidationError",
+    "__version__",
+    *sorted(_LAZY),
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'kerascut_core' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

@@ -1,0 +1,73 @@
+"""Exceptions raised by kerascut.
+
+Every message is one line that names the thing, the reason and the fix, shaped like Keras's
+own errors: ``Expected ... Received ...`` with the valid options listed where there are any.
+The CLI prints ``str(error)`` without a traceback.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConfigError",
+    "CutError",
+    "DeviceError",
+    "IntegrityError",
+    "KerascutError",
+    "ObjectExistsError",
+    "ObjectNotFoundError",
+    "PreconditionFailedError",
+    "SourceError",
+    "StoreError",
+    "ValidationError",
+]
+
+
+class KerascutError(Exception):
+    """Base class of every error kerascut raises on purpose.
+
+    ``exit_code`` is what the CLI exits with when this error reaches it.
+    """
+
+    exit_code: int = 1
+
+
+class CutError(KerascutError, ValueError):
+    """A cut that cannot be made: unknown names, crossing skips, bad ranges, subclassed models."""
+
+
+class SourceError(KerascutError):
+    """A source model that cannot be fetched, fingerprinted or loaded."""
+
+
+class StoreError(KerascutError):
+    """A store operation that failed (permissions, network, layout)."""
+
+
+class ObjectNotFoundError(StoreError):
+    """The object, version or bucket does not exist."""
+
+
+class ObjectExistsError(StoreError):
+    """An immutable object already exists; published versions are never overwritten."""
+
+
+class PreconditionFailedError(StoreError):
+    """A conditional update lost a race (``latest.json`` changed under us)."""
+
+
+class IntegrityError(StoreError):
+    """Bytes that do not match their recorded size or sha256."""
+
+
+class ValidationError(KerascutError):
+    """Validation could not run (as opposed to running and failing)."""
+
+
+class DeviceError(ValidationError):
+    """The required device is missing, e.g. ``require_gpu=True`` on a CPU-only worker."""
+
+
+class ConfigError(KerascutError, ValueError):
+    """A config file or field that does not validate."""
+
+    exit_code = 2

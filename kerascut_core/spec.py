@@ -1,0 +1,95 @@
+"""The cut spec: where a source model is cut (``start`` / ``drop_first`` / ``end`` / ``extra_inputs``).
+
+Pure Python, no TensorFlow: the spec travels through configs, manifests and Prefect parameters.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from kerascut_core.errors import CutError
+
+__all__ = ["CutSpec", "EndSpec", "StartSpec"]
+
+StartSpec = str | list[str] | None
+EndSpec = str | list[str] | dict[str, str] | None
+EXTRA_INPUTS = ("error", "auto")
+
+
+@dataclass(frozen=True)
+class CutSpec:
+    """Where to cut. ``start`` and ``drop_first`` are exclusive; ``None`` keeps the original side."""
+
+    start: StartSpec = None
+    end: EndSpec = None
+    drop_first: int | None = None
+    extra_inputs: Literal["error", "auto"] = "error"
+
+    def __post_init__(self) -> None:
+        if self.start is not None and self.drop_first is not None:
+            raise CutError(
+                "Expected either `start` or `drop_first`, not both. "
+                f"Received start={self.start!r} and drop_first={self.drop_first!r}. "
+                "Remove one of them."
+            )
+        if self.drop_first is not None and (
+            isinstance(self.drop_first, bool) or not isinstance(self.drop_first, int)
+            or self.drop_first < 1
+        ):
+            raise CutError(
+                f"Expected `drop_first` to be a positive integer. Received drop_first={self.drop_first!r}."
+            )
+        if self.extra_inputs not in EXTRA_INPUTS:
+            raise CutError(
+                f"Expected `extra_inputs` to be one of {list(EXTRA_INPUTS)}. "
+                f"Received extra_inputs={self.extra_inputs!r}."
+            )
+        for label, value in (("start", self.start), ("end", self.end)):
+            _check_names(label, value)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict with the four fields (lists, not tuples)."""
+        return {
+            "start": _plain(self.start),
+            "end": _plain(self.end),
+            "drop_first": self.drop_first,
+            "extra_inputs": self.extra_inputs,
+        }
+
+    @classmethod
+    def from_dict(cls, data: CutSpec | dict[str, Any] | None) -> CutSpec:
+        """Build from a dict with the config's cut fields; unknown keys are ignored."""
+        if isinstance(data, CutSpec):
+            return data
+        data = dict(data or {})
+        return cls(
+            start=_plain(data.get("start")),
+            end=_plain(data.get("end")),
+            drop_first=data.get("drop_first"),
+            extra_inputs=data.get("extra_inputs") or "error",
+        )
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return list(value)
+    if isinstance(value, dict):
+        return dict(value)
+    return value
+
+
+def _check_names(label: str, value: Any) -> None:
+    if value is None or isinstance(value, str):
+        if isinstance(value, str) and not value:
+            raise CutError(f"Expected `{label}` to be a layer name. Received an empty string.")
+        return
+    items = value.values() if isinstance(value, dict) else value
+    if not isinstance(value, (list, tuple, dict)) or not all(isinstance(v, str) and v for v in items):
+        raise CutError(
+            f"Expected `{label}` to be a layer name, a list of names"
+            + (" or a dict of output names to layer names" if label == "end" else "")
+            + f". Received {label}={value!r}."
+        )
+    if not value:
+        raise CutError(f"Expected `{label}` to name at least one layer. Received an empty {type(value).__name__}.")
