@@ -9,6 +9,7 @@ configurable fraction of requests chosen by a seeded random generator, does one 
 - ``reset``: resets the connection (RST) before forwarding;
 - ``reset_after``: forwards the request (so the server applies it) and then resets the
   connection instead of answering: the client sees a failure for a write that happened;
+- ``denied`` (only when asked for): answers ``403 AccessDenied``, a permanent refusal;
 - ``short``: forwards, then sends the headers with the full ``Content-Length`` and only half
   of the body before closing: a download that ends short.
 
@@ -38,15 +39,18 @@ from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
-__all__ = ["FAULT_KINDS", "FaultProxy"]
+__all__ = ["ALL_KINDS", "FAULT_KINDS", "FaultProxy"]
 
-#: Every kind of fault the proxy can inject.
+#: The transient faults the proxy injects by default.
 FAULT_KINDS = ("500", "503", "slowdown", "reset", "reset_after", "short")
+#: Every kind it knows; ``denied`` (403 AccessDenied) is a permanent refusal, for error tests.
+ALL_KINDS = (*FAULT_KINDS, "denied")
 
 _ERRORS = {
     "500": (500, "InternalError", "We encountered an internal error. Please try again."),
     "503": (503, "ServiceUnavailable", "Service is unable to handle request."),
     "slowdown": (503, "SlowDown", "Please reduce your request rate."),
+    "denied": (403, "AccessDenied", "Access Denied"),
 }
 
 # Hop-by-hop headers a proxy must not forward.
@@ -212,9 +216,9 @@ class FaultProxy:
         port: int = 0,
         lifetime: float = 900.0,
     ) -> None:
-        unknown = sorted(set(kinds) - set(FAULT_KINDS))
+        unknown = sorted(set(kinds) - set(ALL_KINDS))
         if unknown:
-            raise ValueError(f"Expected fault kinds among {list(FAULT_KINDS)}. Received {unknown}.")
+            raise ValueError(f"Expected fault kinds among {list(ALL_KINDS)}. Received {unknown}.")
         if not 0.0 <= rate <= 1.0:
             raise ValueError(f"Expected a fault rate between 0 and 1. Received {rate}.")
         self._server = _Server(("127.0.0.1", port), upstream, rate, seed, tuple(kinds))
