@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from kerascut_core._archive import check_model_file, describe_load_error
 from kerascut_core._names import did_you_mean
 from kerascut_core.errors import SourceError
 
@@ -104,20 +105,15 @@ def _load_file(path: Path, *, allow_unsafe: bool) -> Any:
             f"Expected a model file ending in {', '.join(_FILE_SUFFIXES)}. "
             f"Received {str(path)!r}."
         )
+    # Headers only: empty, truncated, renamed and zip-bomb files get a clear refusal before Keras
+    # (which calls them "File not found", or inflates them) ever opens them.
+    check_model_file(path)
     import keras
 
     try:
         return keras.saving.load_model(path, compile=False, safe_mode=not allow_unsafe)
     except Exception as exc:
-        detail = " ".join(str(exc).split())[:300]
-        hint = ""
-        if "safe_mode" in detail or "unsafe" in detail.lower():
-            hint = " It contains Python code (a Lambda layer): pass allow_unsafe=True (CLI: --allow-unsafe) only if you trust the file."
-        elif "Unknown layer" in detail or "custom_objects" in detail or "Could not locate" in detail:
-            hint = " It uses custom layers: import the module that registers them before loading."
-        raise SourceError(
-            f"Could not load model file {str(path)!r}: {type(exc).__name__}: {detail}.{hint}"
-        ) from exc
+        raise SourceError(describe_load_error(str(path), exc)) from exc
 
 
 # --------------------------------------------------------------------------------------------
