@@ -103,7 +103,12 @@ class FormatCheck(_Model):
     format: str
     location: str
     origin: Literal["artifact", "exported"]
-    max_abs_diff: Number | None = None
+    max_abs_diff: Number | None = Field(
+        default=None, description="against the reloaded .keras candidate run the same way"
+    )
+    max_abs_diff_vs_source: Number | None = Field(
+        default=None, description="against the source's activations (eager), for information"
+    )
     error: str | None = None
     passed: bool = False
 
