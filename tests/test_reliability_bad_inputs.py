@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from tests.bad_inputs.runner import Corpus, load_cases
+from tests.reliability.figures import record
 
 CASES = load_cases()
 
@@ -48,4 +49,6 @@ def _param(case):
 @pytest.mark.parametrize("case", [_param(c) for c in CASES])
 def test_bad_input(case, corpus):
     result = corpus.run(case)
+    record("bad_input", id=case["id"], ok=result.ok, exit=result.exit_code, seconds=result.seconds,
+           problems=result.problems, message=result.stderr.strip()[-300:])
     assert result.ok, f"{case['id']}: {result.problems}; stderr: {result.stderr.strip()[-600:]}"

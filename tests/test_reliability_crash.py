@@ -13,6 +13,7 @@ import sys
 import pytest
 
 from tests.reliability.crash import run_crash_harness
+from tests.reliability.figures import record
 from tests.reliability.servers import moto_server
 
 pytestmark = pytest.mark.integration
@@ -21,6 +22,7 @@ GC = [sys.executable, "-m", "kerascut_core", "gc", "{store}", "--older-than", "0
 
 
 def _check(report):
+    record("crash", **report.as_dict())
     assert report.problems == [], report.problems[:10]
     assert report.rerun_ok and report.gc_ok
     assert report.kills + report.finished_before_kill > 0

@@ -30,6 +30,7 @@ import yaml
 
 from tests.reliability.crash import check_invariants
 from tests.reliability.faultproxy import FAULT_KINDS, FaultProxy
+from tests.reliability.figures import record
 from tests.reliability.secretscan import SECRET_ACCESS_KEY, SECRET_KEY_ID, SECRETS, scan, scan_s3
 from tests.reliability.servers import moto_server
 from tests.reliability.sources import NOISY, TINY, backbone, kerascut, make_sources
@@ -122,6 +123,7 @@ def _faulty_run(tmp: Path, s3, *, rate: float, seed: int, bucket: str, kinds=FAU
                         **(env_extra or {}))
         done = kerascut(["run", str(config)], env=env, cwd=tmp, timeout=900)
         stats = proxy.stats
+    record("faults", rate=rate, seed=seed, ok=done.returncode == 0, exit=done.returncode, **stats)
     return done, stats, store
 
 
@@ -157,6 +159,7 @@ def test_ten_percent_faults_publish_everything_and_leak_no_secret(tmp_path, s3):
     leaks = scan({"stdout": done.stdout, "stderr": done.stderr},
                  [tmp_path / "prefect-home", tmp_path / "cache", tmp_path / "faults.yaml"])
     leaks += scan_s3(s3[1], ["rel-faults-ci"])
+    record("secrets", via="environment", outputs="stdout, stderr, Prefect home (db, logs), cache, S3 objects", leaks=len(leaks))
     assert leaks == []
 
 
@@ -225,6 +228,10 @@ def _check_race(results, store: str, good: list[str], bad: list[str]):
         assert all("failed" in rep[name] and "published" not in rep[name] for rep in reports), reports
     problems, _ = check_invariants(store)
     assert problems == []
+    kind = store.split(":")[0] if "://" in store else "local"
+    record("race", processes=len(results), store=kind, ok=True, exits=[r.returncode for r in results])
+    for name in bad:
+        record("gate", case=f"validation fails ({name}), {len(results)} concurrent runs", ok=True)
 
 
 def test_two_concurrent_runs_and_the_validation_gate(tmp_path, sources):
@@ -282,6 +289,7 @@ def test_gate_require_gpu_on_cpu_publishes_nothing(tmp_path, sources):
     assert re.search(r"gpu", done.stdout + done.stderr, re.I)
     state = _store_state(store, "tiny-a")
     assert state["committed"] == [] and state["latest"] is None and state["staging"] == [], state
+    record("gate", case="require_gpu on a CPU worker", ok=True)
 
 
 # ------------------------------------------------------------------------------ secrets
@@ -341,6 +349,7 @@ def test_block_credentials_leak_nowhere(tmp_path, s3):
                  [tmp_path / "cache", tmp_path / "block.yaml"])
     leaks += scan_s3(client, ["rel-block"])
     assert json.loads(dump.stdout)["logs"], "no logs were read back: the scan would prove nothing"
+    record("secrets", via="AwsCredentials block", outputs="stdout, stderr, Prefect logs/artifacts/runs, cache, S3 objects", leaks=len(leaks))
     assert leaks == []
 
 
@@ -355,4 +364,6 @@ def test_env_credentials_leak_nowhere_on_failure(tmp_path, s3):
                  ["--debug", "ls", "s3://rel-no-such-bucket/prod"]):
         done = kerascut(argv, env=env, cwd=tmp_path, timeout=600)
         assert done.returncode != 0
-        assert scan({"stdout": done.stdout, "stderr": done.stderr}, [tmp_path / "prefect-home"], SECRETS) == []
+        leaks = scan({"stdout": done.stdout, "stderr": done.stderr}, [tmp_path / "prefect-home"], SECRETS)
+        record("secrets", via="environment, failing command " + argv[0], outputs="stdout, stderr, Prefect home", leaks=len(leaks))
+        assert leaks == []
