@@ -66,7 +66,7 @@ def _base_env(tmp: Path, **extra: str) -> dict[str, str]:
            if not k.startswith(("AWS_", "PREFECT_", "KERASCUT_")) and k != "TF_CPP_MIN_LOG_LEVEL"}
     env.update(
         PREFECT_HOME=str(tmp / "prefect-home"), XDG_CACHE_HOME=str(tmp / "cache"),
-        TF_CPP_MIN_LOG_LEVEL="2", PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="180",
+        TF_CPP_MIN_LOG_LEVEL="2",
         AWS_EC2_METADATA_DISABLED="true", AWS_SHARED_CREDENTIALS_FILE=str(tmp / "no-aws-files"),
         AWS_CONFIG_FILE=str(tmp / "no-aws-files"),
     )
@@ -82,12 +82,16 @@ def _write_config(path: Path, store: str, backbones: list[dict], **top) -> Path:
 
 
 def _statuses(output: str, names: list[str]) -> dict[str, set[str]]:
-    """The final statuses each backbone reached in a run's output (progress lines and table)."""
+    """The final statuses each backbone reached in a run's output.
+
+    Read from the progress lines (``  31.0s  tiny-a   published   f471a8...``) and the final
+    table's rows (``│ tiny-a │ published │ ...``), never from free text in messages.
+    """
     found: dict[str, set[str]] = {n: set() for n in names}
     for line in output.splitlines():
-        for name in names:
-            if re.search(rf"(?<![\w-]){re.escape(name)}(?![\w-])", line):
-                found[name] |= {s for s in STATUSES if re.search(rf"(?<![\w-]){s}(?![\w-])", line)}
+        match = re.match(r"^\s*\d+\.\ds\s+(\S+)\s+(\S+)", line) or re.match(r"^[│|]\s*(\S+)\s*[│|]\s*(\S+)\s*[│|]", line)
+        if match and match.group(1) in found and match.group(2) in STATUSES:
+            found[match.group(1)].add(match.group(2))
     return found
 
 
