@@ -165,6 +165,9 @@ class ValidationReport(_Model):
     candidate: str
     source: str | None = None
     cut_spec: dict[str, Any] = Field(default_factory=dict)
+    plan: dict[str, Any] = Field(
+        default_factory=dict, description="the resolved cut (CutPlan.to_dict()) the candidate was checked against"
+    )
     inputs: list[str] = Field(default_factory=list, description="addresses fed to the candidate")
     samples: int = 0
     batch_size: int = 0
