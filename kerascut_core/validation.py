@@ -159,6 +159,8 @@ def validate(
     # 3. the candidate, reloaded from its bytes
     t = time.perf_counter()
     model = _reload(candidate_path, allow_unsafe, run)
+    run.timings.reload = time.perf_counter() - t
+    t = time.perf_counter()
     expected_inputs = [probe.outputs[probe_index[a]] for a in plan.inputs]
     expected_outputs = [probe.outputs[probe_index[a]] for a in plan.outputs.values()]
     structure = _check_structure(model, source, plan, expected_inputs, expected_outputs)
