@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+import warnings
 
 import click
 
@@ -59,6 +60,9 @@ def main(argv: list[str] | None = None) -> int:
         from kerascut_core.cli._quiet import install
 
         install()  # TensorFlow's import-time C++ log lines would bury the one-line errors
+        # Library warnings (Keras skipping weights, h5py, absl) are for developers; --debug shows them.
+        for module in ("keras", "tensorflow", "h5py", "absl", "google.protobuf"):
+            warnings.filterwarnings("ignore", module=module)
     try:
         result = app.main(args=args, prog_name="kerascut", standalone_mode=False)
     except click.UsageError as exc:
