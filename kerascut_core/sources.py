@@ -153,6 +153,9 @@ def _load_application(
         if kind == "imagenet":
             hint = (" If the weights cannot be downloaded here, pass weights='none' or a local "
                     "weights file.")
+        elif kind == "path":
+            hint = (f" The weights file does not fit {name} with these options: pass weights saved "
+                    "from the same architecture, input_shape and include_top, or weights='none'.")
         raise SourceError(
             f"Could not build {uri!r} with {_describe(kwargs)}: {type(exc).__name__}: {detail}.{hint}"
         ) from exc
