@@ -46,10 +46,10 @@ def load_model(
     """Load the source model that ``uri`` names and return a ``keras.Model``.
 
     Args:
-        uri: a path or ``file://`` URI to a ``.keras`` / ``.h5`` file, or
-            ``keras.applications/NAME``.
+        uri: a path, ``file://`` or ``s3://`` URI to a ``.keras`` / ``.h5`` file (S3 objects
+            are fetched through the download cache), or ``keras.applications/NAME``.
         weights: for ``keras.applications``: ``"imagenet"``, ``"none"`` (or ``None``) for a
-            seeded random build, or a path to a weights file. Ignored for files.
+            seeded random build, or a path or ``s3://`` URI of a weights file. Ignored for files.
         input_shape: for ``keras.applications``: ``(H, W, C)``.
         include_top: for ``keras.applications``: keep the classifier (Keras's default when
             ``None``).
@@ -61,8 +61,14 @@ def load_model(
         SourceError: the URI is not understood, the file is missing or unreadable, or Keras
             could not build the model.
     """
-    del cache_dir  # no remote sources yet
     text = str(uri)
+    remote_weights = isinstance(weights, str) and weights.startswith("s3://")
+    if text.startswith("s3://") or (text.startswith(APPLICATIONS_PREFIX) and remote_weights):
+        # fetched once into the download cache (checked by size and checksum), then loaded
+        from kerascut_core.fetch import resolve_local
+
+        text, fetched = resolve_local(text, cache_dir=cache_dir, weights=weights)
+        weights = fetched.get("weights", weights)
     if text.startswith(APPLICATIONS_PREFIX):
         return _load_application(text, weights=weights, input_shape=input_shape,
                                  include_top=include_top)
@@ -71,7 +77,7 @@ def load_model(
     if "://" in text:
         scheme = text.split("://", 1)[0]
         raise SourceError(
-            f"Expected a local path, file:// URI or {APPLICATIONS_PREFIX}NAME. Received {text!r} "
+            f"Expected a local path, file:// or s3:// URI, or {APPLICATIONS_PREFIX}NAME. Received {text!r} "
             f"with the unsupported scheme {scheme!r}."
         )
     return _load_file(Path(text), allow_unsafe=allow_unsafe)
