@@ -157,6 +157,25 @@ def check_invariants(store_uri: str) -> tuple[list[str], dict[str, int]]:
 # the driver
 
 
+def _phase(store_uri: str, versions: list[str]) -> str:
+    """Where the killed child was, judged from what it left in the store."""
+    from kerascut_core.publish import read_latest
+    from kerascut_core.stores import open_store
+
+    store = open_store(store_uri)
+    keys = set(store.list(""))
+    done = [v for v in versions if f"{NAME}/{v}/manifest.json" in keys]
+    partial = [v for v in versions if v not in done and any(k.startswith(f"{NAME}/{v}/") for k in keys)]
+    staged = [v for v in versions if any(k.startswith(f".staging/{NAME}/{v}/") for k in keys)]
+    if partial:
+        return "copying artifacts (version dir without manifest)"
+    if len(done) == len(versions):
+        return "after the last commit" if read_latest(store, NAME) == versions[-1] else "between commit and latest.json"
+    if done:
+        return "between two versions"
+    return "staging or claiming" if staged else "before the first write"
+
+
 @dataclass
 class CrashReport:
     store: str
@@ -256,16 +275,13 @@ def run_crash_harness(
             proc.wait()
             proc.stdout.close()
             proc.stderr.close()
-        problems, state = check_invariants(store_uri)
-        phase = "committed-all" if state["committed"] >= len(all_versions) else (
-            "partial-version-dir" if state["partial_version_dirs"] else
-            "claim-held" if state["claims"] else "staging-only" if state["staging_objects"] else "clean")
-        report.states[phase] += 1
+        problems, _ = check_invariants(store_uri)
+        report.states[_phase(store_uri, versions)] += 1
         report.problems += [f"after kill {i}: {p}" for p in problems]
     # a rerun completes every version and moves latest to the last one
     final_versions = all_versions
     _run_to_end(store_uri, final_versions, size, seed + 10_000, env)
-    problems, state = check_invariants(store_uri)
+    problems, _ = check_invariants(store_uri)
     report.problems += [f"after the rerun: {p}" for p in problems]
     from kerascut_core.publish import list_versions, read_latest
     from kerascut_core.stores import open_store
