@@ -369,3 +369,16 @@ def test_bad_extra_inputs_value():
 def test_cut_error_is_a_value_error():
     with pytest.raises(ValueError):
         cut(models.chain(), start="nope")
+
+
+def test_output_structure_of_the_source_is_kept():
+    keras.utils.set_random_seed(0)
+    x = keras.Input((4,), name="x")
+    model = keras.Model(x, [keras.layers.Dense(2, name="d")(x)])
+    part = cut(model)
+    assert isinstance(part._outputs_struct, list)
+    assert type(part(np.ones((1, 4), "float32"))) is type(model(np.ones((1, 4), "float32")))
+
+
+def test_bad_model_name():
+    assert "without '/'" in _error(models.chain(), name="a/b")
