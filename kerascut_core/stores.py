@@ -166,6 +166,10 @@ class Store(ABC):
     def sha256(self, key: str) -> str | None:
         """The sha256 of an object: recorded metadata on S3, computed locally; None if missing."""
 
+    @abstractmethod
+    def check(self) -> None:
+        """Raise a one-line :class:`StoreError` when the store itself (directory, bucket) is missing."""
+
     # -- shared ---------------------------------------------------------------------------
     def exists(self, key: str) -> bool:
         return self.head(key) is not None
@@ -280,6 +284,10 @@ class LocalStore(Store):
 
     def uri(self, key: str = "") -> str:
         return str(self.root / check_key(key)) if key else str(self.root)
+
+    def check(self) -> None:
+        if not self.root.is_dir():
+            raise StoreError(f"Cannot open the store {self.root}: no such directory. Check the path (it is created on first publish).")
 
     def _path(self, key: str) -> Path:
         return self.root / check_key(key)
@@ -806,6 +814,9 @@ class S3Store(Store):
             version_id=version if version and version != "null" else None,
             metadata=dict(response.get("Metadata") or {}),
         )
+
+    def check(self) -> None:
+        _s3.check_bucket(self.bucket, "open", self._endpoint)
 
     def _check_bucket(self) -> None:
         """A 404 on an object could be a missing bucket: ask once, so that is never taken as 'absent'."""
