@@ -41,7 +41,8 @@ import math
 import os
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,6 +54,7 @@ from kerascut_core.report import (
     OutputCheck,
     StructureCheck,
     TensorCheck,
+    ThroughputRow,
     Timings,
     ValidationReport,
     WeightCheck,
@@ -129,92 +131,48 @@ def validate(
     started = time.perf_counter()
     spec = CutSpec.from_dict(cut_spec)
     formats = _check_arguments(samples, batch_size, atol, rtol, formats)
-    run = _Run(spec=spec, atol=float(atol), rtol=float(rtol))
+    run = _Run(atol=float(atol), rtol=float(rtol), batch_size=batch_size)
 
-    # 1. the device, before anything is loaded
-    t = time.perf_counter()
-    run.report_kwargs["device"] = _device.prepare(require_gpu=require_gpu)
-    run.timings.device = time.perf_counter() - t
-
-    # 2. the source, the plan and one probe pass
-    t = time.perf_counter()
-    candidate_path = _local_candidate(candidate)
-    source, source_label = _load_source(source_model, source_options)
-    plan = _plan(source, spec)
-    probe, probe_index = _probe(source, plan)
-    run.timings.load = time.perf_counter() - t
-
-    t = time.perf_counter()
-    source_inputs = (
-        _load_data(data, source, samples)
-        if data is not None
-        else _random_inputs(source, samples, seed)
-    )
-    n = len(source_inputs[0]) if source_inputs else 0
-    probed = _run_batched(_forward(probe), source_inputs, batch_size)
-    starts = [probed[probe_index[a]] for a in plan.inputs]
-    ends = [probed[probe_index[a]] for a in plan.outputs.values()]
-    run.timings.probe = time.perf_counter() - t
-
-    # 3. the candidate, reloaded from its bytes
-    t = time.perf_counter()
-    model = _reload(candidate_path, allow_unsafe, run)
-    run.timings.reload = time.perf_counter() - t
-    t = time.perf_counter()
-    expected_inputs = [probe.outputs[probe_index[a]] for a in plan.inputs]
-    expected_outputs = [probe.outputs[probe_index[a]] for a in plan.outputs.values()]
-    structure = _check_structure(model, source, plan, expected_inputs, expected_outputs)
-    run.report_kwargs["structure"] = structure
-    run.fail_all(structure.problems)
-    if model is not None:
-        try:
-            produced = _run_batched(_forward(model, names=list(plan.outputs)), starts, batch_size)
-        except Exception as exc:  # a broken candidate is a verdict, not a crash
-            run.fail(f"the candidate could not run on the source's start activations: {_one_line(exc)}")
-        else:
-            run.outputs = _compare_outputs(plan, produced, ends, run.atol, run.rtol, run)
-    run.timings.candidate = time.perf_counter() - t
-
-    # 4. weights
-    t = time.perf_counter()
-    if model is not None:
-        weights = _check_weights(model, source, plan)
-        run.report_kwargs["weights"] = weights
-        if not weights.passed:
-            run.fail_all(_weight_failures(weights))
-    run.timings.weights = time.perf_counter() - t
-
-    # 5. formats
-    t = time.perf_counter()
-    run.formats.append(
-        FormatCheck(
-            format="keras",
-            location=str(candidate),
-            origin="artifact",
-            max_abs_diff=_max(o.max_abs_diff for o in run.outputs) if run.outputs else None,
-            passed=model is not None and bool(run.outputs) and all(o.passed for o in run.outputs),
+    with run.timed("device"):  # first: nothing is loaded before a missing GPU is refused
+        info = _device.prepare(require_gpu=require_gpu)
+    with run.timed("load"):
+        candidate_path = _local_candidate(candidate)
+        source, source_label = _load_source(source_model, source_options)
+        plan = _plan(source, spec)
+        probe, probe_index = _probe(source, plan)
+    with run.timed("probe"):  # one pass of the source gives the start and the end activations
+        source_inputs = (
+            _load_data(data, source, samples) if data is not None
+            else _random_inputs(source, samples, seed)
         )
-    )
-    if "saved_model" in formats:
-        check = _check_saved_model(
-            model, os.fspath(candidate), candidate_path, saved_model,
-            plan, starts, ends, batch_size, run.atol, run.rtol,
+        probed = _run_batched(_forward(probe), source_inputs, batch_size)
+        starts = [probed[probe_index[a]] for a in plan.inputs]
+        ends = [probed[probe_index[a]] for a in plan.outputs.values()]
+    with run.timed("reload"):
+        model = _reload(candidate_path, allow_unsafe, run)
+    with run.timed("candidate"):
+        run.structure = _check_structure(
+            model, source, plan,
+            expected_inputs=[probe.outputs[probe_index[a]] for a in plan.inputs],
+            expected_outputs=[probe.outputs[probe_index[a]] for a in plan.outputs.values()],
         )
-        run.formats.append(check)
-        if not check.passed:
-            reason = check.error or (
-                f"its serving endpoint differs from the .keras candidate by up to {check.max_abs_diff:.3g}"
+        run.fail_all(run.structure.problems)
+        if model is not None:
+            _check_numbers(run, model, plan, starts, ends)
+    with run.timed("weights"):
+        if model is not None:
+            run.weights = _check_weights(model, source, plan)
+            run.fail_all(_weight_failures(run.weights))
+    with run.timed("formats"):
+        run.formats.append(_keras_format(run, model, candidate))
+        if "saved_model" in formats:
+            check = _check_saved_model(
+                model, os.fspath(candidate), candidate_path, saved_model, plan, starts, ends, run
             )
-            run.fail(f"saved_model at {check.location}: {reason}")
-    run.timings.formats = time.perf_counter() - t
-
-    # 6. throughput and determinism, on GPU only
-    t = time.perf_counter()
-    info = run.report_kwargs["device"]
-    if info.kind == "gpu" and model is not None and n:
-        rows = _throughput(probe, model, source_inputs, starts, batch_size, jit_compile, run)
-        run.report_kwargs["throughput"] = rows
-    run.timings.throughput = time.perf_counter() - t
+            run.formats.append(check)
+    with run.timed("throughput"):  # GPU workers only
+        if info.kind == "gpu" and model is not None:
+            run.throughput = _throughput(probe, model, source_inputs, starts, jit_compile, run)
 
     run.timings.total = time.perf_counter() - started
     return run.report(
@@ -223,10 +181,11 @@ def validate(
         cut_spec=spec.to_dict(),
         plan=_plan_summary(plan),
         inputs=list(plan.inputs),
-        samples=n,
+        samples=len(source_inputs[0]) if source_inputs else 0,
         batch_size=batch_size,
         seed=seed,
         data=None if data is None else str(data),
+        device=info,
     )
 
 
@@ -236,20 +195,33 @@ def validate(
 
 @dataclass
 class _Run:
-    spec: CutSpec
+    """What one validation found so far: the failures, one line each, and the report's parts."""
+
     atol: float
     rtol: float
+    batch_size: int
     failures: list[str] = field(default_factory=list)
     outputs: list[OutputCheck] = field(default_factory=list)
+    structure: StructureCheck | None = None
+    weights: WeightCheck | None = None
     formats: list[FormatCheck] = field(default_factory=list)
+    throughput: list[ThroughputRow] = field(default_factory=list)
     timings: Timings = field(default_factory=Timings)
-    report_kwargs: dict[str, Any] = field(default_factory=dict)
 
     def fail(self, reason: str) -> None:
         self.failures.append(reason)
 
     def fail_all(self, reasons: Iterable[str]) -> None:
         self.failures.extend(reasons)
+
+    @contextmanager
+    def timed(self, phase: str) -> Iterator[None]:
+        """Add the seconds spent in the block to ``timings.<phase>``."""
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            setattr(self.timings, phase, getattr(self.timings, phase) + time.perf_counter() - started)
 
     def report(self, **fields: Any) -> ValidationReport:
         import kerascut_core
@@ -267,10 +239,12 @@ class _Run:
             atol=self.atol,
             rtol=self.rtol,
             outputs=self.outputs,
+            structure=self.structure,
+            weights=self.weights,
             formats=self.formats,
+            throughput=self.throughput,
             timings=self.timings,
             kerascut_version=kerascut_core.__version__,
-            **self.report_kwargs,
             **fields,
         )
 
@@ -580,6 +554,27 @@ def _run_batched(forward: Callable[[list[Any]], list[Any]], arrays: list[Any], b
 # numbers
 
 
+def _check_numbers(run: _Run, model: Any, plan: Any, starts: list[Any], ends: list[Any]) -> None:
+    """Feed the start activations to the candidate and compare its outputs with the ends."""
+    try:
+        produced = _run_batched(_forward(model, names=list(plan.outputs)), starts, run.batch_size)
+    except Exception as exc:  # a candidate that cannot run is a verdict, not a crash
+        run.fail(f"the candidate could not run on the source's start activations: {_one_line(exc)}")
+        return
+    run.outputs = _compare_outputs(plan, produced, ends, run.atol, run.rtol, run)
+
+
+def _keras_format(run: _Run, model: Any, candidate: Any) -> FormatCheck:
+    """The ``.keras`` row of the formats: the numbers above, from the artifact's bytes."""
+    return FormatCheck(
+        format="keras",
+        location=str(candidate),
+        origin="artifact",
+        max_abs_diff=_max(o.max_abs_diff for o in run.outputs) if run.outputs else None,
+        passed=model is not None and bool(run.outputs) and all(o.passed for o in run.outputs),
+    )
+
+
 def _compare(actual: Any, expected: Any, atol: float, rtol: float) -> tuple[float, float, int, int, bool]:
     """Max abs diff, max relative diff, NaN count, Inf count and the verdict for one output."""
     import numpy as np
@@ -642,7 +637,7 @@ def _compare_outputs(
 
 
 def _check_structure(
-    model: Any, source: Any, plan: Any, expected_inputs: list[Any], expected_outputs: list[Any]
+    model: Any, source: Any, plan: Any, *, expected_inputs: list[Any], expected_outputs: list[Any]
 ) -> StructureCheck:
     check = StructureCheck()
     if model is None:
@@ -874,9 +869,7 @@ def _check_saved_model(
     plan: Any,
     starts: list[Any],
     ends: list[Any],
-    batch_size: int,
-    atol: float,
-    rtol: float,
+    run: _Run,
 ) -> FormatCheck:
     """Reload a SavedModel with ``tf.saved_model.load`` and call its ``serve`` endpoint.
 
@@ -904,8 +897,8 @@ def _check_saved_model(
             result = endpoint(arrays[0] if len(arrays) == 1 else list(arrays))
             return [x.numpy() for x in _flatten_outputs(result, names)]
 
-        produced = _run_batched(serve, starts, batch_size)
-        reference = _run_batched(_forward(model, names=names, graph=True), starts, batch_size)
+        produced = _run_batched(serve, starts, run.batch_size)
+        reference = _run_batched(_forward(model, names=names, graph=True), starts, run.batch_size)
         if len(produced) != len(reference):
             raise ValidationError(
                 f"Expected {len(reference)} outputs from the serving endpoint. Received {len(produced)}"
@@ -917,7 +910,7 @@ def _check_saved_model(
                     f"Expected an output of shape {_shape_text(expected.shape)}. "
                     f"Received {_shape_text(actual.shape)}"
                 )
-            max_abs, _, _, _, within = _compare(actual, expected, atol, rtol)
+            max_abs, _, _, _, within = _compare(actual, expected, run.atol, run.rtol)
             worst = _max([worst, max_abs])
             worst_source = _max([worst_source, _compare(actual, end, 0.0, 0.0)[0]])
             ok = ok and within
@@ -930,6 +923,11 @@ def _check_saved_model(
     finally:
         if tmp is not None:
             tmp.cleanup()
+    if not check.passed:
+        reason = check.error or (
+            f"its serving endpoint differs from the .keras candidate by up to {check.max_abs_diff:.3g}"
+        )
+        run.fail(f"saved_model at {check.location}: {reason}")
     return check
 
 
@@ -990,10 +988,9 @@ def _throughput(
     model: Any,
     source_inputs: list[Any],
     starts: list[Any],
-    batch_size: int,
     jit_compile: bool,
     run: _Run,
-) -> list[Any]:
+) -> list[ThroughputRow]:
     """Items/s of the source (through the probe) and the candidate, plus two-run agreement.
 
     Both run as ``tf.function`` graphs (with XLA when ``jit_compile``), as a serving
@@ -1001,13 +998,16 @@ def _throughput(
     """
     rows = []
     for label, net, arrays in (("source", probe, source_inputs), ("candidate", model, starts)):
-        batch = [a[:batch_size] for a in arrays]
+        batch = [a[: run.batch_size] for a in arrays]
         forward = _forward(net, graph=True, jit_compile=jit_compile)
         row = _device.throughput_row(
             label, forward, batch, batch_size=len(batch[0]), jit_compile=jit_compile,
             atol=run.atol, rtol=run.rtol,
         )
         if not row.runs_agree:
-            run.fail(f"{label}: two runs on the same batch disagree on this GPU (non-deterministic kernels)")
+            run.fail(
+                f"{label}: two runs on the same batch disagree on this GPU (non-deterministic "
+                "kernels); set TF_DETERMINISTIC_OPS=1 on the worker"
+            )
         rows.append(row)
     return rows
