@@ -151,17 +151,20 @@ def validate(
     with run.timed("reload"):
         model = _reload(candidate_path, allow_unsafe, run)
     with run.timed("candidate"):
+        kept = _kept_layers(source, plan)
+        matches = _match_layers(model, source, kept) if model is not None else []
         run.structure = _check_structure(
             model, source, plan,
             expected_inputs=[probe.outputs[probe_index[a]] for a in plan.inputs],
             expected_outputs=[probe.outputs[probe_index[a]] for a in plan.outputs.values()],
+            matches=matches,
         )
         run.fail_all(run.structure.problems)
         if model is not None:
             _check_numbers(run, model, plan, starts, ends)
     with run.timed("weights"):
         if model is not None:
-            run.weights = _check_weights(model, source, plan)
+            run.weights = _check_weights(source, kept, matches)
             run.fail_all(_weight_failures(run.weights))
     with run.timed("formats"):
         run.formats.append(_keras_format(run, model, candidate))
@@ -637,7 +640,13 @@ def _compare_outputs(
 
 
 def _check_structure(
-    model: Any, source: Any, plan: Any, *, expected_inputs: list[Any], expected_outputs: list[Any]
+    model: Any,
+    source: Any,
+    plan: Any,
+    *,
+    expected_inputs: list[Any],
+    expected_outputs: list[Any],
+    matches: list[tuple[str, Any, Any]],
 ) -> StructureCheck:
     check = StructureCheck()
     if model is None:
@@ -688,9 +697,7 @@ def _check_structure(
         check.problems.append(
             f"dtype policy: expected {check.expected_dtype_policy!r}, received {check.actual_dtype_policy!r}"
         )
-    source_layers = _layer_index(source)
-    for address, layer in _layers(model):
-        match = _match_layer(address, source_layers)
+    for address, layer, match in matches:
         if match is not None and _policy(layer) != _policy(match):
             check.problems.append(
                 f"layer {address!r}: dtype policy {_policy(layer)!r}, source has {_policy(match)!r}"
@@ -736,25 +743,41 @@ def _layers(model: Any, prefix: str = "") -> list[tuple[str, Any]]:
     return found
 
 
-def _layer_index(model: Any) -> dict[str, Any]:
-    """Layers by path, and by bare name where the bare name is unique in the model."""
-    index: dict[str, Any] = {}
-    leaves: dict[str, list[Any]] = {}
-    for address, layer in _layers(model):
-        index[address] = layer
-        leaves.setdefault(address.rsplit("/", 1)[-1], []).append(layer)
-    return {"paths": index, "leaves": {k: v[0] for k, v in leaves.items() if len(v) == 1}}
+def _match_layers(model: Any, source: Any, kept: set[int] | None) -> list[tuple[str, Any, Any]]:
+    """``(path, candidate layer, source layer or None)`` for every layer of the candidate.
 
+    A candidate layer matches the source layer, in order of preference, with:
 
-def _match_layer(address: str, index: dict[str, Any]) -> Any:
-    """The source layer for a candidate layer path: the same path, else the unique bare name.
+    1. the same path;
+    2. the same path written with ``_`` for ``/`` (a cut that inlines nested models renames a
+       layer whose name an earlier kept layer already has after its address);
+    3. the same bare name (``block_6_expand`` is ``mobilenetv2/block_6_expand`` inlined); when
+       several source layers have it, the first one not matched yet, layers the cut keeps
+       first, in the source's order.
 
-    A cut may inline nested models, so ``block_6_expand`` in a candidate matches
-    ``mobilenetv2/block_6_expand`` in the source when no other source layer has that name.
+    Each source layer matches at most one candidate layer.
     """
-    found = index["paths"].get(address)
-    if found is None:
-        found = index["leaves"].get(address.rsplit("/", 1)[-1])
+    layers = _layers(source)
+    by_path = {address: layer for address, layer in layers}
+    by_flat = {address.replace("/", "_").replace("@", "_"): layer for address, layer in layers}
+    by_leaf: dict[str, list[Any]] = {}
+    for address, layer in layers:
+        by_leaf.setdefault(address.rsplit("/", 1)[-1], []).append(layer)
+    if kept is not None:
+        for options in by_leaf.values():
+            options.sort(key=lambda layer: id(layer) not in kept)  # stable: source order kept
+    used: set[int] = set()
+    found = []
+    for address, layer in _layers(model):
+        match = by_path.get(address)
+        if match is None:
+            match = by_flat.get(address)
+        if match is None or id(match) in used:
+            leaf = address.rsplit("/", 1)[-1]
+            match = next((o for o in by_leaf.get(leaf, []) if id(o) not in used), None)
+        if match is not None:
+            used.add(id(match))
+        found.append((address, layer, match))
     return found
 
 
@@ -793,16 +816,21 @@ def _kept_layers(source: Any, plan: Any) -> set[int] | None:
     return kept
 
 
-def _check_weights(model: Any, source: Any, plan: Any) -> WeightCheck:
-    """Bitwise equality of every candidate variable with its source counterpart."""
+def _check_weights(
+    source: Any, kept_layers: set[int] | None, matches: list[tuple[str, Any, Any]]
+) -> WeightCheck:
+    """Bitwise equality of every candidate variable with its source counterpart.
+
+    Variables are matched by layer (see :func:`_match_layers`) and variable name. A candidate
+    variable with no counterpart, or whose counterpart lies outside the cut, fails; so does a
+    variable of a layer the cut keeps that the candidate lacks.
+    """
     import numpy as np
 
-    index = _layer_index(source)
     source_vars: dict[int, tuple[str, Any]] = {}
     for address, layer in _layers(source):
         for key, var in _variables(layer):
             source_vars.setdefault(id(var), (f"{address}/{key}", var))
-    kept_layers = _kept_layers(source, plan)
     expected: dict[int, str] = {}
     if kept_layers is not None:
         for address, layer in _layers(source):
@@ -815,8 +843,7 @@ def _check_weights(model: Any, source: Any, plan: Any) -> WeightCheck:
         source_params=sum(_size(v) for _, v in source_vars.values()),
     )
     matched: set[int] = set()
-    for address, layer in _layers(model):
-        counterpart = _match_layer(address, index)
+    for address, layer, counterpart in matches:
         counterpart_vars = dict(_variables(counterpart)) if counterpart is not None else {}
         for key, var in _variables(layer):
             label = f"{address}/{key}"
