@@ -82,17 +82,42 @@ def _table(rows: list[dict[str, Any]]) -> str:
     help="Ends the cut points are for (repeatable; default: the model's outputs).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.option("--svg", "svg", metavar="OUT.svg", help="Also draw the graph to an SVG file.")
+@click.option("--png", "png", metavar="OUT.png", help="Also draw the graph to a PNG file.")
+@click.option(
+    "--start", "starts", multiple=True, metavar="NAME",
+    help="For the picture: mark the kept and dropped regions of a cut starting here.",
+)
+@click.option("--drop-first", type=click.IntRange(min=1), metavar="N",
+              help="For the picture: mark a cut that drops the first N layers.")
+@click.option("--collapse", is_flag=True,
+              help="For the picture: fold each stage (block_3_*, conv4_block2_*) into one node.")
 @model_options
-def inspect_command(model: str, ends: tuple[str, ...], as_json: bool, **options: Any) -> None:
+def inspect_command(
+    model: str,
+    ends: tuple[str, ...],
+    as_json: bool,
+    svg: str | None,
+    png: str | None,
+    starts: tuple[str, ...],
+    drop_first: int | None,
+    collapse: bool,
+    **options: Any,
+) -> None:
     """List MODEL's layers and ops with their shapes, params and whether each is a valid start.
 
     \b
     Examples:
       kerascut inspect keras.applications/MobileNetV2 --weights none
       kerascut inspect model.keras --end block_13_expand_relu --json
+      kerascut inspect keras.applications/ResNet50 --weights none --svg r.svg \\
+          --start conv3_block1_out --end conv4_block6_out --collapse
     """
+    if (starts or drop_first) and not (svg or png):
+        raise click.UsageError("--start/--drop-first mark a cut in the picture: add --svg or --png.")
     source = load_source(model, **options)
     rows = inspect_rows(source, list(ends) or None)
+    _draw(source, svg, png, starts, drop_first, ends, collapse)
     if as_json:
         click.echo(_json(source.name, rows))
         return
@@ -103,6 +128,26 @@ def inspect_command(model: str, ends: tuple[str, ...], as_json: bool, **options:
         f"\n{source.name}: {len(rows)} tensors, {source.count_params():,} params, "
         f"{points} valid start cut points for {target}."
     )
+
+
+def _draw(
+    source: Any,
+    svg: str | None,
+    png: str | None,
+    starts: tuple[str, ...],
+    drop_first: int | None,
+    ends: tuple[str, ...],
+    collapse: bool,
+) -> None:
+    from kerascut_core.cli.cut_cmd import parse_ends
+    from kerascut_core.draw import draw
+
+    start = None if not starts else starts[0] if len(starts) == 1 else list(starts)
+    end = parse_ends(ends)
+    for path in (svg, png):
+        if path:
+            draw(source, path, start=start, end=end, drop_first=drop_first, collapse=collapse)
+            click.echo(f"wrote {path}", err=True)
 
 
 def register(app: click.Group) -> None:
