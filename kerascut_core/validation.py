@@ -108,7 +108,9 @@ def validate(
         batch_size: the batch size of every forward pass.
         atol, rtol: tolerance, elementwise ``|candidate - source| <= atol + rtol * |source|``.
             ``0.0`` (exact) is right on the same device and dtype; loosen it only across devices.
-        seed: seed of the random inputs.
+        seed: seed of the random inputs: floats uniform in [-1, 1), integers below the size
+            of the embedding they feed (0 or 1 otherwise); unknown dimensions other than the
+            batch are 64. Pass ``data`` for realistic activations.
         require_gpu: refuse to run without a GPU (before any model is loaded).
         data: ``.npz`` / ``.npy`` sample inputs for the *source*, local or a URI. An ``.npz``
             names arrays after the source's inputs (or ``arr_0``, ``arr_1``... in order).
@@ -512,11 +514,12 @@ def _forward(
     import keras
 
     struct = getattr(model, "_inputs_struct", None)
+    position = {id(t): i for i, t in enumerate(model.inputs)}  # arrays come in this order
 
     def call(arrays: list[Any]) -> Any:
         inputs: Any = list(arrays)
         if isinstance(struct, dict):
-            inputs = dict(zip(struct, arrays, strict=True))
+            inputs = {key: arrays[position[id(t)]] for key, t in struct.items()}
         elif len(arrays) == 1 and not isinstance(struct, list):
             inputs = arrays[0]
         return model(inputs, training=False)

@@ -99,6 +99,22 @@ def test_candidate_directory_and_file_uri(tmp_path):
     assert kc.validate(f"file://{tmp_path / 'model.keras'}", source, spec).passed
 
 
+def test_source_with_dict_inputs_in_non_sorted_order(tmp_path):
+    import keras
+
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(0)
+    b, a = keras.Input((3,), name="b"), keras.Input((5,), name="a")
+    h = keras.layers.Concatenate(name="cat")(
+        [keras.layers.Dense(4, name="da")(a), keras.layers.Dense(4, name="db")(b)]
+    )
+    source = keras.Model({"b": b, "a": a}, keras.layers.Dense(2, name="head")(h), name="dict_in")
+    for spec in ({"end": "cat"}, {"start": ["da", "db"]}):
+        candidate = _save_cut(source, tmp_path / "model.keras", spec)
+        report = kc.validate(candidate, source, spec)
+        assert report.passed, (spec, report.failures)
+
+
 def _twice_nested() -> Any:
     """Two nested blocks whose layers share names: a cut renames the second block's copies."""
     import keras
