@@ -371,9 +371,21 @@ def _probe(source: Any, plan: Any) -> tuple[Any, dict[str, int]]:
 
 
 def _reload(path: Path, allow_unsafe: bool, run: _Run) -> Any:
-    """The candidate loaded from its bytes, or None (and a failure) when the bytes are bad."""
+    """The candidate loaded from its bytes with Keras's own loader, as consumers will load it.
+
+    None (and a failure) when the bytes do not load: a truncated or corrupted file fails the
+    validation rather than stopping it.
+    """
+    import zipfile
+
     import keras
 
+    if path.suffix == ".keras" and not zipfile.is_zipfile(path):
+        run.fail(
+            f"the candidate could not be reloaded from {path.name}: its {path.stat().st_size} bytes "
+            "are not a .keras archive (truncated or corrupted); stage it again"
+        )
+        return None
     try:
         return keras.saving.load_model(path, compile=False, safe_mode=not allow_unsafe)
     except Exception as exc:
@@ -651,24 +663,21 @@ def _check_structure(
     expected_outputs: list[Any],
     matches: list[tuple[str, Any, Any]],
 ) -> StructureCheck:
+    """Shapes and dtypes of the candidate's inputs and outputs against the probe's tensors at
+    the same addresses, the model's dtype policy, and each matched layer's dtype policy."""
     check = StructureCheck()
     if model is None:
         check.problems.append("structure not checked: the candidate did not load")
         return check
-    names = list(plan.outputs)
-    actual_outputs = _model_outputs(model, names)
+    actual_outputs = _model_outputs(model, list(plan.outputs))
     pairs = [
         ("input", address, address, exp, act)
         for address, exp, act in _zip_longest(plan.inputs, expected_inputs, list(model.inputs))
-    ] + [
-        ("output", name, address, exp, act)
-        for (name, address), exp, act in _zip_longest(
-            list(plan.outputs.items()), expected_outputs, actual_outputs
-        )
     ]
+    for item, exp, act in _zip_longest(list(plan.outputs.items()), expected_outputs, actual_outputs):
+        name, address = item if item is not None else (None, None)
+        pairs.append(("output", name, address, exp, act))
     for role, name, address, expected, actual in pairs:
-        if isinstance(name, tuple):  # an extra candidate output beyond the plan
-            name, address = name
         row = TensorCheck(
             role=role,
             name=str(name if name is not None else "(extra)"),
