@@ -78,11 +78,11 @@ def prepare_backbone(
 
     with aws_credentials(aws_credentials_block), tempfile.TemporaryDirectory(prefix="kerascut-") as workdir:
         emit(name, "fetching", version=version)
-        local = fetch_source(spec.source, cache_dir)
+        fetched = fetch_source(payload, cache_dir)
         emit(name, "cutting", version=version)
-        cut = cut_backbone(payload, local, workdir, cache_dir)
+        cut = cut_backbone(payload, fetched, workdir)
         emit(name, "staging", version=version)
-        candidate_uri = stage_candidate(store, name, version, str(run_id), cut["path"])
+        candidate_uri = stage_candidate(store, name, version, str(run_id), cut["files"])
         try:
             emit(name, "validating", version=version, where=settings.deployment or "in-process")
             report = _validate(candidate_uri, payload, settings, cache_dir, aws_credentials_block)
@@ -91,13 +91,15 @@ def prepare_backbone(
                 logger.info("%s %s is already published; revalidated it", name, version)
             else:
                 emit(name, "publishing", version=version)
-                manifest_uri = publish_version(
+                published = publish_version(
                     store, candidate_uri, payload, version, fingerprint, cut, report
                 )
-                status = "published"
+                manifest_uri = published["manifest_uri"]
+                # "exists": a concurrent run published this very version first; we did not.
+                status = "published" if published["status"] == "published" else "up-to-date"
             update_latest(store, name, version)
         finally:
-            discard_candidate(candidate_uri)
+            discard_candidate(store, candidate_uri)
 
     create_link_artifact(
         key=artifact_key(name),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import http.client
 import socket
+import threading
 from typing import Any
 
 from prefect.cache_policies import NO_CACHE
@@ -16,6 +17,7 @@ from prefect.tasks import exponential_backoff
 __all__ = [
     "COMPUTE_TASK",
     "IO_TASK",
+    "KERAS_LOCK",
     "artifact_key",
     "is_transient",
     "retry_on_transient",
@@ -132,3 +134,10 @@ def artifact_key(name: str) -> str:
     """
     cleaned = "".join(c if c.isalnum() else "-" for c in name.lower()).strip("-")
     return f"kerascut-{cleaned}"
+
+
+# Keras keeps per-thread state that ``keras.backend.clear_session()`` resets for every thread
+# at once, and TensorFlow already uses every core for one model. So the tasks that build
+# models (cut, in-process validation) take this lock: backbones prepared concurrently overlap
+# their downloads, uploads and remote (GPU pool) validations, not their Keras work.
+KERAS_LOCK = threading.Lock()

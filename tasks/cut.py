@@ -14,9 +14,11 @@ Example::
         backbone = {"name": "tiny", "source": "keras.applications/MobileNetV2",
                     "weights": "none", "input_shape": [32, 32, 3],
                     "start": "block_1_expand_relu", "end": "block_3_expand_relu"}
-        return cut_backbone(backbone, "keras.applications/MobileNetV2", workdir="/tmp/kc")
+        fetched = {"source": "keras.applications/MobileNetV2",
+                   "options": {"weights": "none", "input_shape": [32, 32, 3]}}
+        return cut_backbone(backbone, fetched, workdir="/tmp/kc")
 
-    example()   # {"path": "/tmp/kc/tiny.keras", "inputs": [...], "outputs": [...], ...}
+    example()   # {"files": {"model.keras": "/tmp/kc/model.keras"}, "inputs": [...], ...}
 """
 
 from __future__ import annotations
@@ -28,16 +30,23 @@ from typing import Any
 from prefect import get_run_logger, task
 
 from kerascut_core.config import BackboneConfig
-from tasks._common import COMPUTE_TASK
+from tasks._common import COMPUTE_TASK, KERAS_LOCK
 
 __all__ = ["cut_backbone"]
 
 
 @task(name="cut", task_run_name="cut-{backbone[name]}", timeout_seconds=1800, **COMPUTE_TASK)
-def cut_backbone(
-    backbone: dict[str, Any], local_source: str, workdir: str, cache_dir: str | None = None
-) -> dict[str, Any]:
-    """Load ``local_source``, cut it as ``backbone`` says and save ``<workdir>/<name>.keras``."""
+def cut_backbone(backbone: dict[str, Any], fetched: dict[str, Any], workdir: str) -> dict[str, Any]:
+    """Load the fetched source, cut it as ``backbone`` says and save it under ``workdir``.
+
+    ``fetched`` is what :func:`tasks.fetch.fetch_source` returned. Returns ``{"files":
+    {"model.keras": path, "saved_model/...": path}, "inputs", "outputs", "params", "bytes"}``.
+    """
+    with KERAS_LOCK:
+        return _cut(backbone, fetched, workdir)
+
+
+def _cut(backbone: dict[str, Any], fetched: dict[str, Any], workdir: str) -> dict[str, Any]:
     import keras
 
     from kerascut_core.sources import load_model
@@ -45,7 +54,10 @@ def cut_backbone(
 
     spec = BackboneConfig.model_validate(backbone)
     logger = get_run_logger()
-    source = load_model(local_source, cache_dir=cache_dir, **spec.source_options())
+    options = dict(fetched["options"])
+    if options.get("input_shape") is not None:
+        options["input_shape"] = tuple(options["input_shape"])
+    source = load_model(fetched["source"], **options)
     cut_spec = spec.cut_spec()
     model = cut(
         source,
@@ -55,14 +67,20 @@ def cut_backbone(
         extra_inputs=cut_spec.extra_inputs,
         name=spec.name.replace("-", "_").replace(".", "_"),
     )
-    out = Path(workdir) / f"{spec.name}.keras"
+    out = Path(workdir) / "model.keras"
     out.parent.mkdir(parents=True, exist_ok=True)
     model.save(out)
+    files = {"model.keras": str(out)}
+    if "saved_model" in spec.formats:
+        exported = Path(workdir) / "saved_model"
+        model.export(str(exported), format="tf_saved_model", verbose=False)
+        for path in sorted(p for p in exported.rglob("*") if p.is_file()):
+            files[f"saved_model/{path.relative_to(exported).as_posix()}"] = str(path)
     summary = {
-        "path": str(out),
-        "bytes": os.path.getsize(out),
+        "files": files,
+        "bytes": sum(os.path.getsize(p) for p in files.values()),
         "inputs": [_tensor(t) for t in model.inputs],
-        "outputs": [_tensor(t) for t in model.outputs],
+        "outputs": [_tensor(t, n) for t, n in zip(model.outputs, _output_names(model), strict=True)],
         "params": {"total_source": int(source.count_params()), "kept": int(model.count_params())},
     }
     logger.info(
@@ -75,9 +93,17 @@ def cut_backbone(
     return summary
 
 
-def _tensor(t: Any) -> dict[str, Any]:
+def _output_names(model: Any) -> list[str]:
+    plan = getattr(model, "cut_plan", None)
+    names = list(getattr(plan, "outputs", None) or getattr(model, "output_names", None) or [])
+    if len(names) != len(model.outputs):
+        names = [getattr(t, "name", "") for t in model.outputs]
+    return [str(n) for n in names]
+
+
+def _tensor(t: Any, name: str | None = None) -> dict[str, Any]:
     return {
-        "name": getattr(t, "name", ""),
+        "name": name or getattr(t, "name", ""),
         "shape": [d if d is None else int(d) for d in t.shape],
         "dtype": str(t.dtype),
     }

@@ -11,30 +11,41 @@ Example::
 
     @flow
     def example():
-        return fetch_source("s3://team-models/resnet50.keras", cache_dir="~/.cache/kerascut")
+        backbone = {"name": "detector", "source": "s3://team-models/detector.keras"}
+        return fetch_source(backbone, cache_dir="~/.cache/kerascut")
 
-    example()   # "/home/me/.cache/kerascut/s3/team-models/.../resnet50.keras"
+    example()   # {"source": "/home/me/.cache/kerascut/.../detector.keras", "options": {...}}
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 from prefect import get_run_logger, task
 
-from kerascut_core.config import APPLICATIONS_PREFIX
+from kerascut_core.config import BackboneConfig
 from tasks._common import IO_TASK
 
 __all__ = ["fetch_source"]
 
 
-@task(name="fetch-source", timeout_seconds=3600, **IO_TASK)
-def fetch_source(source: str, cache_dir: str | None = None) -> str:
-    """Return a local path (or, for ``keras.applications/NAME``, the URI itself) to load from."""
-    logger = get_run_logger()
-    if source.startswith(APPLICATIONS_PREFIX):
-        logger.info("%s is built from keras.applications: nothing to download", source)
-        return source
-    from kerascut_core.sources import fetch
+@task(name="fetch-source", task_run_name="fetch-{backbone[name]}", timeout_seconds=3600, **IO_TASK)
+def fetch_source(backbone: dict[str, Any], cache_dir: str | None = None) -> dict[str, Any]:
+    """Fetch every remote part of ``backbone``'s source into the cache.
 
-    path = fetch(source, cache_dir=cache_dir)
-    logger.info("fetched %s -> %s", source, path)
-    return str(path)
+    Returns ``{"source": local_uri, "options": load_model_options}``: for a file source the
+    local path of its bytes; for ``keras.applications`` the URI itself, with an ``s3://``
+    ``weights`` option replaced by the local path of the weights file.
+    """
+    from kerascut_core.fetch import resolve_local
+
+    spec = BackboneConfig.model_validate(backbone)
+    logger = get_run_logger()
+    local, options = resolve_local(spec.source, cache_dir=cache_dir, **spec.source_options())
+    if spec.is_application and local == spec.source and options == spec.source_options():
+        logger.info("%s is built from keras.applications: nothing to download", spec.source)
+    else:
+        logger.info("fetched %s -> %s", spec.source, local)
+    if "input_shape" in options and options["input_shape"] is not None:
+        options["input_shape"] = list(options["input_shape"])
+    return {"source": local, "options": options}

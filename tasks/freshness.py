@@ -37,7 +37,8 @@ def check_freshness(backbone: dict[str, Any], store: str, force: bool = False) -
     Returns ``{"name", "version", "fingerprint", "published", "latest", "up_to_date",
     "manifest_uri"}``; ``up_to_date`` is ``published and not force``.
     """
-    from kerascut_core.sources import fingerprint
+    from kerascut_core import __version__ as kerascut_version
+    from kerascut_core.fingerprint import fingerprint, keras_version
     from kerascut_core.stores import open_store
     from kerascut_core.versioning import compute_version
 
@@ -45,10 +46,11 @@ def check_freshness(backbone: dict[str, Any], store: str, force: bool = False) -
     logger = get_run_logger()
     fp = fingerprint(spec.source, **spec.source_options())
     version = compute_version(
-        fingerprint=fp,
-        cut_spec=spec.cut_spec(),
-        input_shape=spec.input_shape,
-        formats=spec.formats,
+        _identity(fp, spec.formats),
+        spec.cut_spec(),
+        spec.input_shape,
+        keras_version(),
+        kerascut_version,
     )
     target = open_store(store)
     published = target.exists(f"{spec.name}/{version}/manifest.json")
@@ -77,3 +79,12 @@ def _latest(store: Any, name: str) -> str | None:
     except ObjectNotFoundError:
         return None
     return (pointer or {}).get("version")
+
+
+def _identity(fp: str, formats: list[str]) -> str:
+    """The fingerprint, plus the published formats when they are more than ``keras``.
+
+    Adding ``saved_model`` changes what a version holds, so it must give a new version; a
+    config with the default ``[keras]`` keeps the plain fingerprint.
+    """
+    return fp if list(formats) == ["keras"] else f"{fp}#formats={'+'.join(formats)}"

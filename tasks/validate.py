@@ -30,7 +30,7 @@ from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 
 from kerascut_core.config import BackboneConfig, ValidationSettings
-from tasks._common import COMPUTE_TASK, artifact_key
+from tasks._common import COMPUTE_TASK, KERAS_LOCK, artifact_key
 from tasks.stage import REPORT_NAME, sibling
 
 __all__ = ["validate_candidate"]
@@ -44,6 +44,13 @@ def validate_candidate(
     cache_dir: str | None = None,
 ) -> dict[str, Any]:
     """Validate ``candidate_uri``; write ``report.json`` beside it; return the report dict."""
+    with KERAS_LOCK:
+        return _validate(candidate_uri, backbone, validation, cache_dir)
+
+
+def _validate(
+    candidate_uri: str, backbone: dict[str, Any], validation: dict[str, Any], cache_dir: str | None
+) -> dict[str, Any]:
     import keras
 
     from kerascut_core.stores import open_store
