@@ -274,7 +274,8 @@ class BackboneConfig(_Strict):
         """The top-level validation settings with this backbone's overrides applied."""
         if self.validation is None:
             return defaults
-        changes = self.validation.model_dump(exclude_unset=True)
+        # None means "not overridden" (a dumped and reloaded backbone carries explicit Nones).
+        changes = {k: v for k, v in self.validation.model_dump().items() if v is not None}
         return ValidationSettings.model_validate({**defaults.model_dump(), **changes})
 
 

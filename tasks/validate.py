@@ -53,18 +53,19 @@ def _validate(
 ) -> dict[str, Any]:
     import keras
 
+    from kerascut_core.fetch import resolve_local
     from kerascut_core.stores import open_store
     from kerascut_core.validation import validate
 
     spec = BackboneConfig.model_validate(backbone)
     settings = ValidationSettings.model_validate(validation)
     logger = get_run_logger()
-    options = spec.source_options()
-    if cache_dir:
-        options["cache_dir"] = cache_dir
+    # The worker fetches the source itself (through its own download cache), so a GPU worker
+    # needs nothing but access to the store and the source.
+    source, options = resolve_local(spec.source, cache_dir=cache_dir, **spec.source_options())
     report = validate(
         candidate_uri,
-        spec.source,
+        source,
         spec.cut_spec(),
         samples=settings.samples,
         batch_size=settings.batch_size,
