@@ -1,0 +1,442 @@
+"""A graph view of a Functional or Sequential Keras model.
+
+Keras keeps a model's graph as ``Node`` objects hanging off each operation's ``_inbound_nodes``.
+That is awkward to cut: nested models hide their layers, raw ``keras.ops`` calls are not layers,
+and a shared layer has several calls. :func:`graph_view` flattens all of it into one list of
+operations and one list of tensors, both in topological order:
+
+- nested Functional and Sequential models are *inlined*, so their layers are addressable by
+  path: ``outer/inner`` (``mobilenetv2_1.00_96/block_6_expand_relu``);
+- raw ``keras.ops`` nodes (ConvNeXt's ``add``) are operations like any layer;
+- a layer called at several sites is ``name@k`` for its k-th call (0-based, in call order);
+- an operation with several outputs gives ``name:i`` for its i-th output.
+
+A tensor is addressed by the operation that produced it. The view never changes the model.
+
+    >>> import keras
+    >>> from kerascut_core.graph import graph_view
+    >>> inputs = keras.Input((4,), name="x")
+    >>> model = keras.Model(inputs, keras.layers.Dense(2, name="head")(inputs))
+    >>> [t.address for t in graph_view(model).tensors]
+    ['x', 'head']
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from kerascut_core._names import closest
+from kerascut_core.errors import CutError
+
+__all__ = ["GraphView", "OpView", "TensorView", "graph_view"]
+
+_POINTER = "List the valid names with kerascut_core.cut_points(model) or `kerascut inspect MODEL`."
+
+
+@dataclass(frozen=True, eq=False)
+class OpView:
+    """One call of one operation, as it appears in the view.
+
+    ``context`` holds call-context arguments (``training``) that an enclosing nested model was
+    called with; replaying the operation with them reproduces what the nested call did.
+    """
+
+    index: int
+    address: str
+    operation: Any
+    node: Any
+    inputs: tuple[int, ...]
+    outputs: tuple[int, ...]
+    context: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        """The operation's own name (the last part of the address, without ``@k``)."""
+        return self.operation.name
+
+    @property
+    def type(self) -> str:
+        """The operation's class name, e.g. ``Conv2D`` or ``Add`` for a raw ``keras.ops.add``."""
+        return type(self.operation).__name__
+
+    @property
+    def is_input(self) -> bool:
+        """Whether this is one of the model's ``InputLayer`` operations."""
+        return not self.inputs
+
+
+@dataclass(frozen=True, eq=False)
+class TensorView:
+    """One tensor of the view, produced by output ``output_index`` of op ``op``."""
+
+    index: int
+    address: str
+    op: int
+    output_index: int
+    keras_tensor: Any
+
+    @property
+    def shape(self) -> tuple[int | None, ...]:
+        return tuple(self.keras_tensor.shape)
+
+    @property
+    def dtype(self) -> str:
+        return str(self.keras_tensor.dtype)
+
+
+class GraphView:
+    """Operations and tensors of a model in topological order, nested models inlined.
+
+    Attributes:
+        model: the model the view describes (never modified).
+        ops: every operation call, inputs first, in topological order.
+        tensors: every tensor, in the order of the ops that produce them.
+        inputs: tensor indices of the model's inputs, in ``model.inputs`` order.
+        outputs: tensor indices of the model's outputs, in ``model.outputs`` order.
+        output_names: the model's names for its outputs (dict keys for dict outputs).
+        consumers: for each tensor, the indices of the ops that read it.
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        ops: list[OpView],
+        tensors: list[TensorView],
+        inputs: list[int],
+        outputs: list[int],
+        output_names: list[str],
+        aliases: dict[str, int],
+        ambiguous: dict[str, list[str]],
+    ) -> None:
+        self.model = model
+        self.ops = ops
+        self.tensors = tensors
+        self.inputs = inputs
+        self.outputs = outputs
+        self.output_names = output_names
+        self.consumers: list[list[int]] = [[] for _ in tensors]
+        for op in ops:
+            for t in dict.fromkeys(op.inputs):
+                self.consumers[t].append(op.index)
+        self._by_address = {t.address: t.index for t in tensors}
+        self._aliases = aliases
+        self._ambiguous = ambiguous
+
+    def __repr__(self) -> str:
+        return (
+            f"<GraphView model={self.model.name!r} ops={len(self.ops)} "
+            f"tensors={len(self.tensors)}>"
+        )
+
+    @property
+    def addresses(self) -> list[str]:
+        """Every tensor's canonical address, in topological order."""
+        return [t.address for t in self.tensors]
+
+    def producer(self, tensor: int) -> OpView:
+        """The op that produces tensor index ``tensor``."""
+        return self.ops[self.tensors[tensor].op]
+
+    def resolve(self, name: str, *, role: str = "name") -> int:
+        """The tensor index for an address (or an alias such as a nested model's name).
+
+        Raises ``CutError`` with up to three close names when ``name`` is unknown or ambiguous.
+        """
+        found = self._by_address.get(name)
+        if found is None:
+            found = self._aliases.get(name)
+        if found is not None:
+            return found
+        if name in self._ambiguous:
+            options = self._ambiguous[name]
+            raise CutError(
+                f"Expected `{role}` to name one tensor of model '{self.model.name}'. "
+                f"Received {role}={name!r}, which has several: "
+                + ", ".join(repr(o) for o in options[:8])
+                + (" ..." if len(options) > 8 else "")
+                + f". Pick one of them. {_POINTER}"
+            )
+        suggestions = self._suggest(name)
+        hint = (" Did you mean " + ", ".join(repr(s) for s in suggestions) + "?") if suggestions else ""
+        raise CutError(
+            f"Expected `{role}` to name a layer or op of model '{self.model.name}'. "
+            f"Received {role}={name!r}, which is not in the model.{hint} {_POINTER}"
+        )
+
+    def _suggest(self, name: str) -> list[str]:
+        # Names given without their nested-model path come first: "block_6_expand_relu" ->
+        # "mobilenetv2_1.00_96/block_6_expand_relu".
+        same_leaf = [a for a in self._by_address if a.rsplit("/", 1)[-1] == name]
+        if len(same_leaf) >= 3:
+            return same_leaf[:3]
+        options = list(self._by_address) + list(self._aliases)
+        return (same_leaf + [c for c in closest(name, options, n=3) if c not in same_leaf])[:3]
+
+    def ancestors(self, tensors: Iterable[int]) -> set[int]:
+        """Indices of every tensor the given tensors depend on, themselves included."""
+        seen: set[int] = set()
+        stack = list(tensors)
+        while stack:
+            t = stack.pop()
+            if t in seen:
+                continue
+            seen.add(t)
+            stack.extend(self.producer(t).inputs)
+        return seen
+
+
+# --------------------------------------------------------------------------------------------
+# building the view
+
+_CACHE: weakref.WeakKeyDictionary[Any, tuple[Any, GraphView]] = weakref.WeakKeyDictionary()
+
+
+def graph_view(model: Any) -> GraphView:
+    """Return the :class:`GraphView` of a Functional or Sequential model.
+
+    Subclassed models have no graph to view and raise ``CutError`` saying what to do. Views
+    are cached per model object (a Functional graph does not change once built).
+
+        >>> import keras
+        >>> from kerascut_core.graph import graph_view
+        >>> x = keras.Input((8,), name="x")
+        >>> y = keras.ops.add(keras.layers.Dense(8, name="d")(x), x)
+        >>> [(op.address, op.type) for op in graph_view(keras.Model(x, y)).ops]
+        [('x', 'InputLayer'), ('d', 'Dense'), ('add', 'Add')]
+    """
+    functional = _functional_graph(model)
+    cached = _CACHE.get(model) if _weakrefable(model) else None
+    if cached is not None and cached[0] is functional:
+        return cached[1]
+    view = _Builder(model).build(functional)
+    if _weakrefable(model):
+        _CACHE[model] = (functional, view)
+    return view
+
+
+def _weakrefable(model: Any) -> bool:
+    try:
+        weakref.ref(model)
+    except TypeError:
+        return False
+    return True
+
+
+def _functional_graph(model: Any) -> Any:
+    """The ``Functional`` that holds ``model``'s graph, or ``CutError`` for other models."""
+    import keras
+    from keras.src.models.functional import Functional
+
+    if isinstance(model, keras.Sequential):
+        if model._functional is None:
+            raise CutError(
+                f"Expected a built Sequential model. Received Sequential model '{model.name}', "
+                "which has no graph yet. Start it with `keras.Input(shape)` or call "
+                "`model.build(input_shape)` before cutting."
+            )
+        return model._functional
+    if isinstance(model, Functional) and _runs_its_graph(model):
+        return model
+    if isinstance(model, keras.Model):
+        raise CutError(
+            "Expected a Functional or Sequential model. "
+            f"Received '{model.name}', a subclassed model ({type(model).__name__}) whose "
+            "`call()` is Python code, not a graph of layers. Rebuild it with the functional "
+            "API (`keras.Model(inputs, outputs)`), or cut a Functional model it contains."
+        )
+    raise CutError(
+        "Expected a Functional or Sequential keras.Model. "
+        f"Received {type(model).__module__}.{type(model).__name__}. "
+        "Load the model first, e.g. kerascut_core.load_model(path)."
+    )
+
+
+def _runs_its_graph(model: Any) -> bool:
+    """True when calling ``model`` runs its graph (no user override of ``call``)."""
+    from keras.src.models.functional import Functional
+
+    return type(model).call is Functional.call
+
+
+def _inlinable(op: Any) -> Any:
+    """The Functional graph of a nested model that can be inlined, else ``None``."""
+    import keras
+    from keras.src.models.functional import Functional
+
+    if isinstance(op, keras.Sequential):
+        return op._functional if type(op).call is keras.Sequential.call else None
+    if isinstance(op, Functional) and _runs_its_graph(op):
+        return op
+    return None
+
+
+def _ordered_nodes(functional: Any) -> list[Any]:
+    """The nodes of ``functional`` in the order Keras runs them (and lists ``model.layers``)."""
+    position = {id(op): i for i, op in enumerate(functional._operations)}
+    ordered = []
+    for depth in sorted(functional._nodes_by_depth, reverse=True):
+        nodes = functional._nodes_by_depth[depth]
+        if len(nodes) > 1:
+            nodes = sorted(
+                nodes,
+                key=lambda n: (position.get(id(n.operation), -1), _node_index(n)),
+            )
+        ordered.extend(nodes)
+    return ordered
+
+
+def _node_index(node: Any) -> int:
+    for i, candidate in enumerate(node.operation._inbound_nodes):
+        if candidate is node:
+            return i
+    return -1
+
+
+def _call_inputs(node: Any, inner: Any) -> list[Any] | None:
+    """The outer tensors that feed ``inner.inputs`` in this call, or ``None`` if unclear."""
+    from keras import tree
+    from keras.src.backend import KerasTensor
+
+    args, kwargs = node.arguments.args, node.arguments.kwargs
+    value = args[0] if args else kwargs.get("inputs")
+    if value is None:
+        return None
+    struct = inner._inputs_struct
+    if isinstance(value, dict) and isinstance(struct, dict):
+        if set(value) != set(struct):
+            return None
+        flat = tree.flatten(value)
+    else:
+        flat = tree.flatten(value)
+    if len(flat) != len(inner.inputs):
+        return None
+    for outer, ref in zip(flat, inner.inputs, strict=True):
+        # Keras would reshape or cast these on the way in: keep such a model whole.
+        if not isinstance(outer, KerasTensor) or len(outer.shape) != len(ref.shape):
+            return None
+        if str(outer.dtype) != str(ref.dtype):
+            return None
+    return flat
+
+
+class _Builder:
+    def __init__(self, model: Any) -> None:
+        self.model = model
+        self.ops: list[OpView] = []
+        self.tensors: list[TensorView] = []
+        self.aliases: dict[str, int] = {}
+        self.ambiguous: dict[str, list[str]] = {}
+
+    def build(self, functional: Any) -> GraphView:
+        from keras import tree
+
+        local = self._inline(functional, "", None, {})
+        inputs = [local[id(kt)] for kt in functional.inputs]
+        outputs = [local[id(kt)] for kt in functional.outputs]
+        struct = functional._outputs_struct
+        if isinstance(struct, dict):
+            flat = tree.flatten_with_path(struct)
+            output_names = [".".join(str(p) for p in path) for path, _ in flat]
+        else:
+            output_names = list(getattr(self.model, "output_names", None) or [])
+            if len(output_names) != len(outputs):
+                output_names = [self.tensors[t].address for t in outputs]
+        # Aliases never shadow a canonical address.
+        canonical = {t.address for t in self.tensors}
+        aliases = {a: t for a, t in self.aliases.items() if a not in canonical}
+        ambiguous = {a: v for a, v in self.ambiguous.items() if a not in canonical}
+        return GraphView(
+            self.model, self.ops, self.tensors, inputs, outputs, output_names, aliases, ambiguous
+        )
+
+    def _inline(
+        self,
+        functional: Any,
+        prefix: str,
+        fed: Sequence[int] | None,
+        context: dict[str, Any],
+    ) -> dict[int, int]:
+        """Add ``functional``'s ops to the view; return its KerasTensor id -> tensor index."""
+        local: dict[int, int] = {}
+        if fed is not None:
+            for kt, t in zip(functional.inputs, fed, strict=True):
+                local[id(kt)] = t
+        nodes = _ordered_nodes(functional)
+
+        calls: dict[int, list[Any]] = {}
+        for node in nodes:
+            if not (node.is_input and fed is not None):
+                calls.setdefault(id(node.operation), []).append(node)
+        call_index: dict[int, int] = {}
+        for op_nodes in calls.values():
+            if len(op_nodes) > 1:
+                op_nodes.sort(key=_node_index)
+                for k, node in enumerate(op_nodes):
+                    call_index[id(node)] = k
+                op = op_nodes[0].operation
+                self.ambiguous[prefix + op.name] = [
+                    f"{prefix}{op.name}@{k}" for k in range(len(op_nodes))
+                ]
+
+        for node in nodes:
+            op = node.operation
+            if node.is_input:
+                if fed is not None:
+                    # A nested model's own input: the tensor that feeds it from outside.
+                    for kt in node.outputs:
+                        if id(kt) in local:
+                            self.aliases.setdefault(prefix + op.name, local[id(kt)])
+                    continue
+                self._add_op(prefix + op.name, node, (), context, local)
+                continue
+
+            k = call_index.get(id(node))
+            base = prefix + op.name + ("" if k is None else f"@{k}")
+            in_tensors = tuple(local[id(kt)] for kt in node.arguments.keras_tensors)
+            inner = _inlinable(op)
+            fed_inner = _call_inputs(node, inner) if inner is not None else None
+            if inner is not None and fed_inner is not None:
+                inner_context = dict(context)
+                for name in getattr(op, "_call_context_args", ()):
+                    value = node.arguments.kwargs.get(name)
+                    if value is not None and name not in context:
+                        inner_context[name] = value
+                inner_local = self._inline(
+                    inner, base + "/", [local[id(kt)] for kt in fed_inner], inner_context
+                )
+                outs = [inner_local[id(kt)] for kt in inner.outputs]
+                for i, (kt, t) in enumerate(zip(node.outputs, outs, strict=True)):
+                    local[id(kt)] = t
+                    self.aliases.setdefault(base if len(outs) == 1 else f"{base}:{i}", t)
+                continue
+            self._add_op(base, node, in_tensors, context, local)
+        return local
+
+    def _add_op(
+        self,
+        base: str,
+        node: Any,
+        in_tensors: tuple[int, ...],
+        context: dict[str, Any],
+        local: dict[int, int],
+    ) -> None:
+        op = node.operation
+        op_context = {
+            k: v for k, v in context.items() if k in getattr(op, "_call_context_args", ())
+        }
+        outs = []
+        many = len(node.outputs) > 1
+        for i, kt in enumerate(node.outputs):
+            t = len(self.tensors)
+            address = f"{base}:{i}" if many else base
+            self.tensors.append(TensorView(t, address, len(self.ops), i, kt))
+            local[id(kt)] = t
+            outs.append(t)
+        if many:
+            self.ambiguous[base] = [f"{base}:{i}" for i in range(len(outs))]
+        self.ops.append(
+            OpView(len(self.ops), base, op, node, in_tensors, tuple(outs), op_context)
+        )

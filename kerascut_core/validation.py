@@ -1,0 +1,987 @@
+"""Validation: prove that a staged candidate computes what the source computed at the cut.
+
+:func:`validate` checks the artifact that will be published, reloaded from its bytes, never the
+in-memory model that produced it:
+
+1. **device** - memory growth on GPUs, and ``require_gpu=True`` refused at once on a CPU-only
+   machine, before any model is loaded (:mod:`kerascut_core.device`);
+2. **one probe pass** - the source runs once through a probe model that returns the activations
+   at the cut's start tensors and at its end tensors together;
+3. **numbers** - the start activations go into the reloaded candidate and its outputs are
+   compared with the end activations: max abs diff, max relative diff, NaN/Inf (always a
+   failure). On the same device and dtype the difference is exactly 0, which is the default
+   tolerance;
+4. **weights** - every candidate variable is bitwise equal to the source variable with the same
+   layer path and variable name; a candidate variable with no counterpart fails, and so does a
+   variable the cut should keep but the candidate lacks;
+5. **structure** - input and output shapes and dtypes equal the source tensors at the cut, and
+   dtype policies are unchanged;
+6. **formats** - ``keras`` always; ``saved_model`` reloaded with ``tf.saved_model.load`` and
+   called through its ``serve`` endpoint on the same start activations;
+7. **throughput** (GPU only) - items/s of source and candidate, and two runs that agree.
+
+A candidate that runs and disagrees gives a report with ``passed=False`` and the reasons in
+``failures``. Errors that stop validation from running at all (no GPU when one is required, a
+candidate path that does not exist, sample data of the wrong shape) raise
+:class:`~kerascut_core.errors.ValidationError`.
+
+    >>> import kerascut_core as kc
+    >>> source = kc.load_model("keras.applications/MobileNetV2", weights="none",
+    ...                        input_shape=(96, 96, 3))                          # doctest: +SKIP
+    >>> spec = {"start": "block_3_expand_relu", "end": "block_6_expand_relu"}
+    >>> kc.cut(source, **spec).save("/tmp/candidate.keras")                      # doctest: +SKIP
+    >>> report = kc.validate("/tmp/candidate.keras", source, spec)               # doctest: +SKIP
+    >>> report.passed, report.max_abs_diff                                        # doctest: +SKIP
+    (True, 0.0)
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kerascut_core import device as _device
+from kerascut_core.errors import KerascutError, ValidationError
+from kerascut_core.report import (
+    FormatCheck,
+    OutputCheck,
+    StructureCheck,
+    TensorCheck,
+    Timings,
+    ValidationReport,
+    WeightCheck,
+)
+from kerascut_core.spec import CutSpec
+
+__all__ = ["FORMATS", "validate"]
+
+#: Formats validation can check. ``keras`` is always checked.
+FORMATS = ("keras", "saved_model")
+
+# Integer inputs feeding these layers draw values below the layer's size; others draw 0 or 1.
+_INTEGER_RANGE_ATTRS = {
+    "Embedding": "input_dim",
+    "CategoryEncoding": "num_tokens",
+    "Discretization": None,
+}
+_DEFAULT_INTEGER_HIGH = 2
+# Unknown (None) dimensions other than the batch are filled with this size for random inputs.
+_DEFAULT_DIM = 64
+
+
+def validate(
+    candidate: str | os.PathLike[str],
+    source_model: Any,
+    cut_spec: CutSpec | dict[str, Any] | None,
+    *,
+    samples: int = 8,
+    batch_size: int = 8,
+    atol: float = 0.0,
+    rtol: float = 0.0,
+    seed: int = 0,
+    require_gpu: bool = False,
+    data: str | os.PathLike[str] | None = None,
+    formats: Sequence[str] = ("keras",),
+    saved_model: str | os.PathLike[str] | None = None,
+    source_options: dict[str, Any] | None = None,
+    jit_compile: bool = False,
+    allow_unsafe: bool = False,
+) -> ValidationReport:
+    """Check a saved candidate against the source sub-graph it was cut from.
+
+    Args:
+        candidate: path or URI (``s3://``, ``file://``) of the candidate's ``model.keras``, or a
+            directory holding one.
+        source_model: the source as a Keras model, or a source URI for
+            :func:`kerascut_core.sources.load_model` (options in ``source_options``).
+        cut_spec: a :class:`~kerascut_core.spec.CutSpec` or a dict of the config's cut fields
+            (``start``, ``end``, ``drop_first``, ``extra_inputs``).
+        samples: how many inputs to run (rows of ``data`` when given).
+        batch_size: the batch size of every forward pass.
+        atol, rtol: tolerance, elementwise ``|candidate - source| <= atol + rtol * |source|``.
+            ``0.0`` (exact) is right on the same device and dtype; loosen it only across devices.
+        seed: seed of the random inputs.
+        require_gpu: refuse to run without a GPU (before any model is loaded).
+        data: ``.npz`` / ``.npy`` sample inputs for the *source*, local or a URI. An ``.npz``
+            names arrays after the source's inputs (or ``arr_0``, ``arr_1``... in order).
+        formats: formats to check; ``keras`` is always checked, ``saved_model`` may be added.
+        saved_model: the SavedModel artifact to check. By default a ``saved_model`` directory
+            beside the candidate is used when there is one, otherwise the reloaded candidate
+            is exported to a temporary directory.
+        source_options: keyword arguments for ``load_model`` when ``source_model`` is a URI.
+        jit_compile: use XLA for the GPU throughput measurement.
+        allow_unsafe: allow ``Lambda`` layers when reloading the candidate (``safe_mode=False``).
+
+    Returns:
+        A :class:`~kerascut_core.report.ValidationReport`; ``passed`` is the verdict.
+
+    Raises:
+        DeviceError: ``require_gpu=True`` and TensorFlow sees no GPU.
+        ValidationError: validation cannot run (bad arguments, missing candidate, bad data).
+        CutError: the cut spec does not fit the source.
+    """
+    started = time.perf_counter()
+    spec = CutSpec.from_dict(cut_spec)
+    formats = _check_arguments(samples, batch_size, atol, rtol, formats)
+    run = _Run(spec=spec, atol=float(atol), rtol=float(rtol))
+
+    # 1. the device, before anything is loaded
+    t = time.perf_counter()
+    run.report_kwargs["device"] = _device.prepare(require_gpu=require_gpu)
+    run.timings.device = time.perf_counter() - t
+
+    # 2. the source, the plan and one probe pass
+    t = time.perf_counter()
+    candidate_path = _local_candidate(candidate)
+    source, source_label = _load_source(source_model, source_options)
+    plan = _plan(source, spec)
+    probe, probe_index = _probe(source, plan)
+    run.timings.load = time.perf_counter() - t
+
+    t = time.perf_counter()
+    source_inputs = (
+        _load_data(data, source, samples)
+        if data is not None
+        else _random_inputs(source, samples, seed)
+    )
+    n = len(source_inputs[0]) if source_inputs else 0
+    probed = _run_batched(_forward(probe), source_inputs, batch_size)
+    starts = [probed[probe_index[a]] for a in plan.inputs]
+    ends = [probed[probe_index[a]] for a in plan.outputs.values()]
+    run.timings.probe = time.perf_counter() - t
+
+    # 3. the candidate, reloaded from its bytes
+    t = time.perf_counter()
+    model = _reload(candidate_path, allow_unsafe, run)
+    expected_inputs = [probe.outputs[probe_index[a]] for a in plan.inputs]
+    expected_outputs = [probe.outputs[probe_index[a]] for a in plan.outputs.values()]
+    structure = _check_structure(model, source, plan, expected_inputs, expected_outputs)
+    run.report_kwargs["structure"] = structure
+    run.fail_all(structure.problems)
+    if model is not None:
+        try:
+            produced = _run_batched(_forward(model, names=list(plan.outputs)), starts, batch_size)
+        except Exception as exc:  # a broken candidate is a verdict, not a crash
+            run.fail(f"the candidate could not run on the source's start activations: {_one_line(exc)}")
+        else:
+            run.outputs = _compare_outputs(plan, produced, ends, run.atol, run.rtol, run)
+    run.timings.candidate = time.perf_counter() - t
+
+    # 4. weights
+    t = time.perf_counter()
+    if model is not None:
+        weights = _check_weights(model, source, plan)
+        run.report_kwargs["weights"] = weights
+        if not weights.passed:
+            run.fail_all(_weight_failures(weights))
+    run.timings.weights = time.perf_counter() - t
+
+    # 5. formats
+    t = time.perf_counter()
+    run.formats.append(
+        FormatCheck(
+            format="keras",
+            location=str(candidate),
+            origin="artifact",
+            max_abs_diff=max((o.max_abs_diff for o in run.outputs), default=None),
+            passed=model is not None and bool(run.outputs) and all(o.passed for o in run.outputs),
+        )
+    )
+    if "saved_model" in formats:
+        check = _check_saved_model(
+            model, candidate_path, saved_model, plan, starts, ends, batch_size, run.atol, run.rtol
+        )
+        run.formats.append(check)
+        if not check.passed:
+            run.fail(f"saved_model at {check.location}: {check.error or 'outputs differ from the source'}")
+    run.timings.formats = time.perf_counter() - t
+
+    # 6. throughput and determinism, on GPU only
+    t = time.perf_counter()
+    info = run.report_kwargs["device"]
+    if info.kind == "gpu" and model is not None and n:
+        rows = _throughput(probe, model, source_inputs, starts, batch_size, jit_compile, run)
+        run.report_kwargs["throughput"] = rows
+    run.timings.throughput = time.perf_counter() - t
+
+    run.timings.total = time.perf_counter() - started
+    return run.report(
+        candidate=str(candidate),
+        source=source_label,
+        cut_spec=spec.to_dict(),
+        inputs=list(plan.inputs),
+        samples=n,
+        batch_size=batch_size,
+        seed=seed,
+        data=None if data is None else str(data),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# the run's state: the failures found so far and the pieces of the report
+
+
+@dataclass
+class _Run:
+    spec: CutSpec
+    atol: float
+    rtol: float
+    failures: list[str] = field(default_factory=list)
+    outputs: list[OutputCheck] = field(default_factory=list)
+    formats: list[FormatCheck] = field(default_factory=list)
+    timings: Timings = field(default_factory=Timings)
+    report_kwargs: dict[str, Any] = field(default_factory=dict)
+
+    def fail(self, reason: str) -> None:
+        self.failures.append(reason)
+
+    def fail_all(self, reasons: Iterable[str]) -> None:
+        self.failures.extend(reasons)
+
+    def report(self, **fields: Any) -> ValidationReport:
+        import kerascut_core
+
+        failures = list(self.failures)
+        if not self.outputs and not failures:
+            failures.append("no output was compared")
+        diffs = [o.max_abs_diff for o in self.outputs]
+        rels = [o.max_rel_diff for o in self.outputs]
+        return ValidationReport(
+            passed=not failures,
+            max_abs_diff=_max(diffs) if diffs else math.inf,
+            max_rel_diff=_max(rels) if rels else math.inf,
+            failures=failures,
+            atol=self.atol,
+            rtol=self.rtol,
+            outputs=self.outputs,
+            formats=self.formats,
+            timings=self.timings,
+            kerascut_version=kerascut_core.__version__,
+            **self.report_kwargs,
+            **fields,
+        )
+
+
+def _max(values: Iterable[float]) -> float:
+    values = list(values)
+    if any(math.isnan(v) for v in values):
+        return math.nan
+    return max(values)
+
+
+def _one_line(exc: BaseException | str) -> str:
+    text = " ".join(str(exc).split())
+    if isinstance(exc, BaseException) and not isinstance(exc, KerascutError):
+        text = f"{type(exc).__name__}: {text}"
+    return text[:400]
+
+
+# ---------------------------------------------------------------------------------------------
+# arguments, candidate, source, plan, probe
+
+
+def _check_arguments(
+    samples: int, batch_size: int, atol: float, rtol: float, formats: Sequence[str]
+) -> tuple[str, ...]:
+    for label, value in (("samples", samples), ("batch_size", batch_size)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValidationError(f"Expected `{label}` to be a positive integer. Received {label}={value!r}.")
+    for label, value in (("atol", atol), ("rtol", rtol)):
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0 or math.isnan(value):
+            raise ValidationError(f"Expected `{label}` to be a number >= 0. Received {label}={value!r}.")
+    if isinstance(formats, str):
+        formats = (formats,)
+    unknown = [f for f in formats if f not in FORMATS]
+    if unknown:
+        raise ValidationError(
+            f"Expected `formats` to contain only {list(FORMATS)}. Received {list(formats)!r}; "
+            f"remove {unknown!r}."
+        )
+    return tuple(dict.fromkeys(["keras", *formats]))
+
+
+def _is_uri(text: str) -> bool:
+    return "://" in text
+
+
+def _fetch(uri: str) -> Path:
+    """Download a URI to the local cache with the storage layer's ``fetch`` (imported lazily)."""
+    try:
+        from kerascut_core.fetch import fetch
+    except ImportError:
+        from kerascut_core.sources import fetch
+    return Path(fetch(uri))
+
+
+def _local_candidate(candidate: str | os.PathLike[str]) -> Path:
+    """The candidate's ``.keras`` file on local disk (downloaded when it is a remote URI)."""
+    text = os.fspath(candidate)
+    if text.startswith("file://"):
+        text = text[len("file://") :]
+    if _is_uri(text):
+        return _fetch(text)
+    path = Path(text)
+    if path.is_dir() and (path / "model.keras").is_file():
+        path = path / "model.keras"
+    if not path.is_file():
+        raise ValidationError(
+            f"Expected `candidate` to be a saved .keras file (a path or an s3:// URI). "
+            f"Received {text!r}, which does not exist. Save the cut with `model.save(...)` or "
+            "stage it, then pass its path."
+        )
+    return path
+
+
+def _load_source(source_model: Any, options: dict[str, Any] | None) -> tuple[Any, str]:
+    if isinstance(source_model, (str, os.PathLike)):
+        from kerascut_core.sources import load_model
+
+        uri = os.fspath(source_model)
+        return load_model(uri, **(options or {})), uri
+    if not hasattr(source_model, "layers") or not hasattr(source_model, "inputs"):
+        raise ValidationError(
+            "Expected `source_model` to be a Keras model or a source URI. "
+            f"Received {type(source_model).__name__}."
+        )
+    return source_model, f"<in-memory model {source_model.name!r}>"
+
+
+def _plan(source: Any, spec: CutSpec) -> Any:
+    from kerascut_core.surgery import plan_cut
+
+    return plan_cut(
+        source,
+        start=spec.start,
+        end=spec.end,
+        drop_first=spec.drop_first,
+        extra_inputs=spec.extra_inputs,
+    )
+
+
+def _probe(source: Any, plan: Any) -> tuple[Any, dict[str, int]]:
+    """A model that returns the start and end activations of the cut in one pass of the source.
+
+    Returns the probe and the position of each address among its outputs.
+    """
+    from kerascut_core.surgery import cut
+
+    addresses = list(dict.fromkeys([*plan.inputs, *plan.outputs.values()]))
+    probe = cut(source, end=addresses)
+    return probe, {a: i for i, a in enumerate(addresses)}
+
+
+def _reload(path: Path, allow_unsafe: bool, run: _Run) -> Any:
+    """The candidate loaded from its bytes, or None (and a failure) when the bytes are bad."""
+    import keras
+
+    try:
+        return keras.saving.load_model(path, compile=False, safe_mode=not allow_unsafe)
+    except Exception as exc:
+        run.fail(f"the candidate could not be reloaded from {path.name}: {_one_line(exc)}")
+        return None
+
+
+# ---------------------------------------------------------------------------------------------
+# inputs
+
+
+def _input_specs(model: Any) -> list[tuple[str, tuple[int | None, ...], str]]:
+    return [
+        (getattr(t, "name", f"input_{i}"), tuple(t.shape), str(t.dtype))
+        for i, t in enumerate(model.inputs)
+    ]
+
+
+def _integer_highs(model: Any) -> list[int]:
+    """For each model input, an exclusive upper bound that keeps integer values valid."""
+    from kerascut_core.graph import graph_view
+
+    view = graph_view(model)
+    highs = []
+    for tensor in view.inputs:
+        bounds = []
+        for op_index in view.consumers[tensor]:
+            op = view.ops[op_index]
+            attr = _INTEGER_RANGE_ATTRS.get(op.type)
+            if attr and isinstance(getattr(op.operation, attr, None), int):
+                bounds.append(int(getattr(op.operation, attr)))
+        highs.append(min(bounds) if bounds else _DEFAULT_INTEGER_HIGH)
+    return highs
+
+
+def _random_inputs(model: Any, samples: int, seed: int) -> list[Any]:
+    """Seeded inputs that respect each source input's shape and dtype.
+
+    Floats are uniform in [-1, 1); integers are uniform below the size of the embedding or
+    encoding layer they feed (0 or 1 otherwise); booleans are fair coins.
+    """
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    highs = _integer_highs(model)
+    arrays = []
+    for (_, shape, dtype), high in zip(_input_specs(model), highs, strict=True):
+        dims = (samples, *(_DEFAULT_DIM if d is None else d for d in shape[1:]))
+        kind = np.dtype(dtype).kind
+        if kind == "b":
+            arrays.append(rng.integers(0, 2, size=dims).astype(bool))
+        elif kind in "iu":
+            arrays.append(rng.integers(0, high, size=dims).astype(dtype))
+        else:
+            arrays.append(rng.uniform(-1.0, 1.0, size=dims).astype(dtype))
+    return arrays
+
+
+def _load_data(data: str | os.PathLike[str], model: Any, samples: int) -> list[Any]:
+    """User sample inputs from ``.npy`` (one input) or ``.npz`` (one array for each input)."""
+    import numpy as np
+
+    text = os.fspath(data)
+    local = _fetch(text) if _is_uri(text) and not text.startswith("file://") else Path(
+        text.removeprefix("file://")
+    )
+    specs = _input_specs(model)
+    names = [name for name, _, _ in specs]
+    if not local.is_file():
+        raise ValidationError(f"Expected `data` to be an existing .npz or .npy file. Received {text!r}.")
+    try:
+        loaded = np.load(local, allow_pickle=False)
+    except Exception as exc:
+        raise ValidationError(
+            f"Expected `data` to be a .npz or .npy file written by numpy. Received {text!r}: {_one_line(exc)}"
+        ) from exc
+    if isinstance(loaded, np.ndarray):
+        if len(specs) != 1:
+            raise ValidationError(
+                f"Expected `data` to be an .npz with one array for each of the source's inputs "
+                f"{names}. Received one .npy array; save the inputs with np.savez(path, **arrays)."
+            )
+        arrays = [loaded]
+    else:
+        with loaded:
+            keys = list(loaded.files)
+            if all(n in keys for n in names):
+                arrays = [loaded[n] for n in names]
+            elif len(keys) == len(names) and all(f"arr_{i}" in keys for i in range(len(names))):
+                arrays = [loaded[f"arr_{i}"] for i in range(len(names))]
+            elif len(names) == 1 and len(keys) == 1:
+                arrays = [loaded[keys[0]]]
+            else:
+                raise ValidationError(
+                    f"Expected `data` to hold arrays named after the source's inputs {names}. "
+                    f"Received arrays {keys}; rename them, or save them in input order as arr_0, arr_1, ..."
+                )
+    rows = {len(a) for a in arrays}
+    if len(rows) != 1 or 0 in rows:
+        raise ValidationError(
+            f"Expected every array in `data` to have the same, non-zero number of rows. Received {sorted(rows)}."
+        )
+    out = []
+    for array, (name, shape, dtype) in zip(arrays, specs, strict=True):
+        if array.ndim != len(shape) or any(d is not None and d != a for d, a in zip(shape[1:], array.shape[1:], strict=True)):
+            raise ValidationError(
+                f"Expected `data` for input {name!r} to have shape {_shape_text((None, *shape[1:]))}. "
+                f"Received shape {_shape_text(array.shape)}."
+            )
+        if not np.can_cast(array.dtype, np.dtype(dtype), casting="same_kind"):
+            raise ValidationError(
+                f"Expected `data` for input {name!r} to have dtype {dtype}. Received {array.dtype}."
+            )
+        out.append(array[:samples].astype(dtype, copy=False))
+    return out
+
+
+def _shape_text(shape: Iterable[int | None]) -> str:
+    return "(" + ", ".join("None" if d is None else str(d) for d in shape) + ")"
+
+
+# ---------------------------------------------------------------------------------------------
+# running models
+
+
+def _forward(
+    model: Any,
+    names: Sequence[str] | None = None,
+    *,
+    graph: bool = False,
+    jit_compile: bool = False,
+) -> Callable[[list[Any]], list[Any]]:
+    """``f(list of input arrays) -> list of output arrays`` for one batch, in inference mode.
+
+    Outputs come in the order of ``names`` when the model returns a dict (candidates cut with a
+    dict ``end``), else in the model's own order. ``graph=True`` traces the call with
+    ``tf.function`` (as a SavedModel runs), with XLA when ``jit_compile``; the default runs
+    eagerly, layer by layer.
+    """
+    import keras
+
+    struct = getattr(model, "_inputs_struct", None)
+
+    def call(arrays: list[Any]) -> Any:
+        inputs: Any = list(arrays)
+        if isinstance(struct, dict):
+            inputs = dict(zip(struct, arrays, strict=True))
+        elif len(arrays) == 1 and not isinstance(struct, list):
+            inputs = arrays[0]
+        return model(inputs, training=False)
+
+    if graph or jit_compile:
+        import tensorflow as tf
+
+        call = tf.function(call, reduce_retracing=True, jit_compile=jit_compile)
+
+    def forward(arrays: list[Any]) -> list[Any]:
+        return [keras.ops.convert_to_numpy(x) for x in _flatten_outputs(call(list(arrays)), names)]
+
+    return forward
+
+
+def _flatten_outputs(result: Any, names: Sequence[str] | None) -> list[Any]:
+    if isinstance(result, dict):
+        if names is not None and set(result) == set(names):
+            return [result[n] for n in names]
+        return list(result.values())
+    if isinstance(result, (list, tuple)):
+        return list(result)
+    return [result]
+
+
+def _run_batched(forward: Callable[[list[Any]], list[Any]], arrays: list[Any], batch_size: int) -> list[Any]:
+    """Run ``forward`` over the rows of ``arrays`` in batches and concatenate each output."""
+    import numpy as np
+
+    n = len(arrays[0])
+    parts: list[list[Any]] = []
+    for lo in range(0, n, batch_size):
+        parts.append(forward([a[lo : lo + batch_size] for a in arrays]))
+    return [np.concatenate([p[i] for p in parts], axis=0) for i in range(len(parts[0]))]
+
+
+# ---------------------------------------------------------------------------------------------
+# numbers
+
+
+def _compare(actual: Any, expected: Any, atol: float, rtol: float) -> tuple[float, float, int, int, bool]:
+    """Max abs diff, max relative diff, NaN count, Inf count and the verdict for one output."""
+    import numpy as np
+
+    actual64 = np.asarray(actual).astype(np.float64)
+    expected64 = np.asarray(expected).astype(np.float64)
+    nan = int(np.isnan(actual64).sum() + np.isnan(expected64).sum())
+    inf = int(np.isinf(actual64).sum() + np.isinf(expected64).sum())
+    if actual64.size == 0:
+        return 0.0, 0.0, nan, inf, nan == 0 and inf == 0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        diff = np.abs(actual64 - expected64)
+        scale = np.abs(expected64)
+        rel = np.where(diff == 0, 0.0, diff / scale)
+    max_abs = float(np.nan if np.isnan(diff).any() else diff.max())
+    max_rel = float(np.nan if np.isnan(rel).any() else rel.max())
+    within = bool(np.all(diff <= atol + rtol * scale))
+    return max_abs, max_rel, nan, inf, within and nan == 0 and inf == 0
+
+
+def _compare_outputs(
+    plan: Any, produced: list[Any], ends: list[Any], atol: float, rtol: float, run: _Run
+) -> list[OutputCheck]:
+    rows = []
+    if len(produced) != len(ends):
+        run.fail(f"Expected the candidate to return {len(ends)} outputs. Received {len(produced)}.")
+    for (name, address), actual, expected in zip(plan.outputs.items(), produced, ends, strict=False):
+        shape = [None, *expected.shape[1:]]
+        if actual.shape != expected.shape:
+            run.fail(
+                f"output {name!r}: expected shape {_shape_text(shape)}, received "
+                f"{_shape_text([None, *actual.shape[1:]])}"
+            )
+            rows.append(
+                OutputCheck(
+                    name=name, address=address, shape=shape, dtype=str(actual.dtype),
+                    max_abs_diff=math.inf, max_rel_diff=math.inf, passed=False,
+                )
+            )
+            continue
+        max_abs, max_rel, nan, inf, ok = _compare(actual, expected, atol, rtol)
+        if nan or inf:
+            run.fail(f"output {name!r}: {nan} NaN and {inf} Inf values (never allowed)")
+        elif not ok:
+            run.fail(
+                f"output {name!r}: max abs diff {max_abs:.3g} (max rel diff {max_rel:.3g}) "
+                f"exceeds atol={atol:g}, rtol={rtol:g}"
+            )
+        rows.append(
+            OutputCheck(
+                name=name, address=address, shape=shape, dtype=str(actual.dtype),
+                max_abs_diff=max_abs, max_rel_diff=max_rel, nan_count=nan, inf_count=inf, passed=ok,
+            )
+        )
+    return rows
+
+
+# ---------------------------------------------------------------------------------------------
+# structure
+
+
+def _check_structure(
+    model: Any, source: Any, plan: Any, expected_inputs: list[Any], expected_outputs: list[Any]
+) -> StructureCheck:
+    check = StructureCheck()
+    if model is None:
+        check.problems.append("structure not checked: the candidate did not load")
+        return check
+    names = list(plan.outputs)
+    actual_outputs = _model_outputs(model, names)
+    pairs = [
+        ("input", address, address, exp, act)
+        for address, exp, act in _zip_longest(plan.inputs, expected_inputs, list(model.inputs))
+    ] + [
+        ("output", name, address, exp, act)
+        for (name, address), exp, act in _zip_longest(
+            list(plan.outputs.items()), expected_outputs, actual_outputs
+        )
+    ]
+    for role, name, address, expected, actual in pairs:
+        if isinstance(name, tuple):  # an extra candidate output beyond the plan
+            name, address = name
+        row = TensorCheck(
+            role=role,
+            name=str(name if name is not None else "(extra)"),
+            address=str(address if address is not None else "(none)"),
+            expected_shape=None if expected is None else list(expected.shape),
+            actual_shape=None if actual is None else list(actual.shape),
+            expected_dtype=None if expected is None else str(expected.dtype),
+            actual_dtype=None if actual is None else str(actual.dtype),
+            passed=False,
+        )
+        row.passed = (
+            expected is not None
+            and actual is not None
+            and row.expected_shape == row.actual_shape
+            and row.expected_dtype == row.actual_dtype
+        )
+        if not row.passed:
+            check.problems.append(
+                f"{role} {row.name!r}: expected {_shape_text(row.expected_shape or [])} "
+                f"{row.expected_dtype}, received {_shape_text(row.actual_shape or [])} {row.actual_dtype}"
+                if expected is not None and actual is not None
+                else f"{role} {row.name!r}: "
+                + ("missing from the candidate" if actual is None else "not in the cut spec")
+            )
+        check.tensors.append(row)
+    check.expected_dtype_policy = _policy(source)
+    check.actual_dtype_policy = _policy(model)
+    if check.expected_dtype_policy != check.actual_dtype_policy:
+        check.problems.append(
+            f"dtype policy: expected {check.expected_dtype_policy!r}, received {check.actual_dtype_policy!r}"
+        )
+    source_layers = _layer_index(source)
+    for address, layer in _layers(model):
+        match = _match_layer(address, source_layers)
+        if match is not None and _policy(layer) != _policy(match):
+            check.problems.append(
+                f"layer {address!r}: dtype policy {_policy(layer)!r}, source has {_policy(match)!r}"
+            )
+    check.passed = not check.problems
+    return check
+
+
+def _zip_longest(*seqs: Sequence[Any]) -> list[tuple[Any, ...]]:
+    size = max(len(s) for s in seqs)
+    return [tuple(s[i] if i < len(s) else None for s in seqs) for i in range(size)]
+
+
+def _model_outputs(model: Any, names: Sequence[str]) -> list[Any]:
+    """The candidate's output KerasTensors, in ``names`` order when it returns a dict."""
+    struct = getattr(model, "_outputs_struct", None)
+    if isinstance(struct, dict):
+        if set(struct) == set(names):
+            return [struct[n] for n in names]
+        return list(struct.values())
+    return list(model.outputs)
+
+
+def _policy(obj: Any) -> str | None:
+    policy = getattr(obj, "dtype_policy", None)
+    return None if policy is None else str(getattr(policy, "name", policy))
+
+
+# ---------------------------------------------------------------------------------------------
+# weights
+
+
+def _layers(model: Any, prefix: str = "") -> list[tuple[str, Any]]:
+    """Every non-model layer with its path; nested models are walked (``outer/inner``)."""
+    import keras
+
+    found = []
+    for layer in model.layers:
+        if isinstance(layer, keras.Model) and hasattr(layer, "layers"):
+            found += _layers(layer, f"{prefix}{layer.name}/")
+        else:
+            found.append((f"{prefix}{layer.name}", layer))
+    return found
+
+
+def _layer_index(model: Any) -> dict[str, Any]:
+    """Layers by path, and by bare name where the bare name is unique in the model."""
+    index: dict[str, Any] = {}
+    leaves: dict[str, list[Any]] = {}
+    for address, layer in _layers(model):
+        index[address] = layer
+        leaves.setdefault(address.rsplit("/", 1)[-1], []).append(layer)
+    return {"paths": index, "leaves": {k: v[0] for k, v in leaves.items() if len(v) == 1}}
+
+
+def _match_layer(address: str, index: dict[str, Any]) -> Any:
+    """The source layer for a candidate layer path: the same path, else the unique bare name.
+
+    A cut may inline nested models, so ``block_6_expand`` in a candidate matches
+    ``mobilenetv2/block_6_expand`` in the source when no other source layer has that name.
+    """
+    found = index["paths"].get(address)
+    if found is None:
+        found = index["leaves"].get(address.rsplit("/", 1)[-1])
+    return found
+
+
+def _variables(layer: Any) -> list[tuple[str, Any]]:
+    """(key, variable) for a layer; the key is the variable name, ``name#k`` when repeated."""
+    seen: dict[str, int] = {}
+    out = []
+    for var in layer.weights:
+        name = var.name
+        k = seen.get(name, 0)
+        seen[name] = k + 1
+        out.append((name if k == 0 else f"{name}#{k}", var))
+    return out
+
+
+def _kept_layers(source: Any, plan: Any) -> set[int] | None:
+    """``id`` of each source layer the cut must keep: the ops between its inputs and outputs."""
+    try:
+        from kerascut_core.graph import graph_view
+
+        view = graph_view(source)
+        stop = {view.resolve(a) for a in plan.inputs}
+        stack = [view.resolve(a) for a in plan.outputs.values()]
+    except Exception:  # the plan speaks addresses the view should know; if not, skip the check
+        return None
+    seen: set[int] = set()
+    kept: set[int] = set()
+    while stack:
+        tensor = stack.pop()
+        if tensor in seen or tensor in stop:
+            continue
+        seen.add(tensor)
+        op = view.producer(tensor)
+        kept.add(id(op.operation))
+        stack.extend(op.inputs)
+    return kept
+
+
+def _check_weights(model: Any, source: Any, plan: Any) -> WeightCheck:
+    """Bitwise equality of every candidate variable with its source counterpart."""
+    import numpy as np
+
+    index = _layer_index(source)
+    source_vars: dict[int, tuple[str, Any]] = {}
+    for address, layer in _layers(source):
+        for key, var in _variables(layer):
+            source_vars.setdefault(id(var), (f"{address}/{key}", var))
+    kept_layers = _kept_layers(source, plan)
+    expected: dict[int, str] = {}
+    if kept_layers is not None:
+        for address, layer in _layers(source):
+            if id(layer) in kept_layers:
+                for key, var in _variables(layer):
+                    expected.setdefault(id(var), f"{address}/{key}")
+
+    check = WeightCheck(
+        source_variables=len(source_vars),
+        source_params=sum(_size(v) for _, v in source_vars.values()),
+    )
+    matched: set[int] = set()
+    for address, layer in _layers(model):
+        counterpart = _match_layer(address, index)
+        counterpart_vars = dict(_variables(counterpart)) if counterpart is not None else {}
+        for key, var in _variables(layer):
+            label = f"{address}/{key}"
+            source_var = counterpart_vars.get(key)
+            if source_var is None:
+                check.unmatched.append(label)
+                continue
+            matched.add(id(source_var))
+            a = np.asarray(var.numpy())
+            b = np.asarray(source_var.numpy())
+            if a.dtype != b.dtype or a.shape != b.shape or a.tobytes() != b.tobytes():
+                check.mismatched.append(label)
+            if kept_layers is not None and id(source_var) not in expected:
+                check.unmatched.append(f"{label} (outside the cut)")
+    check.missing = [label for vid, label in expected.items() if vid not in matched]
+    check.variables_kept = len(matched)
+    check.params_kept = sum(_size(source_vars[v][1]) for v in matched if v in source_vars)
+    check.variables_dropped = check.source_variables - check.variables_kept
+    check.params_dropped = check.source_params - check.params_kept
+    check.passed = not (check.mismatched or check.unmatched or check.missing)
+    return check
+
+
+def _size(var: Any) -> int:
+    return int(math.prod(var.shape))
+
+
+def _weight_failures(check: WeightCheck) -> list[str]:
+    out = []
+    for label, names, what in (
+        ("not bitwise equal to the source", check.mismatched, "variable"),
+        ("with no counterpart in the source's cut", check.unmatched, "variable"),
+        ("kept by the cut but missing from the candidate", check.missing, "source variable"),
+    ):
+        if names:
+            shown = ", ".join(repr(n) for n in names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+            out.append(f"{len(names)} {what}(s) {label}: {shown}")
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# formats
+
+
+def _check_saved_model(
+    model: Any,
+    candidate_path: Path,
+    saved_model: str | os.PathLike[str] | None,
+    plan: Any,
+    starts: list[Any],
+    ends: list[Any],
+    batch_size: int,
+    atol: float,
+    rtol: float,
+) -> FormatCheck:
+    """Reload a SavedModel with ``tf.saved_model.load`` and call its ``serve`` endpoint.
+
+    A SavedModel runs as a TensorFlow graph, whose optimizer may fuse operations (Swish,
+    Conv+BiasAdd) and round differently from eager Keras by an ulp or so. Its outputs are
+    therefore compared, with the validation tolerance, to the reloaded ``.keras`` candidate
+    traced the same way (``tf.function``); that candidate was itself compared with the source
+    in eager mode. The difference to the source's activations is reported beside it.
+    """
+    import tensorflow as tf
+
+    location, origin, tmp = _saved_model_location(model, candidate_path, saved_model)
+    check = FormatCheck(
+        format="saved_model", location=str(location or "(not exported)"), origin=origin
+    )
+    try:
+        if model is None or location is None:
+            raise ValidationError("the .keras candidate did not load, so there is no reference")
+        loaded = tf.saved_model.load(str(location))
+        endpoint = getattr(loaded, "serve", None) or loaded.signatures["serving_default"]
+        names = list(plan.outputs)
+
+        def serve(arrays: list[Any]) -> list[Any]:
+            result = endpoint(arrays[0] if len(arrays) == 1 else list(arrays))
+            return [x.numpy() for x in _flatten_outputs(result, names)]
+
+        produced = _run_batched(serve, starts, batch_size)
+        reference = _run_batched(_forward(model, names=names, graph=True), starts, batch_size)
+        if len(produced) != len(reference):
+            raise ValidationError(
+                f"Expected {len(reference)} outputs from the serving endpoint. Received {len(produced)}"
+            )
+        worst, worst_source, ok = 0.0, 0.0, True
+        for actual, expected, end in zip(produced, reference, ends, strict=True):
+            if actual.shape != expected.shape:
+                raise ValidationError(
+                    f"Expected an output of shape {_shape_text(expected.shape)}. "
+                    f"Received {_shape_text(actual.shape)}"
+                )
+            max_abs, _, _, _, within = _compare(actual, expected, atol, rtol)
+            worst = _max([worst, max_abs])
+            worst_source = _max([worst_source, _compare(actual, end, 0.0, 0.0)[0]])
+            ok = ok and within
+        check.max_abs_diff = worst
+        check.max_abs_diff_vs_source = worst_source
+        check.passed = ok
+    except Exception as exc:
+        check.error = _one_line(exc)
+        check.passed = False
+    finally:
+        if tmp is not None:
+            tmp.cleanup()
+    return check
+
+
+def _saved_model_location(
+    model: Any, candidate_path: Path, saved_model: str | os.PathLike[str] | None
+) -> tuple[Path | None, str, Any]:
+    """Where the SavedModel to check is: given, beside the candidate, or freshly exported.
+
+    Returns the directory, its origin (``artifact`` or ``exported``) and the temporary
+    directory to clean up afterwards, if any.
+    """
+    if saved_model is not None:
+        text = os.fspath(saved_model)
+        if _is_uri(text) and not text.startswith("file://"):
+            return _fetch_tree(text), "artifact", None
+        return Path(text.removeprefix("file://")), "artifact", None
+    beside = candidate_path.parent / "saved_model"
+    if (beside / "saved_model.pb").is_file():
+        return beside, "artifact", None
+    if model is None:
+        return None, "exported", None
+    tmp = tempfile.TemporaryDirectory(prefix="kerascut-saved-model-")
+    target = Path(tmp.name) / "saved_model"
+    model.export(str(target), format="tf_saved_model", verbose=False)
+    return target, "exported", tmp
+
+
+def _fetch_tree(uri: str) -> Path:
+    """Download every object under a store prefix (a SavedModel directory) to a temp dir."""
+    from kerascut_core.stores import open_store
+
+    store = open_store(uri)
+    target = Path(tempfile.mkdtemp(prefix="kerascut-saved-model-"))
+    for key in store.list(""):
+        dest = target / key
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        store.get_file(key, dest)
+    return target
+
+
+# ---------------------------------------------------------------------------------------------
+# throughput (GPU)
+
+
+def _throughput(
+    probe: Any,
+    model: Any,
+    source_inputs: list[Any],
+    starts: list[Any],
+    batch_size: int,
+    jit_compile: bool,
+    run: _Run,
+) -> list[Any]:
+    """Items/s of the source (through the probe) and the candidate, plus two-run agreement.
+
+    Both run as ``tf.function`` graphs (with XLA when ``jit_compile``), as a serving
+    deployment would; the first two calls on the same batch must agree.
+    """
+    rows = []
+    for label, net, arrays in (("source", probe, source_inputs), ("candidate", model, starts)):
+        batch = [a[:batch_size] for a in arrays]
+        forward = _forward(net, graph=True, jit_compile=jit_compile)
+        row = _device.throughput_row(
+            label, forward, batch, batch_size=len(batch[0]), jit_compile=jit_compile,
+            atol=run.atol, rtol=run.rtol,
+        )
+        if not row.runs_agree:
+            run.fail(f"{label}: two runs on the same batch disagree on this GPU (non-deterministic kernels)")
+        rows.append(row)
+    return rows

@@ -1,0 +1,83 @@
+"""``kerascut validate``: exit 0 on a passing candidate, 1 on a failing one, JSON on request."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import kerascut_core as kc
+from kerascut_core.cli.validate_cmd import parse_end, parse_input_shape
+from tests.fixtures.models import BUILDERS
+
+PYRAMID = ["--start", "stem", "--end", "P2=block2_out", "--end", "P3=block3_out"]
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    tmp = tmp_path_factory.mktemp("cli")
+    source = BUILDERS["residual"]()
+    source.save(tmp / "source.keras")
+    kc.cut(source, start="stem", end={"P2": "block2_out", "P3": "block3_out"}).save(tmp / "good.keras")
+    kc.cut(source, start="stem", end={"P2": "block3_out", "P3": "block2_out"}).save(tmp / "bad.keras")
+    return {"source": tmp / "source.keras", "good": tmp / "good.keras", "bad": tmp / "bad.keras"}
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "kerascut_core", "validate", *args],
+        capture_output=True, text=True, timeout=300,
+    )
+
+
+def test_passing_candidate_exits_0_with_the_table(files):
+    out = _cli(str(files["good"]), "--source", str(files["source"]), *PYRAMID,
+               "--format", "saved_model", "--samples", "4", "--batch-size", "2")
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.startswith("## kerascut validation: PASSED")
+    assert "| P2 | (None, 8, 8, 4) | 0 | pass |" in out.stdout
+    assert "format `saved_model` (exported): pass" in out.stdout
+
+
+def test_failing_candidate_exits_1_and_json_is_the_report(files):
+    out = _cli(str(files["bad"]), "--source", str(files["source"]), *PYRAMID, "--json")
+    assert out.returncode == 1, out.stderr[-2000:]
+    report = json.loads(out.stdout)
+    assert report["passed"] is False
+    assert [o["name"] for o in report["outputs"]] == ["P2", "P3"]
+    assert report["cut_spec"]["end"] == {"P2": "block2_out", "P3": "block3_out"}
+    assert any("output 'P2'" in f for f in report["failures"])
+
+
+def test_require_gpu_on_cpu_is_one_line_exit_1(files):
+    out = _cli(str(files["good"]), "--source", str(files["source"]), *PYRAMID, "--require-gpu")
+    assert out.returncode == 1
+    errors = [line for line in out.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "kerascut-gpu" in errors[0] and "Traceback" not in out.stderr
+    assert out.stdout == ""
+
+
+def test_missing_candidate_is_a_one_line_error(files, tmp_path):
+    out = _cli(str(tmp_path / "nope.keras"), "--source", str(files["source"]), "--start", "stem")
+    assert out.returncode == 1
+    assert "error: Expected `candidate` to be a saved .keras file" in out.stderr
+
+
+def test_end_and_input_shape_parsing():
+    import click
+
+    assert parse_end(()) is None
+    assert parse_end(("a",)) == "a"
+    assert parse_end(("a", "b")) == ["a", "b"]
+    assert parse_end(("P3=a", "P4=b")) == {"P3": "a", "P4": "b"}
+    with pytest.raises(click.BadParameter, match="every --end"):
+        parse_end(("P3=a", "b"))
+    with pytest.raises(click.BadParameter, match="new NAME"):
+        parse_end(("P3=a", "P3=b"))
+    assert parse_input_shape("96,96,3") == (96, 96, 3)
+    assert parse_input_shape("none,none,3") == (None, None, 3)
+    with pytest.raises(click.BadParameter, match="96,96,3"):
+        parse_input_shape("96,-1,3")

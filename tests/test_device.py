@@ -1,0 +1,132 @@
+"""Device handling: GPU refusal, memory growth, device info, throughput and run agreement.
+
+The GPU path runs only on GPU workers; its pieces are plain functions tested here on CPU with
+stand-ins (a list of fake GPUs, a fake clock, numpy forwards).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from kerascut_core import device
+from kerascut_core.errors import DeviceError, ValidationError
+
+
+def test_check_gpu_refuses_an_empty_list_and_names_the_pool(monkeypatch):
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    with pytest.raises(DeviceError) as info:
+        device.check_gpu([], build_info={"is_cuda_build": False})
+    message = str(info.value)
+    assert message.startswith("Expected a GPU because require_gpu=True. Received a machine")
+    assert "'kerascut-gpu' work pool" in message and "'validate-backbone/gpu'" in message
+    assert "built without CUDA" in message and "require_gpu=False" in message
+    assert "\n" not in message
+    assert isinstance(info.value, ValidationError)
+
+
+def test_check_gpu_says_when_cuda_visible_devices_hides_them(monkeypatch):
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "-1")
+    with pytest.raises(DeviceError, match="CUDA_VISIBLE_DEVICES='-1' hides every GPU"):
+        device.check_gpu([], build_info={"is_cuda_build": True})
+
+
+def test_check_gpu_accepts_a_gpu():
+    device.check_gpu(["/physical_device:GPU:0"])  # anything non-empty
+
+
+def test_prepare_on_this_cpu_machine():
+    info = device.prepare(require_gpu=False)
+    assert info.kind == "cpu" and info.gpu_count == 0 and info.memory_growth is False
+    assert info.tensorflow_version and info.keras_version and info.name
+    assert info.is_cuda_build is False and info.cuda_version is None
+    with pytest.raises(DeviceError):
+        device.prepare(require_gpu=True)
+
+
+def test_enable_memory_growth_without_gpus_is_a_no_op():
+    assert device.enable_memory_growth([]) is False
+
+
+def test_require_gpu_fails_fast_in_a_fresh_process():
+    # a fresh interpreter: the refusal costs one TensorFlow import, never a model load
+    code = (
+        "import sys, time; t = time.perf_counter()\n"
+        "from kerascut_core import validate, DeviceError\n"
+        "try:\n"
+        "    validate('missing.keras', 'keras.applications/ResNet50', {}, require_gpu=True)\n"
+        "except DeviceError as e:\n"
+        "    print('refused', round(time.perf_counter() - t, 1), 'kerascut_core.sources' in sys.modules, 'kerascut_core.surgery' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.stdout.startswith("refused"), out.stderr[-2000:]
+    assert out.stdout.split()[2:] == ["False", "False"]  # no loader, no surgery was imported
+
+
+def test_measure_throughput_takes_the_median_with_a_fake_clock():
+    ticks = iter([0.0, 0.5, 1.0, 1.25, 2.0, 3.0])  # durations 0.5, 0.25, 1.0
+    calls = []
+    rate = device.measure_throughput(
+        calls.append, "batch", batch_size=10, repeats=3, warmup=2, clock=lambda: next(ticks)
+    )
+    assert rate == pytest.approx(10 / 0.5)
+    assert len(calls) == 5  # two warm-up calls, three timed
+    with pytest.raises(ValueError, match="repeats >= 1"):
+        device.measure_throughput(calls.append, "batch", batch_size=1, repeats=0)
+
+
+def test_runs_agree_is_bitwise_unless_given_a_tolerance():
+    a = [np.array([1.0, 2.0], "float32")]
+    b = [np.nextafter(a[0], np.float32(3))]
+    assert device.runs_agree(a, [a[0].copy()])
+    assert not device.runs_agree(a, b)
+    assert device.runs_agree(a, b, atol=1e-6)
+    assert not device.runs_agree(a, [a[0].astype("float64")])
+    assert not device.runs_agree(a, a + a)
+    nan = [np.array([np.nan], "float32")]
+    assert not device.runs_agree(nan, nan)
+
+
+def test_throughput_row_runs_twice_and_times():
+    weights = np.arange(12, dtype="float32").reshape(4, 3)
+
+    def forward(batch):
+        return [batch[0] @ weights]
+
+    row = device.throughput_row("candidate", forward, [np.ones((8, 4), "float32")],
+                                batch_size=8, jit_compile=False, repeats=2)
+    assert row.model == "candidate" and row.batch_size == 8 and row.items_per_s > 0
+    assert row.runs_agree is True
+
+    flips = iter(range(100))
+
+    def unstable(batch):
+        return [batch[0] * next(flips)]
+
+    assert device.throughput_row("source", unstable, [np.ones((2, 2))], batch_size=2,
+                                 jit_compile=True, repeats=1).runs_agree is False
+
+
+def test_validation_measures_throughput_on_gpu_only(tmp_path, monkeypatch):
+    """On CPU no throughput rows; with a GPU reported, the rows come from the same models."""
+    import kerascut_core as kc
+    from kerascut_core import validation
+    from kerascut_core.report import DeviceInfo
+    from tests.fixtures.models import BUILDERS
+
+    source = BUILDERS["residual"]()
+    spec = {"start": "block1_out", "end": "block3_out"}
+    kc.cut(source, **spec).save(tmp_path / "model.keras")
+    assert kc.validate(tmp_path / "model.keras", source, spec).throughput == []
+
+    # pretend to be a GPU worker: the same code path then measures (here on the CPU)
+    monkeypatch.setattr(validation._device, "prepare",
+                        lambda require_gpu: DeviceInfo(kind="gpu", name="fake", gpu_count=1))
+    report = kc.validate(tmp_path / "model.keras", source, spec, batch_size=4)
+    assert report.passed, report.failures
+    assert [r.model for r in report.throughput] == ["source", "candidate"]
+    assert all(r.items_per_s > 0 and r.runs_agree and r.batch_size == 4 for r in report.throughput)
+    assert "items/s at batch 4" in report.to_markdown()
