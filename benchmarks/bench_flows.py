@@ -127,7 +127,7 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
 
     n = 4 if quick else 20
     proc, endpoint = start_moto_server()
-    saved = {k: os.environ.get(k) for k in _env(endpoint, Path("/")).keys()}
+    saved = {k: os.environ.get(k) for k in _env(endpoint, Path("/"))}
     try:
         with tempfile.TemporaryDirectory(prefix="kerascut-bench-") as tmp_name:
             tmp = Path(tmp_name)

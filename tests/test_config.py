@@ -235,3 +235,29 @@ def test_cli_run_bad_config_exits_2(tmp_path: Path) -> None:
     out = _cli("run", "deployments/quickstart.yaml", "--only", "resnet50-c3c5")
     assert out.returncode == 2
     assert "Did you mean 'resnet50-c3-c5'" in out.stderr
+
+
+def test_cli_config_check_layer_names_against_the_model(tmp_path: Path) -> None:
+    import keras
+
+    keras.backend.clear_session()
+    x = keras.Input((8, 8, 3), name="image")
+    h = keras.layers.Conv2D(4, 3, padding="same", name="stem")(x)
+    h = keras.layers.Conv2D(4, 3, padding="same", name="block3")(h)
+    keras.Model(x, h).save(tmp_path / "m.keras")
+    keras.backend.clear_session()
+
+    good = _write(tmp_path, f"store: x\nbackbones:\n  - {{name: a, source: {tmp_path / 'm.keras'}, start: stem, end: block3}}\n")
+    out = _cli("config", "check", str(good))
+    assert out.returncode == 0, out.stderr
+    assert "ok  a: inputs stem -> outputs block3" in out.stdout
+
+    bad = _write(
+        tmp_path,
+        f"store: x\nbackbones:\n  - {{name: a, source: {tmp_path / 'm.keras'}}}\n"
+        f"  - {{name: b, source: {tmp_path / 'm.keras'}, start: stem, end: blokc3}}\n",
+    )
+    out = _cli("config", "check", str(bad))
+    assert out.returncode == 2
+    assert "backbones[1].end:" in out.stderr and "'blokc3'" in out.stderr and "'block3'" in out.stderr
+    assert "ok  a:" in out.stdout and "Traceback" not in out.stderr

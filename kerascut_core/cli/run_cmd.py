@@ -137,8 +137,9 @@ def _print_table(rows: list[dict[str, Any]]) -> None:
     from rich.table import Table
 
     table = Table(title="kerascut refresh", title_justify="left")
-    for column in ("backbone", "status", "version", "max abs diff", "manifest / message"):
-        table.add_column(column, overflow="fold")
+    for column in ("backbone", "status", "version", "max abs diff"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("manifest / message", overflow="fold")
     for row in rows:
         style = _STEP_STYLE.get(row["status"], "")
         diff = row.get("max_abs_diff")
@@ -147,9 +148,17 @@ def _print_table(rows: list[dict[str, Any]]) -> None:
             f"[{style}]{row['status']}[/{style}]" if style else row["status"],
             row.get("version", ""),
             "" if diff is None else f"{diff:.3g}",
-            _escape(row.get("message") or row.get("link") or ""),
+            _escape(row.get("message") or _relative(row.get("link") or "")),
         )
     _console(stderr=False).print(table)
+
+
+def _relative(link: str) -> str:
+    """A local manifest path relative to the working directory when it is under it."""
+    try:
+        return str(Path(link).resolve().relative_to(Path.cwd()))
+    except (ValueError, OSError):
+        return link
 
 
 def _state_error(state: Any) -> str:
