@@ -99,7 +99,10 @@ def prepare_backbone(
                 status = "published" if published["status"] == "published" else "up-to-date"
             update_latest(store, name, version)
         finally:
-            discard_candidate(store, candidate_uri)
+            # Cleaning staging must not hide the real outcome; gc removes what is left.
+            cleaned = discard_candidate(store, candidate_uri, return_state=True)
+            if not cleaned.is_completed():
+                logger.warning("%s: could not clean %s: %s", name, candidate_uri, cleaned.message)
 
     create_link_artifact(
         key=artifact_key(name),
