@@ -61,14 +61,19 @@ def refresh_backbones(
     config: str | dict[str, Any],
     only: list[str] | None = None,
     force: bool = False,
+    aws_credentials_block: str | None = None,
 ) -> dict[str, Any]:
     """Refresh the backbones of ``config`` (a YAML path or the parsed config as a dict).
 
     ``only`` restricts the refresh to some backbone names; ``force`` rebuilds and revalidates
     backbones whose version is already published (published versions are never overwritten).
+    ``aws_credentials_block`` names a prefect-aws ``AwsCredentials`` block for S3 (it overrides
+    the config's ``aws_credentials_block``; without either, the standard AWS environment).
     Returns ``{"rows": [...], "published": n, "up_to_date": n, "failed": n}``.
     """
     cfg = _load(config)
+    if aws_credentials_block:
+        cfg = cfg.model_copy(update={"aws_credentials_block": aws_credentials_block})
     logger = get_run_logger()
     selected = cfg.select(only)
     started = time.perf_counter()

@@ -271,3 +271,23 @@ def test_cli_run_exit_code_1_and_table_when_a_backbone_fails(
     assert "gone" in out.stdout and "failed" in out.stdout  # the final table
     assert "error: 1 of 1 backbone(s) failed" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+@pytest.mark.slow
+def test_quickstart_publishes_two_backbones(tmp_path: Path) -> None:
+    """The README's main command, in a scratch directory (two keras.applications backbones)."""
+    from prefect.settings import PREFECT_API_URL
+
+    (tmp_path / "deployments").mkdir()
+    config = (ROOT / "deployments" / "quickstart.yaml").read_text()
+    (tmp_path / "deployments" / "quickstart.yaml").write_text(config)
+    env = {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value(), "PYTHONPATH": str(ROOT)}
+    out = subprocess.run(
+        [sys.executable, "-m", "kerascut_core", "run", "deployments/quickstart.yaml"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600,
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    for name in ("mobilenetv2-stride16", "resnet50-c3-c5"):
+        latest = json.loads((tmp_path / "backbones" / name / "latest.json").read_text())
+        manifest = json.loads((tmp_path / "backbones" / name / latest["version"] / "manifest.json").read_text())
+        assert manifest["validation"]["passed"] is True and manifest["validation"]["max_abs_diff"] == 0.0
