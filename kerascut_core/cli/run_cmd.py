@@ -75,7 +75,7 @@ def run_command(config: Path, only: tuple[str, ...], force: bool, verbose: bool)
     cfg = load_config(config)
     cfg.select(list(only))  # unknown --only names are a config error (exit 2)
     _quiet_prefect(verbose)
-    where = os.environ.get("PREFECT_API_URL") or "Prefect's embedded API"
+    where = _api_url() or "Prefect's embedded API"
     console = _console(stderr=True)
     console.print(
         f"kerascut: refreshing {len(cfg.select(list(only)))} backbone(s) into {cfg.store} on {where}",
@@ -199,13 +199,13 @@ def deploy_command(config: Path, cpu_pool: str, gpu_pool: str, create_pools: boo
     config of the existing deployments; it never adds a second schedule.
     """
     cfg = load_config(config)
-    api = os.environ.get("PREFECT_API_URL")
+    _quiet_prefect(False)
+    api = _api_url()
     if not api:
         raise KerascutError(
             "Expected PREFECT_API_URL to name the Prefect server to deploy to. Received nothing. "
             "Set it, e.g. export PREFECT_API_URL=http://127.0.0.1:4200/api (prefect server start)."
         )
-    _quiet_prefect(False)
     from flows.deployments import deploy_config
 
     result = deploy_config(
@@ -321,6 +321,13 @@ def _quiet_prefect(verbose: bool) -> None:
 
         for handler in logging.getLogger().handlers + logging.getLogger("prefect").handlers:
             handler.setLevel(logging.CRITICAL)
+
+
+def _api_url() -> str | None:
+    """The Prefect API this process talks to (environment or active profile), if any."""
+    from prefect.settings import PREFECT_API_URL
+
+    return PREFECT_API_URL.value() or None
 
 
 def _console(*, stderr: bool) -> Any:
