@@ -97,7 +97,7 @@ def prepare_backbone(
                 manifest_uri = published["manifest_uri"]
                 # "exists": a concurrent run published this very version first; we did not.
                 status = "published" if published["status"] == "published" else "up-to-date"
-            update_latest(store, name, version)
+            update_latest(store, name, version, str(run_id))
         finally:
             # Cleaning staging must not hide the real outcome; gc removes what is left.
             cleaned = discard_candidate(store, candidate_uri, return_state=True)

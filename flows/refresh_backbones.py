@@ -27,6 +27,7 @@ from typing import Any
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_table_artifact
+from prefect.runtime import flow_run
 
 from flows._progress import emit
 from flows.prepare_backbone import prepare_backbone
@@ -100,7 +101,7 @@ def refresh_backbones(
         for name, check in checks.items():
             if check["up_to_date"]:
                 if check["latest"] != check["version"]:
-                    update_latest(cfg.store, name, check["version"])
+                    update_latest(cfg.store, name, check["version"], flow_run.get_id())
                 _record(rows, _row(name, "up-to-date", check["version"], check["manifest_uri"]))
 
         # 3. Stale backbones: prepare them concurrently, at most cfg.concurrency at a time.

@@ -74,11 +74,14 @@ def publish_version(
 
 
 @task(name="update-latest", task_run_name="update-latest-{name}", timeout_seconds=300, **IO_TASK)
-def update_latest(store: str, name: str, version: str) -> dict[str, Any]:
-    """Point ``<name>/latest.json`` at ``version`` (conditional update; a no-op when it does)."""
+def update_latest(store: str, name: str, version: str, run_id: str | None = None) -> dict[str, Any]:
+    """Point ``<name>/latest.json`` at ``version`` (conditional update; a no-op when it does).
+
+    ``run_id`` (the Prefect flow run) is recorded in the pointer's history.
+    """
     from kerascut_core.publish import update_latest as move_latest
     from kerascut_core.stores import open_store
 
-    pointer = move_latest(open_store(store), name, version)
+    pointer = move_latest(open_store(store), name, version, run_id=run_id)
     get_run_logger().info("%s: latest -> %s", name, version)
     return {"version": pointer.get("version") if isinstance(pointer, dict) else version}
