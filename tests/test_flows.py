@@ -153,6 +153,12 @@ def test_publish_rerun_skips_changed_source_moves_latest(
     assert latest["version"] == v2 and latest["previous"] == v1
     assert f"backbones/tiny/{v1}/manifest.json" in listing(s3_client, s3_bucket), "old versions stay"
 
+    # 4. a run killed between the manifest and latest.json: the rerun completes the work
+    s3_client.delete_object(Bucket=s3_bucket, Key="backbones/tiny/latest.json")
+    state, rows = refresh(cfg)
+    assert state.is_completed() and rows["tiny"]["status"] == "up-to-date"
+    assert read_json(s3_client, s3_bucket, "backbones/tiny/latest.json")["version"] == v2
+
 
 def test_failed_validation_publishes_nothing(
     s3_env: dict[str, str], s3_bucket: str, s3_client: Any, tmp_path: Path, prefect_client: Any
