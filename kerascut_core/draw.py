@@ -140,8 +140,9 @@ def dot_source(
             shape = view.tensors[op.outputs[0]].shape if op.outputs else ()
             node.label = f"{op.address}\n{op.type} {_shape(shape)}"
         else:
-            marks = [view.tensors[t].address for t in out_tensors if view.tensors[t].address in points]
-            node.label = f"{node.label}  ({len(ops)} ops)" + (f"\ncut point: {marks[-1]}" if marks else "")
+            node.label = f"{node.label}  ({len(ops)} ops)" + _marks(
+                view, out_tensors, points, starts, outputs
+            )
 
     graph = graphviz.Digraph(
         name=view.model.name,
@@ -206,6 +207,17 @@ def draw(
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(graph.pipe(format=fmt))
     return path
+
+
+def _marks(view: Any, tensors: list[int], points: set[str], starts: set[int],
+           outputs: set[int]) -> str:
+    """Extra label lines for a collapsed stage: its new input, output and last cut point."""
+    lines = [f"new input: {view.tensors[t].address}" for t in tensors if t in starts]
+    lines += [f"output: {view.tensors[t].address}" for t in tensors if t in outputs]
+    cut_points_here = [view.tensors[t].address for t in tensors if view.tensors[t].address in points]
+    if cut_points_here and not lines:
+        lines.append(f"cut point: {cut_points_here[-1]}")
+    return "".join("\n" + line for line in lines)
 
 
 def _shape(shape: tuple) -> str:

@@ -16,6 +16,7 @@ __all__ = [
     "ObjectExistsError",
     "ObjectNotFoundError",
     "PreconditionFailedError",
+    "PublishRefusedError",
     "SourceError",
     "StoreError",
     "ValidationError",
@@ -71,3 +72,7 @@ class ConfigError(KerascutError, ValueError):
     """A config file or field that does not validate."""
 
     exit_code = 2
+
+
+class PublishRefusedError(StoreError):
+    """A publish refused on purpose: no passing validation report, or artifacts that do not match."""

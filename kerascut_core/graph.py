@@ -28,6 +28,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import keras
+from keras.src.models.functional import Functional
+
 from kerascut_core._names import closest
 from kerascut_core.errors import CutError
 
@@ -36,7 +39,7 @@ __all__ = ["GraphView", "OpView", "TensorView", "graph_view"]
 _POINTER = "List the valid names with kerascut_core.cut_points(model) or `kerascut inspect MODEL`."
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(eq=False, slots=True)
 class OpView:
     """One call of one operation, as it appears in the view.
 
@@ -68,7 +71,7 @@ class OpView:
         return not self.inputs
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(eq=False, slots=True)
 class TensorView:
     """One tensor of the view, produced by output ``output_index`` of op ``op``."""
 
@@ -179,12 +182,13 @@ class GraphView:
         """Indices of every tensor the given tensors depend on, themselves included."""
         seen: set[int] = set()
         stack = list(tensors)
+        ops, producers = self.ops, self.tensors
         while stack:
             t = stack.pop()
             if t in seen:
                 continue
             seen.add(t)
-            stack.extend(self.producer(t).inputs)
+            stack.extend(ops[producers[t].op].inputs)
         return seen
 
 
@@ -227,9 +231,6 @@ def _weakrefable(model: Any) -> bool:
 
 def _functional_graph(model: Any) -> Any:
     """The ``Functional`` that holds ``model``'s graph, or ``CutError`` for other models."""
-    import keras
-    from keras.src.models.functional import Functional
-
     if isinstance(model, keras.Sequential):
         if model._functional is None:
             raise CutError(
@@ -256,16 +257,13 @@ def _functional_graph(model: Any) -> Any:
 
 def _runs_its_graph(model: Any) -> bool:
     """True when calling ``model`` runs its graph (no user override of ``call``)."""
-    from keras.src.models.functional import Functional
-
     return type(model).call is Functional.call
 
 
 def _inlinable(op: Any) -> Any:
     """The Functional graph of a nested model that can be inlined, else ``None``."""
-    import keras
-    from keras.src.models.functional import Functional
-
+    if not isinstance(op, keras.Model):
+        return None
     if isinstance(op, keras.Sequential):
         return op._functional if type(op).call is keras.Sequential.call else None
     if isinstance(op, Functional) and _runs_its_graph(op):
@@ -275,17 +273,23 @@ def _inlinable(op: Any) -> Any:
 
 def _ordered_nodes(functional: Any) -> list[Any]:
     """The nodes of ``functional`` in the order Keras runs them (and lists ``model.layers``)."""
-    position = {id(op): i for i, op in enumerate(functional._operations)}
+    position = {id(op): i for i, op in enumerate(functional._operations[:])}
     ordered = []
-    for depth in sorted(functional._nodes_by_depth, reverse=True):
-        nodes = functional._nodes_by_depth[depth]
+    by_depth = functional._nodes_by_depth
+    for depth in sorted(by_depth, reverse=True):
+        nodes = by_depth[depth]
         if len(nodes) > 1:
-            nodes = sorted(
-                nodes,
-                key=lambda n: (position.get(id(n.operation), -1), _node_index(n)),
-            )
+            keys = [position.get(id(n.operation), -1) for n in nodes]
+            if len(set(keys)) == len(keys):
+                nodes = [n for _, n in sorted(zip(keys, nodes, strict=True), key=_first)]
+            else:  # one op called several times at this depth: call order breaks the tie
+                nodes = sorted(nodes, key=lambda n: (position.get(id(n.operation), -1), _node_index(n)))
         ordered.extend(nodes)
     return ordered
+
+
+def _first(pair: tuple[int, Any]) -> int:
+    return pair[0]
 
 
 def _node_index(node: Any) -> int:
@@ -297,9 +301,7 @@ def _node_index(node: Any) -> int:
 
 def _call_inputs(node: Any, inner: Any) -> list[Any] | None:
     """The outer tensors that feed ``inner.inputs`` in this call, or ``None`` if unclear."""
-    from keras import tree
-    from keras.src.backend import KerasTensor
-
+    tree, KerasTensor = keras.tree, keras.KerasTensor
     args, kwargs = node.arguments.args, node.arguments.kwargs
     value = args[0] if args else kwargs.get("inputs")
     if value is None:
@@ -331,8 +333,7 @@ class _Builder:
         self.ambiguous: dict[str, list[str]] = {}
 
     def build(self, functional: Any) -> GraphView:
-        from keras import tree
-
+        tree = keras.tree
         local = self._inline(functional, "", None, {})
         inputs = [local[id(kt)] for kt in functional.inputs]
         outputs = [local[id(kt)] for kt in functional.outputs]
@@ -393,12 +394,12 @@ class _Builder:
                 self._add_op(prefix + op.name, node, (), context, local)
                 continue
 
-            k = call_index.get(id(node))
-            base = prefix + op.name + ("" if k is None else f"@{k}")
-            in_tensors = tuple(local[id(kt)] for kt in node.arguments.keras_tensors)
+            k = call_index.get(id(node)) if call_index else None
+            base = prefix + op.name if k is None else f"{prefix}{op.name}@{k}"
+            in_tensors = tuple([local[id(kt)] for kt in node.arguments.keras_tensors])
             inner = _inlinable(op)
             fed_inner = _call_inputs(node, inner) if inner is not None else None
-            if inner is not None and fed_inner is not None:
+            if fed_inner is not None:
                 inner_context = dict(context)
                 for name in getattr(op, "_call_context_args", ()):
                     value = node.arguments.kwargs.get(name)
@@ -424,19 +425,24 @@ class _Builder:
         local: dict[int, int],
     ) -> None:
         op = node.operation
-        op_context = {
-            k: v for k, v in context.items() if k in getattr(op, "_call_context_args", ())
-        }
-        outs = []
-        many = len(node.outputs) > 1
-        for i, kt in enumerate(node.outputs):
-            t = len(self.tensors)
-            address = f"{base}:{i}" if many else base
-            self.tensors.append(TensorView(t, address, len(self.ops), i, kt))
-            local[id(kt)] = t
-            outs.append(t)
-        if many:
-            self.ambiguous[base] = [f"{base}:{i}" for i in range(len(outs))]
-        self.ops.append(
-            OpView(len(self.ops), base, op, node, in_tensors, tuple(outs), op_context)
+        op_context = (
+            {k: v for k, v in context.items() if k in getattr(op, "_call_context_args", ())}
+            if context
+            else {}
         )
+        tensors = self.tensors
+        op_index = len(self.ops)
+        outputs = node.outputs
+        if len(outputs) == 1:
+            t = len(tensors)
+            tensors.append(TensorView(t, base, op_index, 0, outputs[0]))
+            local[id(outputs[0])] = t
+            outs: tuple[int, ...] = (t,)
+        else:
+            first = len(tensors)
+            for i, kt in enumerate(outputs):
+                tensors.append(TensorView(first + i, f"{base}:{i}", op_index, i, kt))
+                local[id(kt)] = first + i
+            outs = tuple(range(first, first + len(outputs)))
+            self.ambiguous[base] = [f"{base}:{i}" for i in range(len(outputs))]
+        self.ops.append(OpView(op_index, base, op, node, in_tensors, outs, op_context))

@@ -140,10 +140,11 @@ class ThroughputRow(_Model):
 class Timings(_Model):
     """Seconds spent in each phase; ``total`` is the whole :func:`validate` call."""
 
-    device: float = 0.0
-    load: float = 0.0
-    probe: float = 0.0
-    candidate: float = 0.0
+    device: float = Field(default=0.0, description="GPU checks and memory growth")
+    load: float = Field(default=0.0, description="fetching the candidate, the source, plan and probe model")
+    probe: float = Field(default=0.0, description="making the inputs and the probe pass over the source")
+    reload: float = Field(default=0.0, description="keras.saving.load_model of the candidate's bytes")
+    candidate: float = Field(default=0.0, description="structure checks, candidate pass, comparison")
     weights: float = 0.0
     formats: float = 0.0
     throughput: float = 0.0
@@ -165,6 +166,9 @@ class ValidationReport(_Model):
     candidate: str
     source: str | None = None
     cut_spec: dict[str, Any] = Field(default_factory=dict)
+    plan: dict[str, Any] = Field(
+        default_factory=dict, description="the resolved cut (CutPlan.to_dict()) the candidate was checked against"
+    )
     inputs: list[str] = Field(default_factory=list, description="addresses fed to the candidate")
     samples: int = 0
     batch_size: int = 0

@@ -519,6 +519,7 @@ def _dominators(view: GraphView, ends: Sequence[int]) -> list[int]:
 
 def _build(resolved: _Resolved, *, name: str) -> Any:
     import keras
+    from keras.src.ops.node import Node
 
     view = resolved.view
     plan = resolved.plan
@@ -542,9 +543,12 @@ def _build(resolved: _Resolved, *, name: str) -> Any:
         args, kwargs = op.node.arguments.fill_in(fill)
         if op.context:
             kwargs = {**kwargs, **op.context}
-        outputs = copies[id(op.operation)](*args, **kwargs)
-        flat = keras.tree.flatten(outputs)
-        for t, value in zip(op.outputs, flat, strict=True):
+        # Record the call as a node, exactly as a symbolic call would, without re-running
+        # shape inference: the inputs have the source's specs, so the outputs do too.
+        outputs = [_like(view.tensors[t].keras_tensor) for t in op.outputs]
+        Node(operation=copies[id(op.operation)], call_args=args, call_kwargs=kwargs,
+             outputs=outputs)
+        for t, value in zip(op.outputs, outputs, strict=True):
             built[t] = value
 
     out_values = [built[t] for t in resolved.output_tensors]
@@ -555,6 +559,16 @@ def _build(resolved: _Resolved, *, name: str) -> Any:
     else:
         outputs_struct = out_values
     return keras.Model(inputs[0] if len(inputs) == 1 else inputs, outputs_struct, name=name)
+
+
+def _like(kt: Any) -> Any:
+    """A fresh symbolic tensor with ``kt``'s spec."""
+    from keras import KerasTensor
+
+    extra = {}
+    if kt.ragged:
+        extra = {"ragged_rank": kt.ragged_rank, "row_splits_dtype": kt.row_splits_dtype}
+    return KerasTensor(kt.shape, dtype=kt.dtype, sparse=kt.sparse, ragged=kt.ragged, **extra)
 
 
 def _detached_copies(view: GraphView, kept_ops: list[int], reserved: set[str]) -> dict[int, Any]:

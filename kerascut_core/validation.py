@@ -159,6 +159,8 @@ def validate(
     # 3. the candidate, reloaded from its bytes
     t = time.perf_counter()
     model = _reload(candidate_path, allow_unsafe, run)
+    run.timings.reload = time.perf_counter() - t
+    t = time.perf_counter()
     expected_inputs = [probe.outputs[probe_index[a]] for a in plan.inputs]
     expected_outputs = [probe.outputs[probe_index[a]] for a in plan.outputs.values()]
     structure = _check_structure(model, source, plan, expected_inputs, expected_outputs)
@@ -189,17 +191,21 @@ def validate(
             format="keras",
             location=str(candidate),
             origin="artifact",
-            max_abs_diff=max((o.max_abs_diff for o in run.outputs), default=None),
+            max_abs_diff=_max(o.max_abs_diff for o in run.outputs) if run.outputs else None,
             passed=model is not None and bool(run.outputs) and all(o.passed for o in run.outputs),
         )
     )
     if "saved_model" in formats:
         check = _check_saved_model(
-            model, candidate_path, saved_model, plan, starts, ends, batch_size, run.atol, run.rtol
+            model, os.fspath(candidate), candidate_path, saved_model,
+            plan, starts, ends, batch_size, run.atol, run.rtol,
         )
         run.formats.append(check)
         if not check.passed:
-            run.fail(f"saved_model at {check.location}: {check.error or 'outputs differ from the source'}")
+            reason = check.error or (
+                f"its serving endpoint differs from the .keras candidate by up to {check.max_abs_diff:.3g}"
+            )
+            run.fail(f"saved_model at {check.location}: {reason}")
     run.timings.formats = time.perf_counter() - t
 
     # 6. throughput and determinism, on GPU only
@@ -215,6 +221,7 @@ def validate(
         candidate=str(candidate),
         source=source_label,
         cut_spec=spec.to_dict(),
+        plan=_plan_summary(plan),
         inputs=list(plan.inputs),
         samples=n,
         batch_size=batch_size,
@@ -306,8 +313,9 @@ def _check_arguments(
     return tuple(dict.fromkeys(["keras", *formats]))
 
 
-def _is_uri(text: str) -> bool:
-    return "://" in text
+def _is_remote(text: str) -> bool:
+    """A URI to download (``s3://...``), as opposed to a path or a ``file://`` URI."""
+    return "://" in text and not text.startswith("file://")
 
 
 def _fetch(uri: str) -> Path:
@@ -324,7 +332,7 @@ def _local_candidate(candidate: str | os.PathLike[str]) -> Path:
     text = os.fspath(candidate)
     if text.startswith("file://"):
         text = text[len("file://") :]
-    if _is_uri(text):
+    if _is_remote(text):
         return _fetch(text)
     path = Path(text)
     if path.is_dir() and (path / "model.keras").is_file():
@@ -362,6 +370,13 @@ def _plan(source: Any, spec: CutSpec) -> Any:
         drop_first=spec.drop_first,
         extra_inputs=spec.extra_inputs,
     )
+
+
+def _plan_summary(plan: Any) -> dict[str, Any]:
+    to_dict = getattr(plan, "to_dict", None)
+    if callable(to_dict):
+        return dict(to_dict())
+    return {"inputs": list(plan.inputs), "outputs": dict(plan.outputs)}
 
 
 def _probe(source: Any, plan: Any) -> tuple[Any, dict[str, int]]:
@@ -443,9 +458,7 @@ def _load_data(data: str | os.PathLike[str], model: Any, samples: int) -> list[A
     import numpy as np
 
     text = os.fspath(data)
-    local = _fetch(text) if _is_uri(text) and not text.startswith("file://") else Path(
-        text.removeprefix("file://")
-    )
+    local = _fetch(text) if _is_remote(text) else Path(text.removeprefix("file://"))
     specs = _input_specs(model)
     names = [name for name, _, _ in specs]
     if not local.is_file():
@@ -855,6 +868,7 @@ def _weight_failures(check: WeightCheck) -> list[str]:
 
 def _check_saved_model(
     model: Any,
+    candidate: str,
     candidate_path: Path,
     saved_model: str | os.PathLike[str] | None,
     plan: Any,
@@ -874,11 +888,12 @@ def _check_saved_model(
     """
     import tensorflow as tf
 
-    location, origin, tmp = _saved_model_location(model, candidate_path, saved_model)
-    check = FormatCheck(
-        format="saved_model", location=str(location or "(not exported)"), origin=origin
-    )
+    check = FormatCheck(format="saved_model", location="(not found)", origin="exported")
+    tmp = None
     try:
+        location, origin, tmp = _saved_model_location(model, candidate, candidate_path, saved_model)
+        check.location = str(location or "(not exported)")
+        check.origin = origin  # type: ignore[assignment]
         if model is None or location is None:
             raise ValidationError("the .keras candidate did not load, so there is no reference")
         loaded = tf.saved_model.load(str(location))
@@ -919,21 +934,31 @@ def _check_saved_model(
 
 
 def _saved_model_location(
-    model: Any, candidate_path: Path, saved_model: str | os.PathLike[str] | None
+    model: Any, candidate: str, candidate_path: Path, saved_model: str | os.PathLike[str] | None
 ) -> tuple[Path | None, str, Any]:
     """Where the SavedModel to check is: given, beside the candidate, or freshly exported.
 
-    Returns the directory, its origin (``artifact`` or ``exported``) and the temporary
-    directory to clean up afterwards, if any.
+    "Beside the candidate" is a ``saved_model`` directory (or ``s3://`` prefix) next to the
+    ``model.keras``, as :func:`kerascut_core.publish.stage_candidate` stages it. Returns the
+    directory, its origin (``artifact`` or ``exported``) and a temporary directory to clean up
+    afterwards, if any.
     """
     if saved_model is not None:
         text = os.fspath(saved_model)
-        if _is_uri(text) and not text.startswith("file://"):
-            return _fetch_tree(text), "artifact", None
+        if _is_remote(text):
+            path, tmp = _fetch_tree(text)
+            return path, "artifact", tmp
         return Path(text.removeprefix("file://")), "artifact", None
-    beside = candidate_path.parent / "saved_model"
-    if (beside / "saved_model.pb").is_file():
-        return beside, "artifact", None
+    if _is_remote(candidate):
+        prefix = candidate.rstrip("/").rsplit("/", 1)[0] + "/saved_model"
+        path, tmp = _fetch_tree(prefix)
+        if (path / "saved_model.pb").is_file():
+            return path, "artifact", tmp
+        tmp.cleanup()
+    else:
+        beside = candidate_path.parent / "saved_model"
+        if (beside / "saved_model.pb").is_file():
+            return beside, "artifact", None
     if model is None:
         return None, "exported", None
     tmp = tempfile.TemporaryDirectory(prefix="kerascut-saved-model-")
@@ -942,17 +967,18 @@ def _saved_model_location(
     return target, "exported", tmp
 
 
-def _fetch_tree(uri: str) -> Path:
+def _fetch_tree(uri: str) -> tuple[Path, tempfile.TemporaryDirectory]:
     """Download every object under a store prefix (a SavedModel directory) to a temp dir."""
     from kerascut_core.stores import open_store
 
     store = open_store(uri)
-    target = Path(tempfile.mkdtemp(prefix="kerascut-saved-model-"))
+    tmp = tempfile.TemporaryDirectory(prefix="kerascut-saved-model-")
+    target = Path(tmp.name)
     for key in store.list(""):
         dest = target / key
         dest.parent.mkdir(parents=True, exist_ok=True)
         store.get_file(key, dest)
-    return target
+    return target, tmp
 
 
 # ---------------------------------------------------------------------------------------------

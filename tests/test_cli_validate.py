@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 import kerascut_core as kc
-from kerascut_core.cli.validate_cmd import parse_end, parse_input_shape
 from tests.fixtures.models import BUILDERS
 
 PYRAMID = ["--start", "stem", "--end", "P2=block2_out", "--end", "P3=block3_out"]
@@ -66,18 +65,21 @@ def test_missing_candidate_is_a_one_line_error(files, tmp_path):
     assert "error: Expected `candidate` to be a saved .keras file" in out.stderr
 
 
-def test_end_and_input_shape_parsing():
-    import click
+def test_start_and_drop_first_together_is_a_usage_error(files):
+    out = _cli(str(files["good"]), "--source", str(files["source"]), "--start", "stem",
+               "--drop-first", "2")
+    assert out.returncode == 2
+    assert "Expected --start or --drop-first, not both." in out.stderr
 
-    assert parse_end(()) is None
-    assert parse_end(("a",)) == "a"
-    assert parse_end(("a", "b")) == ["a", "b"]
-    assert parse_end(("P3=a", "P4=b")) == {"P3": "a", "P4": "b"}
-    with pytest.raises(click.BadParameter, match="every --end"):
-        parse_end(("P3=a", "b"))
-    with pytest.raises(click.BadParameter, match="new NAME"):
-        parse_end(("P3=a", "P3=b"))
-    assert parse_input_shape("96,96,3") == (96, 96, 3)
-    assert parse_input_shape("none,none,3") == (None, None, 3)
-    with pytest.raises(click.BadParameter, match="96,96,3"):
-        parse_input_shape("96,-1,3")
+
+@pytest.mark.zoo
+def test_keras_applications_source_through_the_model_options(tmp_path):
+    source = kc.load_model("keras.applications/MobileNetV2", weights="none", input_shape=(64, 64, 3))
+    kc.cut(source, start="block_2_add", end="block_5_add").save(tmp_path / "model.keras")
+    out = _cli(str(tmp_path / "model.keras"), "--source", "keras.applications/MobileNetV2",
+               "--weights", "none", "--input-shape", "64,64,3",
+               "--start", "block_2_add", "--end", "block_5_add", "--samples", "2", "--json")
+    assert out.returncode == 0, out.stderr[-2000:]
+    report = json.loads(out.stdout)
+    assert report["passed"] is True and report["max_abs_diff"] == 0.0
+    assert report["source"] == "keras.applications/MobileNetV2"

@@ -1,11 +1,123 @@
-"""CLI commands: cut_cmd (filled in by its issue)."""
+"""``kerascut cut MODEL ... -o OUT.keras``: cut a model and save the result."""
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+from typing import Any
+
 import click
 
-__all__ = ["register"]
+from kerascut_core.cli._model_options import MODEL_HELP, load_source, model_options
+
+__all__ = ["parse_ends", "register"]
+
+
+def parse_ends(ends: tuple[str, ...]) -> str | list[str] | dict[str, str] | None:
+    """``()`` -> None, ``("a",)`` -> ``"a"``, ``("a", "b")`` -> list, ``("P3=a", ...)`` -> dict."""
+    if not ends:
+        return None
+    named = [e for e in ends if "=" in e]
+    if named and len(named) != len(ends):
+        raise click.BadParameter(
+            f"Expected every --end to be NAME or every one OUTPUT=NAME. Received {list(ends)}.",
+            param_hint="--end",
+        )
+    if named:
+        pairs = [e.split("=", 1) for e in ends]
+        keys = [k for k, _ in pairs]
+        if len(set(keys)) != len(keys) or not all(k and v for k, v in pairs):
+            raise click.BadParameter(
+                f"Expected distinct, non-empty OUTPUT=NAME pairs. Received {list(ends)}.",
+                param_hint="--end",
+            )
+        return dict(pairs)
+    return ends[0] if len(ends) == 1 else list(ends)
+
+
+def _shape(shape: Any) -> str:
+    return "(" + ", ".join("None" if d is None else str(d) for d in shape) + ")"
+
+
+@click.command(name="cut", epilog=MODEL_HELP)
+@click.argument("model")
+@click.option("--start", "starts", multiple=True, metavar="NAME",
+              help="Where the cut model starts (repeatable for several inputs).")
+@click.option("--drop-first", type=click.IntRange(min=1), metavar="N",
+              help="Start after the first N layers of model.layers (instead of --start).")
+@click.option("--end", "ends", multiple=True, metavar="NAME|OUTPUT=NAME",
+              help="Where it ends (repeatable; OUTPUT=NAME names the outputs).")
+@click.option("--extra-inputs", type=click.Choice(["error", "auto"]), default="error",
+              show_default=True,
+              help="On skip connections crossing the start: fail, or add them as inputs.")
+@click.option("--copy", "copy_weights", is_flag=True,
+              help="Give the cut model its own variables (the saved file is the same either way).")
+@click.option("--name", help="Name of the cut model (default: <source>_cut).")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Where to write the cut model (.keras).")
+@model_options
+def cut_command(
+    model: str,
+    starts: tuple[str, ...],
+    drop_first: int | None,
+    ends: tuple[str, ...],
+    extra_inputs: str,
+    copy_weights: bool,
+    name: str | None,
+    output: Path,
+    **options: Any,
+) -> None:
+    """Cut MODEL between --start (or --drop-first) and --end and save it as OUT.keras.
+
+    \b
+    Examples:
+      kerascut cut keras.applications/MobileNetV2 --weights none \\
+          --start block_3_expand_relu --end block_13_expand_relu -o backbone.keras
+      kerascut cut model.keras --end C4=conv4_block6_out --end C5=conv5_block3_out -o fpn.keras
+    """
+    from kerascut_core.surgery import cut
+
+    if starts and drop_first is not None:
+        raise click.UsageError("Expected --start or --drop-first, not both.")
+    if output.suffix != ".keras":
+        raise click.BadParameter(
+            f"Expected a path ending in .keras. Received {str(output)!r}.", param_hint="-o/--output"
+        )
+    if not output.parent.exists():
+        raise click.BadParameter(
+            f"Expected an existing directory for the output. Received {str(output)!r}, whose "
+            f"directory {str(output.parent)!r} does not exist.",
+            param_hint="-o/--output",
+        )
+    end = parse_ends(ends)
+    source = load_source(model, **options)
+    start = None if not starts else (starts[0] if len(starts) == 1 else list(starts))
+    result = cut(source, start=start, end=end, drop_first=drop_first,
+                 extra_inputs=extra_inputs, copy=copy_weights, name=name)
+
+    # Write next to the target, then rename: a failed save never leaves half a file behind.
+    partial = output.with_name(f".{output.stem}.partial.keras")
+    try:
+        result.save(partial)
+        os.replace(partial, output)
+    finally:
+        partial.unlink(missing_ok=True)
+
+    plan = result.cut_plan
+    click.echo(f"wrote {output}")
+    for tensor, address in zip(result.inputs, plan.inputs, strict=True):
+        extra = "  (extra input)" if address in plan.extra_inputs else ""
+        click.echo(f"  input  {tensor.name}: {_shape(tensor.shape)}  <- {address}{extra}")
+    for (out_name, address), tensor in zip(plan.outputs.items(), result.outputs, strict=True):
+        click.echo(f"  output {out_name}: {_shape(tensor.shape)}  <- {address}")
+    total_layers = plan.kept_layers + plan.dropped_layers
+    total_params = plan.kept_params + plan.dropped_params
+    click.echo(
+        f"  kept {plan.kept_layers} of {total_layers} layers, "
+        f"{plan.kept_params:,} of {total_params:,} params"
+    )
 
 
 def register(app: click.Group) -> None:
-    """Add this module's commands to ``app``."""
+    """Add ``kerascut cut`` to ``app``."""
+    app.add_command(cut_command)

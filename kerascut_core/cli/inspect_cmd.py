@@ -1,11 +1,155 @@
-"""CLI commands: inspect_cmd (filled in by its issue)."""
+"""``kerascut inspect MODEL``: every tensor of a model and whether it is a valid start cut."""
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 import click
 
-__all__ = ["register"]
+from kerascut_core.cli._model_options import MODEL_HELP, load_source, model_options
+
+__all__ = ["inspect_rows", "register"]
+
+_COLUMNS = ("index", "name", "type", "output_shape", "params", "cut_point")
+
+
+def inspect_rows(model: Any, end: list[str] | None = None) -> list[dict[str, Any]]:
+    """One row per tensor of the graph view (nested models inlined), in topological order.
+
+    ``params`` is counted at a layer's first call, so the column sums to the model's params.
+    ``cut_point`` says whether the tensor is a valid single start for ``end``.
+    """
+    from kerascut_core.graph import graph_view
+    from kerascut_core.surgery import cut_points
+
+    view = graph_view(model)
+    points = set(cut_points(model, end=end or None))
+    counted: set[int] = set()
+    rows = []
+    for tensor in view.tensors:
+        op = view.ops[tensor.op]
+        params = 0
+        layer = op.operation
+        if id(layer) not in counted and not op.is_input and hasattr(layer, "count_params"):
+            counted.add(id(layer))
+            params = int(layer.count_params()) if layer.built else 0
+        rows.append(
+            {
+                "index": tensor.index,
+                "name": tensor.address,
+                "type": op.type,
+                "output_shape": list(tensor.shape),
+                "params": params,
+                "cut_point": tensor.address in points,
+            }
+        )
+    return rows
+
+
+def _json(model_name: str, rows: list[dict[str, Any]]) -> str:
+    """Valid JSON with one layer per line: easy to read, grep and diff."""
+    layers = ",\n".join("  " + json.dumps(row) for row in rows)
+    return f'{{"model": {json.dumps(model_name)}, "layers": [\n{layers}\n]}}'
+
+
+def _shape(shape: list[int | None]) -> str:
+    return "(" + ", ".join("None" if d is None else str(d) for d in shape) + ")"
+
+
+def _table(rows: list[dict[str, Any]]) -> str:
+    cells = [
+        [str(r["index"]), r["name"], r["type"], _shape(r["output_shape"]), f"{r['params']:,}",
+         "yes" if r["cut_point"] else ""]
+        for r in rows
+    ]
+    header = ["#", "name", "type", "output shape", "params", "cut point"]
+    widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(header)]
+    right = {0, 4}
+
+    def line(values: list[str]) -> str:
+        return "  ".join(
+            v.rjust(w) if i in right else v.ljust(w) for i, (v, w) in enumerate(zip(values, widths, strict=True))
+        ).rstrip()
+
+    return "\n".join([line(header), line(["-" * w for w in widths]), *map(line, cells)])
+
+
+@click.command(name="inspect", epilog=MODEL_HELP)
+@click.argument("model")
+@click.option(
+    "--end", "ends", multiple=True, metavar="NAME",
+    help="Ends the cut points are for (repeatable; default: the model's outputs).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.option("--svg", "svg", metavar="OUT.svg", help="Also draw the graph to an SVG file.")
+@click.option("--png", "png", metavar="OUT.png", help="Also draw the graph to a PNG file.")
+@click.option(
+    "--start", "starts", multiple=True, metavar="NAME",
+    help="For the picture: mark the kept and dropped regions of a cut starting here.",
+)
+@click.option("--drop-first", type=click.IntRange(min=1), metavar="N",
+              help="For the picture: mark a cut that drops the first N layers.")
+@click.option("--collapse", is_flag=True,
+              help="For the picture: fold each stage (block_3_*, conv4_block2_*) into one node.")
+@model_options
+def inspect_command(
+    model: str,
+    ends: tuple[str, ...],
+    as_json: bool,
+    svg: str | None,
+    png: str | None,
+    starts: tuple[str, ...],
+    drop_first: int | None,
+    collapse: bool,
+    **options: Any,
+) -> None:
+    """List MODEL's layers and ops with their shapes, params and whether each is a valid start.
+
+    \b
+    Examples:
+      kerascut inspect keras.applications/MobileNetV2 --weights none
+      kerascut inspect model.keras --end block_13_expand_relu --json
+      kerascut inspect keras.applications/ResNet50 --weights none --svg r.svg \\
+          --start conv3_block1_out --end conv4_block6_out --collapse
+    """
+    if (starts or drop_first) and not (svg or png):
+        raise click.UsageError("--start/--drop-first mark a cut in the picture: add --svg or --png.")
+    source = load_source(model, **options)
+    rows = inspect_rows(source, list(ends) or None)
+    _draw(source, svg, png, starts, drop_first, ends, collapse)
+    if as_json:
+        click.echo(_json(source.name, rows))
+        return
+    points = sum(r["cut_point"] for r in rows)
+    target = ", ".join(ends) if ends else "the model's outputs"
+    click.echo(_table(rows))
+    click.echo(
+        f"\n{source.name}: {len(rows)} tensors, {source.count_params():,} params, "
+        f"{points} valid start cut points for {target}."
+    )
+
+
+def _draw(
+    source: Any,
+    svg: str | None,
+    png: str | None,
+    starts: tuple[str, ...],
+    drop_first: int | None,
+    ends: tuple[str, ...],
+    collapse: bool,
+) -> None:
+    from kerascut_core.cli.cut_cmd import parse_ends
+    from kerascut_core.draw import draw
+
+    start = None if not starts else starts[0] if len(starts) == 1 else list(starts)
+    end = parse_ends(ends)
+    for path in (svg, png):
+        if path:
+            draw(source, path, start=start, end=end, drop_first=drop_first, collapse=collapse)
+            click.echo(f"wrote {path}", err=True)
 
 
 def register(app: click.Group) -> None:
-    """Add this module's commands to ``app``."""
+    """Add ``kerascut inspect`` to ``app``."""
+    app.add_command(inspect_command)

@@ -10,70 +10,32 @@ from __future__ import annotations
 
 import click
 
-__all__ = ["parse_end", "parse_input_shape", "register"]
+from kerascut_core.cli._model_options import MODEL_HELP, model_options
+from kerascut_core.cli.cut_cmd import parse_ends
+
+__all__ = ["register"]
 
 
-def parse_end(values: tuple[str, ...]) -> str | list[str] | dict[str, str] | None:
-    """``--end`` values: one name, several names, or ``NAME=ADDRESS`` pairs (a pyramid)."""
-    if not values:
-        return None
-    pairs = [v for v in values if "=" in v]
-    if pairs and len(pairs) != len(values):
-        raise click.BadParameter(
-            "Expected every --end to be NAME=ADDRESS, or none of them. "
-            f"Received {list(values)!r}.",
-            param_hint="--end",
-        )
-    if pairs:
-        out: dict[str, str] = {}
-        for item in values:
-            key, _, address = item.partition("=")
-            if not key or not address or key in out:
-                raise click.BadParameter(
-                    f"Expected NAME=ADDRESS with a new NAME. Received {item!r}.", param_hint="--end"
-                )
-            out[key] = address
-        return out
-    return values[0] if len(values) == 1 else list(values)
-
-
-def parse_input_shape(text: str | None) -> tuple[int | None, ...] | None:
-    """``96,96,3`` -> ``(96, 96, 3)``; ``None`` or ``none`` for unknown dimensions."""
-    if text is None:
-        return None
-    dims: list[int | None] = []
-    for part in text.replace("x", ",").split(","):
-        part = part.strip()
-        if part.lower() == "none":
-            dims.append(None)
-        elif part.isdigit() and int(part) > 0:
-            dims.append(int(part))
-        else:
-            raise click.BadParameter(
-                f"Expected comma-separated positive integers such as 96,96,3. Received {text!r}.",
-                param_hint="--input-shape",
-            )
-    return tuple(dims)
-
-
-@click.command(name="validate")
+@click.command(name="validate", epilog=MODEL_HELP)
 @click.argument("candidate")
 @click.option("--source", "source", required=True, metavar="MODEL",
-              help="Source model URI: keras.applications/NAME, a .keras/.h5 path, or s3://...")
-@click.option("--weights", default="imagenet", show_default=True,
-              help="keras.applications weights: imagenet, none (seeded random), or a weights file.")
-@click.option("--input-shape", default=None, metavar="H,W,C", help="Input shape for keras.applications.")
-@click.option("--include-top/--no-include-top", default=None, help="keras.applications include_top.")
-@click.option("--allow-unsafe", is_flag=True, help="Allow Lambda layers (unsafe deserialization).")
-@click.option("--start", multiple=True, metavar="ADDRESS", help="Start of the cut (repeat for several).")
-@click.option("--end", multiple=True, metavar="[NAME=]ADDRESS",
-              help="End of the cut; repeat, NAME=ADDRESS for named (pyramid) outputs.")
-@click.option("--drop-first", type=click.IntRange(min=1), default=None, help="Drop the first N layers.")
-@click.option("--extra-inputs", type=click.Choice(["error", "auto"]), default="error", show_default=True)
-@click.option("--samples", type=click.IntRange(min=1), default=8, show_default=True)
-@click.option("--batch-size", type=click.IntRange(min=1), default=8, show_default=True)
-@click.option("--atol", type=click.FloatRange(min=0), default=0.0, show_default=True)
-@click.option("--rtol", type=click.FloatRange(min=0), default=0.0, show_default=True)
+              help="The source model the candidate was cut from (the MODEL options apply to it).")
+@click.option("--start", "starts", multiple=True, metavar="NAME",
+              help="Where the cut starts (repeatable for several inputs).")
+@click.option("--drop-first", type=click.IntRange(min=1), metavar="N",
+              help="The cut starts after the first N layers (instead of --start).")
+@click.option("--end", "ends", multiple=True, metavar="NAME|OUTPUT=NAME",
+              help="Where the cut ends (repeatable; OUTPUT=NAME names the outputs).")
+@click.option("--extra-inputs", type=click.Choice(["error", "auto"]), default="error",
+              show_default=True, help="Whether skips crossing the start became extra inputs.")
+@click.option("--samples", type=click.IntRange(min=1), default=8, show_default=True,
+              help="How many inputs to run (rows of --data when given).")
+@click.option("--batch-size", type=click.IntRange(min=1), default=8, show_default=True,
+              help="Batch size of every forward pass.")
+@click.option("--atol", type=click.FloatRange(min=0), default=0.0, show_default=True,
+              help="Absolute tolerance; 0 means exact, right on the same device and dtype.")
+@click.option("--rtol", type=click.FloatRange(min=0), default=0.0, show_default=True,
+              help="Relative tolerance, for validation across devices.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random inputs.")
 @click.option("--require-gpu", is_flag=True, help="Fail at once when no GPU is visible.")
 @click.option("--jit-compile", is_flag=True, help="Use XLA for the GPU throughput figures.")
@@ -83,15 +45,12 @@ def parse_input_shape(text: str | None) -> tuple[int | None, ...] | None:
 @click.option("--saved-model", default=None, metavar="PATH",
               help="SavedModel to check (default: saved_model/ beside the candidate, else exported).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@model_options
 def validate_command(
     candidate: str,
     source: str,
-    weights: str,
-    input_shape: str | None,
-    include_top: bool | None,
-    allow_unsafe: bool,
-    start: tuple[str, ...],
-    end: tuple[str, ...],
+    starts: tuple[str, ...],
+    ends: tuple[str, ...],
     drop_first: int | None,
     extra_inputs: str,
     samples: int,
@@ -105,6 +64,10 @@ def validate_command(
     formats: tuple[str, ...],
     saved_model: str | None,
     as_json: bool,
+    weights: str,
+    input_shape: tuple[int, ...] | None,
+    include_top: bool | None,
+    allow_unsafe: bool,
 ) -> int:
     """Check CANDIDATE (a saved .keras, path or URI) against the source cut at the same place.
 
@@ -118,15 +81,17 @@ def validate_command(
     from kerascut_core.spec import CutSpec
     from kerascut_core.validation import validate
 
+    if starts and drop_first is not None:
+        raise click.UsageError("Expected --start or --drop-first, not both.")
     spec = CutSpec(
-        start=(start[0] if len(start) == 1 else list(start)) if start else None,
-        end=parse_end(end),
+        start=(starts[0] if len(starts) == 1 else list(starts)) if starts else None,
+        end=parse_ends(ends),
         drop_first=drop_first,
         extra_inputs=extra_inputs,  # type: ignore[arg-type]
     )
     options = {
         "weights": weights,
-        "input_shape": parse_input_shape(input_shape),
+        "input_shape": input_shape,
         "include_top": include_top,
         "allow_unsafe": allow_unsafe,
     }

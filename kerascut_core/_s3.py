@@ -1,0 +1,157 @@
+"""Shared S3 plumbing: one boto3 client per endpoint and thread-safe, botocore errors as one line.
+
+Credentials come from the standard AWS chain (environment, shared files, SSO, instance roles);
+the endpoint from ``AWS_ENDPOINT_URL`` / ``AWS_ENDPOINT_URL_S3`` or the AWS config file, so
+MinIO and other S3-compatible servers work. Transient faults (500, 503, SlowDown, throttling,
+connection resets) are retried by botocore's ``standard`` retry mode.
+
+Nothing here ever puts a credential into a message.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import Any
+
+from kerascut_core.errors import (
+    ObjectExistsError,
+    ObjectNotFoundError,
+    PreconditionFailedError,
+    StoreError,
+)
+
+__all__ = ["check_bucket", "clear_clients", "client", "is_not_found", "map_error"]
+
+_LOCK = threading.Lock()
+_CLIENTS: dict[tuple, Any] = {}
+
+#: Parallel connections for multipart transfers (like ``aws s3 cp``'s default of 10).
+MAX_CONCURRENCY = int(os.environ.get("KERASCUT_S3_CONCURRENCY", "10"))
+
+
+def _endpoint() -> str | None:
+    return os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL") or None
+
+
+def client(endpoint_url: str | None = None) -> Any:
+    """A cached boto3 S3 client for the current environment (boto3 clients are thread-safe)."""
+    endpoint_url = endpoint_url or _endpoint()
+    key = (
+        endpoint_url,
+        os.environ.get("AWS_PROFILE"),
+        os.environ.get("AWS_DEFAULT_REGION") or os.environ.get("AWS_REGION"),
+        # a change of identity in the environment gets a new client (the id is not a secret,
+        # and it only lives in this in-memory key)
+        os.environ.get("AWS_ACCESS_KEY_ID"),
+    )
+    with _LOCK:
+        found = _CLIENTS.get(key)
+        if found is not None:
+            return found
+    import boto3
+    from botocore.config import Config
+
+    session = boto3.session.Session()
+    region = session.region_name or "us-east-1"
+    s3_options: dict[str, str] = {}
+    style = os.environ.get("KERASCUT_S3_ADDRESSING_STYLE")
+    if style:
+        s3_options["addressing_style"] = style
+    elif endpoint_url:
+        # S3-compatible servers (MinIO, moto, Ceph) serve buckets by path.
+        s3_options["addressing_style"] = "path"
+    config = Config(
+        region_name=region,
+        retries={"mode": "standard", "max_attempts": int(os.environ.get("KERASCUT_S3_MAX_ATTEMPTS", "8"))},
+        max_pool_connections=MAX_CONCURRENCY + 4,
+        connect_timeout=10,
+        read_timeout=60,
+        s3=s3_options or None,
+    )
+    made = session.client("s3", endpoint_url=endpoint_url, config=config)
+    with _LOCK:
+        return _CLIENTS.setdefault(key, made)
+
+
+def clear_clients() -> None:
+    """Forget cached clients (after the environment's credentials or endpoint changed)."""
+    with _LOCK:
+        _CLIENTS.clear()
+
+
+def _code(exc: BaseException) -> str:
+    response = getattr(exc, "response", None) or {}
+    return str(response.get("Error", {}).get("Code", ""))
+
+
+def is_not_found(exc: BaseException) -> bool:
+    return _code(exc) in {"404", "NoSuchKey", "NotFound", "NoSuchVersion"}
+
+
+def map_error(exc: BaseException, uri: str, action: str = "access") -> Exception:
+    """Turn a botocore/boto3 exception into a one-line kerascut error naming ``uri`` and the fix.
+
+    The caller raises the result ``from exc``. Errors kerascut already raised pass through.
+    """
+    from botocore import exceptions as bexc
+
+    from kerascut_core.errors import KerascutError
+
+    if isinstance(exc, KerascutError):
+        return exc
+    if isinstance(exc, (bexc.NoCredentialsError, bexc.PartialCredentialsError)):
+        return StoreError(
+            f"Cannot {action} {uri}: no AWS credentials found. Set AWS_ACCESS_KEY_ID and "
+            "AWS_SECRET_ACCESS_KEY, AWS_PROFILE, or attach a role to this machine."
+        )
+    if isinstance(exc, bexc.EndpointConnectionError):
+        return StoreError(
+            f"Cannot {action} {uri}: the S3 endpoint {getattr(exc, 'kwargs', {}).get('endpoint_url', '')} "
+            "cannot be reached. Check AWS_ENDPOINT_URL and that the server is running."
+        )
+    if isinstance(exc, (bexc.ConnectionError, bexc.ReadTimeoutError, bexc.ConnectTimeoutError)):
+        return StoreError(f"Cannot {action} {uri}: connection to S3 failed after retries ({type(exc).__name__}). Retry later.")
+    code = _code(exc)
+    message = " ".join(str((getattr(exc, "response", None) or {}).get("Error", {}).get("Message", "")).split())
+    if code in {"NoSuchBucket"}:
+        return StoreError(f"Cannot {action} {uri}: the bucket does not exist. Create it or fix the bucket name.")
+    if is_not_found(exc):
+        return ObjectNotFoundError(f"Cannot {action} {uri}: no such object. Check the key (s3 keys are case-sensitive).")
+    if code in {"AccessDenied", "403", "AllAccessDisabled", "AccountProblem"}:
+        return StoreError(
+            f"Cannot {action} {uri}: access denied. Grant the caller s3 permissions on this bucket "
+            "and prefix (or use another profile)."
+        )
+    if code in {"InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken", "TokenRefreshRequired"}:
+        return StoreError(
+            f"Cannot {action} {uri}: the AWS credentials were rejected ({code}). "
+            "Check the access key, secret and session token of the current profile."
+        )
+    if code in {"PreconditionFailed", "412"}:
+        return PreconditionFailedError(f"Cannot {action} {uri}: it changed concurrently (precondition failed). Retry.")
+    if code in {"ConditionalRequestConflict", "409", "OperationAborted"}:
+        return PreconditionFailedError(f"Cannot {action} {uri}: a concurrent write to it is in progress ({code}). Retry.")
+    if isinstance(exc, bexc.BotoCoreError) or code:
+        detail = f"{code}: {message}" if code else " ".join(str(exc).split())
+        return StoreError(f"Cannot {action} {uri}: {detail}")
+    return exc if isinstance(exc, Exception) else StoreError(f"Cannot {action} {uri}: {exc!r}")
+
+
+def exists_error(uri: str) -> ObjectExistsError:
+    return ObjectExistsError(
+        f"Cannot write {uri}: it already exists and published objects are immutable. "
+        "Publish a new version instead (a changed source or cut spec gets a new version)."
+    )
+
+
+def check_bucket(bucket: str, action: str, endpoint_url: str | None = None) -> None:
+    """HEAD the bucket: a 404 on an object may mean the bucket is missing, which must not read as 'absent'."""
+    try:
+        client(endpoint_url).head_bucket(Bucket=bucket)
+    except Exception as exc:
+        if is_not_found(exc) or _code(exc) == "NoSuchBucket":
+            raise StoreError(
+                f"Cannot {action} s3://{bucket}: the bucket does not exist. Create it or fix the bucket name."
+            ) from exc
+        raise map_error(exc, f"s3://{bucket}", action) from exc

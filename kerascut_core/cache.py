@@ -1,0 +1,146 @@
+"""The download cache: S3 objects fetched once, keyed by bucket, key and ETag.
+
+Layout under the cache directory (``$KERASCUT_CACHE_DIR``, else ``$XDG_CACHE_HOME/kerascut``,
+else ``~/.cache/kerascut``)::
+
+    s3/<bucket>/<sha256(key)[:32]>/<etag>/<basename>     the bytes
+    s3/<bucket>/<sha256(key)[:32]>/<etag>/entry.json     {bucket, key, etag, size, sha256}
+
+* The key never becomes a path: it is hashed, and only a sanitised basename is kept (so the
+  file keeps its ``.keras`` / ``.h5`` suffix). A key with ``..`` or an absolute key cannot
+  climb out of the cache; such keys are refused before anything is fetched.
+* Bytes are downloaded to a temporary name in the entry directory, checked (size against the
+  HEAD, sha256 against the metadata kerascut recorded, or MD5 against a single-part ETag), and
+  only then renamed into place; ``entry.json`` is written last. A crash leaves no half file
+  under the real name, and an entry without ``entry.json`` is not a hit.
+* A hit is checked by size (and sha256 with ``verify=True``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import re
+import uuid
+from pathlib import Path
+
+from kerascut_core.errors import IntegrityError
+
+__all__ = ["DownloadCache", "default_cache_dir"]
+
+_SAFE = re.compile(r"[^A-Za-z0-9._-]")
+
+
+def default_cache_dir() -> Path:
+    """``$KERASCUT_CACHE_DIR``, else ``$XDG_CACHE_HOME/kerascut``, else ``~/.cache/kerascut``."""
+    explicit = os.environ.get("KERASCUT_CACHE_DIR")
+    if explicit:
+        return Path(explicit).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
+    return base / "kerascut"
+
+
+def _safe_name(key: str) -> str:
+    name = _SAFE.sub("_", key.replace("\\", "/").rsplit("/", 1)[-1])
+    return name if name.strip(".") else "object"
+
+
+class DownloadCache:
+    """A directory of verified downloads (see the module docstring)."""
+
+    def __init__(self, root: str | os.PathLike[str] | None = None) -> None:
+        self.root = Path(root).expanduser() if root is not None else default_cache_dir()
+
+    def entry_dir(self, bucket: str, key: str, etag: str) -> Path:
+        key_hash = hashlib.sha256(f"{bucket}/{key}".encode()).hexdigest()[:32]
+        etag_part = _SAFE.sub("_", etag.strip('"')) or "no-etag"
+        path = self.root / "s3" / _SAFE.sub("_", bucket) / key_hash / etag_part
+        # belt and braces: nothing computed above can climb, but prove it
+        if self.root.absolute() not in path.absolute().parents:
+            raise IntegrityError(f"Refusing cache path {path} outside {self.root}.")
+        return path
+
+    def path_for(self, bucket: str, key: str, etag: str) -> Path:
+        return self.entry_dir(bucket, key, etag) / _safe_name(key)
+
+    def lookup(self, bucket: str, key: str, etag: str, size: int, *, verify: bool = False) -> Path | None:
+        """The cached file for this exact object, or ``None``. Broken entries are dropped."""
+        path = self.path_for(bucket, key, etag)
+        entry = path.parent / "entry.json"
+        try:
+            recorded = json.loads(entry.read_text())
+            actual = path.stat().st_size
+        except (FileNotFoundError, ValueError, OSError):
+            return None
+        if actual != size or recorded.get("size") != size or recorded.get("key") != key:
+            self._drop(path)
+            return None
+        if verify and _hash_file(path)[0] != recorded.get("sha256"):
+            self._drop(path)
+            return None
+        return path
+
+    def temp_path(self, bucket: str, key: str, etag: str) -> Path:
+        """A fresh temporary name inside the entry directory (same filesystem: rename is atomic)."""
+        directory = self.entry_dir(bucket, key, etag)
+        directory.mkdir(parents=True, exist_ok=True)
+        return directory / f".tmp-{uuid.uuid4().hex}-{_safe_name(key)}"
+
+    def commit(
+        self,
+        tmp: Path,
+        *,
+        bucket: str,
+        key: str,
+        etag: str,
+        size: int,
+        sha256: str | None = None,
+        uri: str = "",
+    ) -> Path:
+        """Check ``tmp`` (size, then sha256 or MD5 ETag) and rename it into place."""
+        shown = uri or f"s3://{bucket}/{key}"
+        try:
+            actual = tmp.stat().st_size
+            if actual != size:
+                raise IntegrityError(
+                    f"Download of {shown} ended short: expected {size} bytes, received {actual}. Retry the download."
+                )
+            digest, md5 = _hash_file(tmp)
+            plain_etag = etag.strip('"')
+            if sha256 and digest != sha256:
+                raise IntegrityError(
+                    f"Download of {shown} has a wrong checksum: expected sha256 {sha256}, received {digest}. "
+                    "Retry; if it persists the object is corrupt."
+                )
+            if not sha256 and re.fullmatch(r"[0-9a-f]{32}", plain_etag) and md5 != plain_etag:
+                raise IntegrityError(
+                    f"Download of {shown} has a wrong checksum: expected MD5 {plain_etag}, received {md5}. Retry."
+                )
+            final = self.path_for(bucket, key, etag)
+            os.replace(tmp, final)
+            entry = {"bucket": bucket, "key": key, "etag": plain_etag, "size": size, "sha256": digest}
+            entry_tmp = final.parent / f".tmp-{uuid.uuid4().hex}-entry.json"
+            entry_tmp.write_text(json.dumps(entry, indent=2) + "\n")
+            os.replace(entry_tmp, final.parent / "entry.json")
+            return final
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+
+    @staticmethod
+    def _drop(path: Path) -> None:
+        for stale in (path.parent / "entry.json", path):
+            with contextlib.suppress(FileNotFoundError):
+                stale.unlink()
+
+
+def _hash_file(path: Path) -> tuple[str, str]:
+    sha, md5 = hashlib.sha256(), hashlib.md5(usedforsecurity=False)
+    with open(path, "rb") as handle:
+        while chunk := handle.read(8 << 20):
+            sha.update(chunk)
+            md5.update(chunk)
+    return sha.hexdigest(), md5.hexdigest()

@@ -1,0 +1,83 @@
+"""The MODEL argument's options, shared by every command that loads a source model.
+
+    @click.command()
+    @click.argument("model")
+    @model_options
+    def inspect(model, **options):
+        source = load_source(model, **options)
+
+``MODEL`` is a path (``.keras``, legacy ``.h5``), a ``file://`` URI or
+``keras.applications/NAME``. Keras is imported only when the model is loaded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+__all__ = ["MODEL_HELP", "load_source", "model_options", "parse_input_shape"]
+
+MODEL_HELP = "MODEL is a .keras/.h5 path or keras.applications/NAME (e.g. keras.applications/MobileNetV2)."
+
+_OPTION_NAMES = ("weights", "input_shape", "include_top", "allow_unsafe")
+
+
+def parse_input_shape(
+    ctx: click.Context | None, param: click.Parameter | None, value: str | None
+) -> tuple[int, ...] | None:
+    """``"96,96,3"`` -> ``(96, 96, 3)``; a usage error (exit 2) for anything else."""
+    if value is None:
+        return None
+    try:
+        dims = tuple(int(part) for part in value.replace("x", ",").split(","))
+    except ValueError:
+        dims = ()
+    if not dims or any(d <= 0 for d in dims):
+        raise click.BadParameter(
+            f"Expected H,W,C with positive integers, e.g. 96,96,3. Received {value!r}.",
+            ctx=ctx,
+            param=param,
+        )
+    return dims
+
+
+def model_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Add ``--weights``, ``--input-shape``, ``--include-top/--no-include-top``, ``--allow-unsafe``."""
+    decorators = [
+        click.option(
+            "--weights",
+            default="imagenet",
+            show_default=True,
+            metavar="imagenet|none|PATH",
+            help="For keras.applications: pretrained weights, a seeded random build, or a weights file.",
+        ),
+        click.option(
+            "--input-shape",
+            callback=parse_input_shape,
+            metavar="H,W,C",
+            help="For keras.applications: the input shape, e.g. 224,224,3.",
+        ),
+        click.option(
+            "--include-top/--no-include-top",
+            default=None,
+            help="For keras.applications: keep the classifier (Keras's default if not given).",
+        ),
+        click.option(
+            "--allow-unsafe",
+            is_flag=True,
+            help="Load files with Python code in them (Lambda layers). Only for files you trust.",
+        ),
+    ]
+    for decorator in reversed(decorators):
+        command = decorator(command)
+    return command
+
+
+def load_source(model: str, **options: Any) -> Any:
+    """Load MODEL with the options :func:`model_options` added (other keys are ignored)."""
+    from kerascut_core.sources import load_model
+
+    kwargs = {k: options[k] for k in _OPTION_NAMES if k in options}
+    return load_model(model, **kwargs)

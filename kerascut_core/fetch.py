@@ -1,0 +1,111 @@
+"""Fetching sources: ``s3://`` objects into the download cache, local paths as they are.
+
+    >>> path = fetch("s3://models/resnet50.keras")        # doctest: +SKIP
+    >>> path = fetch("./models/resnet50.keras")           # doctest: +SKIP
+
+:func:`resolve_local` is what ``load_model`` calls: it turns any file-like source (and an
+``s3://`` weights file of a ``keras.applications`` source) into a local path.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from kerascut_core import _s3
+from kerascut_core.cache import DownloadCache
+from kerascut_core.errors import SourceError
+from kerascut_core.uris import parse_uri
+
+__all__ = ["fetch", "resolve_local"]
+
+
+def fetch(
+    uri: str | os.PathLike[str],
+    cache_dir: str | os.PathLike[str] | None = None,
+    progress: Callable[[int], Any] | None = None,
+) -> Path:
+    """A local path holding the bytes of ``uri``.
+
+    ``s3://bucket/key`` is downloaded once into the cache (keyed by bucket, key and ETag;
+    verified by size and checksum; see :mod:`kerascut_core.cache`); a later call with the object
+    unchanged costs one HEAD. Local paths and ``file://`` URIs are returned as they are, after
+    checking they exist. ``progress(n_bytes)`` is called as bytes arrive.
+    """
+    parsed = parse_uri(os.fspath(uri) if isinstance(uri, os.PathLike) else uri)
+    if parsed.kind == "application":
+        raise SourceError(
+            f"Cannot fetch {parsed.uri}: keras.applications sources are built, not downloaded. "
+            "Use kerascut_core.load_model for them."
+        )
+    if parsed.kind == "local":
+        path = Path(parsed.path or "")
+        if not path.exists():
+            raise SourceError(f"Cannot read {path}: no such file or directory. Check the path.")
+        return path
+    return _fetch_s3(parsed.bucket or "", parsed.key or "", DownloadCache(cache_dir), progress)
+
+
+def resolve_local(
+    uri: str | os.PathLike[str],
+    *,
+    cache_dir: str | os.PathLike[str] | None = None,
+    progress: Callable[[int], Any] | None = None,
+    **source_options: Any,
+) -> tuple[str, dict[str, Any]]:
+    """``(local_uri, options)`` with every remote part of a source fetched.
+
+    For a file source the URI becomes the local path of its bytes; for ``keras.applications``
+    the URI is kept and an ``s3://`` ``weights`` option becomes the local path of the weights
+    file. Other options pass through unchanged.
+    """
+    parsed = parse_uri(os.fspath(uri) if isinstance(uri, os.PathLike) else uri)
+    options = dict(source_options)
+    if parsed.kind == "application":
+        weights = options.get("weights")
+        if isinstance(weights, (str, os.PathLike)) and os.fspath(weights).startswith("s3://"):
+            options["weights"] = str(fetch(weights, cache_dir=cache_dir, progress=progress))
+        return parsed.uri, options
+    return str(fetch(parsed.uri, cache_dir=cache_dir, progress=progress)), options
+
+
+def _fetch_s3(bucket: str, key: str, cache: DownloadCache, progress: Callable[[int], Any] | None) -> Path:
+    from boto3.s3.transfer import TransferConfig
+
+    from kerascut_core.stores import MULTIPART_CHUNKSIZE, MULTIPART_THRESHOLD
+
+    uri = f"s3://{bucket}/{key}"
+    client = _s3.client()
+    try:
+        head = client.head_object(Bucket=bucket, Key=key)
+    except Exception as exc:
+        if _s3.is_not_found(exc):
+            _s3.check_bucket(bucket, "fetch")
+            raise SourceError(f"Cannot fetch {uri}: no such object. Check the key (S3 keys are case-sensitive).") from exc
+        raise _s3.map_error(exc, uri, "fetch") from exc
+    etag = str(head.get("ETag", "")).strip('"')
+    size = int(head.get("ContentLength", 0))
+    version = head.get("VersionId")
+    hit = cache.lookup(bucket, key, etag, size)
+    if hit is not None:
+        if progress:
+            progress(size)
+        return hit
+    tmp = cache.temp_path(bucket, key, etag)
+    # on a versioned bucket pin the exact version; otherwise the size and checksum checks in
+    # cache.commit catch an object replaced between the HEAD and the download
+    extra: dict[str, Any] = {"VersionId": version} if version and version != "null" else {}
+    config = TransferConfig(
+        multipart_threshold=MULTIPART_THRESHOLD,
+        multipart_chunksize=MULTIPART_CHUNKSIZE,
+        max_concurrency=_s3.MAX_CONCURRENCY,
+    )
+    try:
+        client.download_file(bucket, key, str(tmp), ExtraArgs=extra or None, Callback=progress, Config=config)
+    except Exception as exc:
+        tmp.unlink(missing_ok=True)
+        raise _s3.map_error(exc, uri, "fetch") from exc
+    sha256 = (head.get("Metadata") or {}).get("sha256")
+    return cache.commit(tmp, bucket=bucket, key=key, etag=etag, size=size, sha256=sha256, uri=uri)

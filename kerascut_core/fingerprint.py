@@ -1,0 +1,142 @@
+"""Source fingerprints: a cheap identity of a source that downloads nothing.
+
+* ``s3://bucket/key``: one HEAD request. The object's ``VersionId`` when the bucket is
+  versioned, otherwise its ``ETag`` and size.
+* a local file (or directory): the sha256 of its bytes.
+* ``keras.applications/NAME``: the architecture, the Keras major.minor version, the weights
+  identity (``imagenet``, ``none``, or the fingerprint of a weights file) and the input shape.
+
+The same source gives the same fingerprint, and any change to its bytes gives a new one. This
+module never imports TensorFlow or Keras: a scheduled refresh that finds nothing changed stays
+cheap.
+
+    >>> fingerprint("keras.applications/MobileNetV2", weights="none", input_shape=(96, 96, 3))  # doctest: +SKIP
+    'keras.applications/MobileNetV2?include_top=false&input_shape=96x96x3&keras=3.15&weights=none'
+    >>> source_seed("sha256:00ff")
+    1078176744
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Sequence
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from kerascut_core import _s3
+from kerascut_core.errors import SourceError
+from kerascut_core.uris import parse_uri
+
+__all__ = ["fingerprint", "keras_version", "source_seed", "weights_identity"]
+
+_IGNORED_OPTIONS = {"cache_dir", "allow_unsafe", "progress"}
+
+
+def fingerprint(uri: str | os.PathLike[str], **source_options: Any) -> str:
+    """A cheap identity of the source ``uri`` (see the module docstring).
+
+    ``source_options`` are those of ``load_model``: ``weights``, ``input_shape`` and
+    ``include_top`` matter for ``keras.applications``; ``cache_dir`` and ``allow_unsafe`` never
+    change the identity. Raises :class:`SourceError` (or a :class:`StoreError` for S3 access
+    problems) with a one-line message.
+    """
+    unknown = set(source_options) - {"weights", "input_shape", "include_top"} - _IGNORED_OPTIONS
+    if unknown:
+        raise SourceError(
+            f"Expected source options among ['weights', 'input_shape', 'include_top', 'allow_unsafe', "
+            f"'cache_dir']. Received unknown {sorted(unknown)}."
+        )
+    parsed = parse_uri(os.fspath(uri) if isinstance(uri, os.PathLike) else uri)
+    if parsed.kind == "s3":
+        return _s3_fingerprint(parsed.bucket or "", parsed.key or "")
+    if parsed.kind == "local":
+        return _local_fingerprint(Path(parsed.path or ""))
+    weights = source_options.get("weights", "imagenet")
+    include_top = source_options.get("include_top")
+    fields = {
+        "keras": keras_version(),
+        "weights": weights_identity(weights),
+        "input_shape": _shape(source_options.get("input_shape")),
+        # keras.applications defaults to include_top=True; backbones are almost always cut
+        # from include_top=False, and the two are different models
+        "include_top": "default" if include_top is None else str(bool(include_top)).lower(),
+    }
+    query = "&".join(f"{k}={v}" for k, v in sorted(fields.items()))
+    return f"{parsed.uri}?{query}"
+
+
+def weights_identity(weights: Any) -> str:
+    """``imagenet`` / ``none`` as they are, a weights file as its own fingerprint."""
+    if weights is None or (isinstance(weights, str) and weights.lower() in ("none", "null", "")):
+        return "none"
+    if isinstance(weights, str) and weights.lower() == "imagenet":
+        return "imagenet"
+    if isinstance(weights, (str, os.PathLike)):
+        parsed = parse_uri(os.fspath(weights))
+        if parsed.kind == "application":
+            raise SourceError(f"Expected weights 'imagenet', 'none', a path or an s3:// URI. Received {weights!r}.")
+        return fingerprint(parsed.uri)
+    raise SourceError(f"Expected weights 'imagenet', 'none', a path or an s3:// URI. Received {weights!r}.")
+
+
+def keras_version() -> str:
+    """The installed Keras major.minor, read from package metadata (Keras is not imported)."""
+    try:
+        full = metadata.version("keras")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+    return ".".join(full.split(".")[:2])
+
+
+def source_seed(fingerprint: str) -> int:
+    """A deterministic 31-bit seed derived from a fingerprint, for ``weights: none`` builds."""
+    return int.from_bytes(hashlib.sha256(fingerprint.encode()).digest()[:4], "big") & 0x7FFFFFFF
+
+
+def _shape(shape: Sequence[int | None] | None) -> str:
+    if shape is None:
+        return "default"
+    if isinstance(shape, str) or not isinstance(shape, Sequence):
+        raise SourceError(f"Expected input_shape as a list of ints such as [224, 224, 3]. Received {shape!r}.")
+    dims = []
+    for dim in shape:
+        if dim is not None and (isinstance(dim, bool) or not isinstance(dim, int) or dim < 1):
+            raise SourceError(f"Expected input_shape as a list of positive ints or None. Received {list(shape)!r}.")
+        dims.append("none" if dim is None else str(dim))
+    return "x".join(dims)
+
+
+def _s3_fingerprint(bucket: str, key: str) -> str:
+    uri = f"s3://{bucket}/{key}"
+    client = _s3.client()
+    try:
+        head = client.head_object(Bucket=bucket, Key=key)
+    except Exception as exc:
+        mapped = _s3.map_error(exc, uri, "fingerprint")
+        if _s3.is_not_found(exc):
+            _s3.check_bucket(bucket, "fingerprint")
+            raise SourceError(f"Cannot fingerprint {uri}: no such object. Check the key (S3 keys are case-sensitive).") from exc
+        raise mapped from exc
+    version = head.get("VersionId")
+    if version and version != "null":
+        return f"{uri}?versionId={version}"
+    etag = str(head.get("ETag", "")).strip('"')
+    return f"{uri}?etag={etag}&size={int(head.get('ContentLength', 0))}"
+
+
+def _local_fingerprint(path: Path) -> str:
+    if path.is_file():
+        digest = hashlib.sha256()
+        with open(path, "rb") as handle:
+            while chunk := handle.read(8 << 20):
+                digest.update(chunk)
+        return f"sha256:{digest.hexdigest()}"
+    if path.is_dir():  # a SavedModel or other directory source: hash names and bytes in order
+        digest = hashlib.sha256()
+        for file in sorted(p for p in path.rglob("*") if p.is_file()):
+            digest.update(file.relative_to(path).as_posix().encode() + b"\0")
+            digest.update(_local_fingerprint(file).encode() + b"\0")
+        return f"sha256-dir:{digest.hexdigest()}"
+    raise SourceError(f"Cannot fingerprint {path}: no such file or directory. Check the path.")

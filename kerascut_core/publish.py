@@ -1,0 +1,731 @@
+"""Publishing: stage a candidate, commit a version (manifest last), move ``latest``.
+
+Layout (fixed; consumers rely on it)::
+
+    <store>/<name>/<version>/model.keras            (+ other formats when configured)
+    <store>/<name>/<version>/manifest.json          written last: its presence commits the version
+    <store>/<name>/latest.json                      {"version": ..., ...}: the one mutable object
+    <store>/.staging/<name>/<version>/<run_id>/...  candidates, then staged.json (written last)
+    <store>/.staging/<name>/<version>/claim.json    the commit lease of that version
+
+    >>> store = open_store("./backbones")                                                   # doctest: +SKIP
+    >>> uri = stage_candidate(store, "mnv2", version, {"model.keras": "/tmp/cut.keras"})    # doctest: +SKIP
+    >>> # ... validate(uri, ...) -> report ...
+    >>> commit_version(store, "mnv2", version, uri, manifest)                               # doctest: +SKIP
+    >>> update_latest(store, "mnv2", version)                                                # doctest: +SKIP
+
+The commit protocol
+-------------------
+Saving a model twice does not give the same bytes, so two writers of one version cannot both
+"win"; and a writer can die anywhere. The rules that keep every committed version whole:
+
+1. **Nothing is published without a passing validation report**: ``commit_version`` refuses a
+   manifest whose ``validation.passed`` is not true (:class:`PublishRefusedError`), and one whose
+   artifacts differ from the staged candidate.
+2. **Candidates are staged under a run id**, each file put-if-absent, and ``staged.json``
+   (paths, sizes, sha256) last. A candidate without ``staged.json`` is incomplete and is never
+   committed. Validation reads these exact bytes, and the commit copies them server-side
+   (S3 ``CopyObject``, a hard link locally), so what is published is what was validated.
+3. **One writer per version at a time: the claim.** ``claim.json`` is created put-if-absent
+   with the run id, host, pid and a lease (``lease_seconds``, renewed after every artifact). A
+   second writer waits (``wait_seconds``) for the manifest to appear and then reports the
+   version as already published (``status="exists"``: it did *not* publish it). A claim is
+   stale when its lease expired, or at once when its host is this host and its process is
+   dead (a SIGKILLed run). A stale claim is taken over with a conditional write (S3
+   ``If-Match`` on its ETag; locally, a compare under ``flock`` plus rename), so exactly one of
+   several rerunning writers takes it over.
+4. **The claim holder starts clean**: objects under ``<name>/<version>/`` without a manifest
+   are leftovers of a dead writer (not published: nothing lists or loads a version without a
+   manifest), and are deleted before the artifacts are copied, each put-if-absent.
+5. **Verify, then commit**: every artifact is checked (size, sha256), the claim is renewed (a
+   conditional write that also proves it is still ours), and ``manifest.json`` is put-if-absent.
+   That single atomic put is the commit. A published version can never be overwritten: every
+   write into a version directory is put-if-absent, and a directory with a manifest is never
+   cleaned.
+6. **Then ``latest.json``** moves with a conditional read-modify-write (``update_latest``):
+   concurrent writers retry on a lost precondition, so no update is lost, and it only ever
+   names versions whose manifest exists.
+
+A crash before (5) leaves staging objects, a claim and maybe uncommitted artifacts, none of them
+visible as published; a rerun takes the claim over and completes the work, and ``gc`` removes
+what is older than its threshold. A crash between (5) and (6) leaves a committed version that
+``latest`` does not name yet; the rerun finds the version exists and moves ``latest``.
+
+The one window no object store can close: a writer paused for longer than its whole lease
+between its final claim renewal and its manifest put (one request) could commit after a
+takeover. :func:`verify_version` detects the resulting mismatch, which ``kerascut ls``
+reports; keep ``lease_seconds`` far above any plausible pause.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import os
+import socket
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from kerascut_core.errors import (
+    ObjectExistsError,
+    ObjectNotFoundError,
+    PreconditionFailedError,
+    PublishRefusedError,
+    StoreError,
+)
+from kerascut_core.manifest import Artifact, Manifest
+from kerascut_core.stores import Store, sha256_file
+from kerascut_core.uris import check_key, check_name
+
+__all__ = [
+    "LATEST",
+    "MANIFEST",
+    "STAGING",
+    "CommitResult",
+    "GcReport",
+    "VersionInfo",
+    "artifact_format",
+    "commit_version",
+    "gc",
+    "list_backbones",
+    "list_versions",
+    "new_run_id",
+    "promote",
+    "read_latest",
+    "read_manifest",
+    "stage_candidate",
+    "staged_artifacts",
+    "update_latest",
+    "verify_version",
+]
+
+STAGING = ".staging"
+MANIFEST = "manifest.json"
+LATEST = "latest.json"
+CLAIM = "claim.json"
+STAGED_INDEX = "staged.json"
+HISTORY_LIMIT = 100
+DEFAULT_LEASE_SECONDS = float(os.environ.get("KERASCUT_LEASE_SECONDS", "300"))
+
+_HOST = socket.gethostname()
+_ACTIVE_TOKENS: set[str] = set()  # claims held by commits running in this process
+
+
+# ---------------------------------------------------------------------------------------------
+# results
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CommitResult:
+    """What ``commit_version`` did. ``status="exists"``: another run published this version."""
+
+    name: str
+    version: str
+    status: Literal["committed", "exists"]
+    manifest: Manifest
+    uri: str
+
+    @property
+    def committed(self) -> bool:
+        return self.status == "committed"
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    """A committed version, as listed."""
+
+    name: str
+    version: str
+    manifest: Manifest
+    latest: bool = False
+
+    @property
+    def created_at(self) -> dt.datetime:
+        return self.manifest.created_at
+
+
+@dataclass
+class GcReport:
+    """What ``gc`` removed (or would remove with ``dry_run``) and what it kept on purpose."""
+
+    removed: list[str] = field(default_factory=list)
+    aborted_uploads: list[str] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)
+    dry_run: bool = False
+
+
+# ---------------------------------------------------------------------------------------------
+# keys
+# ---------------------------------------------------------------------------------------------
+
+
+def _version_dir(name: str, version: str) -> str:
+    return f"{check_name(name)}/{check_name(version, 'version')}"
+
+
+def _staging_dir(name: str, version: str) -> str:
+    return f"{STAGING}/{_version_dir(name, version)}"
+
+
+def _manifest_key(name: str, version: str) -> str:
+    return f"{_version_dir(name, version)}/{MANIFEST}"
+
+
+def _latest_key(name: str) -> str:
+    return f"{check_name(name)}/{LATEST}"
+
+
+def new_run_id() -> str:
+    """A sortable, unique run id: ``20260101T120000Z-1a2b3c4d``."""
+    return dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:8]
+
+
+def artifact_format(path: str) -> str:
+    """``model.keras`` -> ``keras``, ``model.h5`` -> ``h5``, ``saved_model/...`` -> ``saved_model``."""
+    if path.split("/", 1)[0] == "saved_model":
+        return "saved_model"
+    suffix = Path(path).suffix.lower().lstrip(".")
+    return {"hdf5": "h5", "json": "json"}.get(suffix, suffix or "file")
+
+
+def _now() -> float:
+    return time.time()
+
+
+def _iso(ts: float | None = None) -> str:
+    return dt.datetime.fromtimestamp(_now() if ts is None else ts, tz=dt.timezone.utc).isoformat()
+
+
+# ---------------------------------------------------------------------------------------------
+# staging
+# ---------------------------------------------------------------------------------------------
+
+
+def _files_mapping(files: Mapping[str, str | os.PathLike[str]] | str | os.PathLike[str] | Iterable[Any]) -> dict[str, Path]:
+    if isinstance(files, (str, os.PathLike)):
+        return {"model.keras": Path(files)}
+    if isinstance(files, Mapping):
+        return {check_key(str(k)): Path(v) for k, v in files.items()}
+    return {Path(f).name: Path(f) for f in files}
+
+
+def stage_candidate(
+    store: Store,
+    name: str,
+    version: str,
+    files: Mapping[str, str | os.PathLike[str]] | str | os.PathLike[str] | Iterable[Any],
+    *,
+    run_id: str | None = None,
+    progress: Callable[[int], Any] | None = None,
+) -> str:
+    """Upload a candidate under ``.staging/<name>/<version>/<run_id>/``; return its URI.
+
+    ``files`` maps artifact paths (``model.keras``, ``saved_model/saved_model.pb``, ...) to local
+    files; a single path is staged as ``model.keras``. ``staged.json`` (paths, formats, sizes,
+    sha256) is written last, so a candidate without it is incomplete. The returned URI is that
+    of the staged ``model.keras`` (or of the first file when there is none); validation reloads
+    the bytes from it.
+    """
+    mapping = _files_mapping(files)
+    if not mapping:
+        raise PublishRefusedError(f"Cannot stage {name}/{version}: no files given. Pass at least model.keras.")
+    run_id = check_name(run_id or new_run_id(), "run id")
+    prefix = f"{_staging_dir(name, version)}/{run_id}"
+    entries = []
+    for rel, path in mapping.items():
+        if not path.is_file():
+            raise StoreError(f"Cannot stage {path}: no such file. Save the candidate first.")
+        digest = sha256_file(path)
+        store.put_file(f"{prefix}/{rel}", path, progress=progress, metadata={"sha256": digest})
+        entries.append({"path": rel, "format": artifact_format(rel), "bytes": path.stat().st_size, "sha256": digest})
+    store.put_json(
+        f"{prefix}/{STAGED_INDEX}",
+        {"name": name, "version": version, "run_id": run_id, "staged_at": _iso(), "files": entries},
+    )
+    primary = "model.keras" if "model.keras" in mapping else next(iter(mapping))
+    return store.uri(f"{prefix}/{primary}")
+
+
+def _run_prefix(store: Store, staged: str, name: str, version: str) -> str:
+    key = store.key_of(staged) if ("://" in staged or os.path.isabs(staged)) else check_key(staged)
+    parts = key.split("/")
+    expected = _staging_dir(name, version).split("/")
+    if len(parts) < 4 or parts[:3] != expected:
+        raise PublishRefusedError(
+            f"Expected a candidate staged under {store.uri(_staging_dir(name, version))}/<run_id>/. "
+            f"Received {staged!r}; stage it with stage_candidate(store, {name!r}, {version!r}, files)."
+        )
+    return "/".join(parts[:4])
+
+
+def staged_artifacts(store: Store, staged: str, name: str, version: str) -> list[Artifact]:
+    """The artifacts of a staged candidate (from its ``staged.json``)."""
+    prefix = _run_prefix(store, staged, name, version)
+    try:
+        index = store.read_json(f"{prefix}/{STAGED_INDEX}")
+    except ObjectNotFoundError:
+        raise PublishRefusedError(
+            f"Cannot publish {store.uri(prefix)}: the candidate is incomplete (no {STAGED_INDEX}); "
+            "its staging was interrupted. Stage it again."
+        ) from None
+    return [Artifact(**entry) for entry in index.get("files", [])]
+
+
+# ---------------------------------------------------------------------------------------------
+# the claim (see the module docstring, rule 3)
+# ---------------------------------------------------------------------------------------------
+
+
+def _proc_start(pid: int) -> str | None:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            return handle.read().rsplit(b")", 1)[1].split()[19].decode()
+    except (OSError, IndexError):
+        return None
+
+
+def _pid_alive(pid: int, start: str | None) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return start is None or _proc_start(pid) in (None, start)
+
+
+def _claim_is_stale(claim: Any) -> bool:
+    if not isinstance(claim, dict):
+        return True  # unreadable: nobody can renew it
+    if float(claim.get("expires_at", 0)) < _now():
+        return True
+    if claim.get("host") == _HOST and isinstance(claim.get("pid"), int):
+        if claim["pid"] == os.getpid():
+            return claim.get("token") not in _ACTIVE_TOKENS
+        return not _pid_alive(claim["pid"], claim.get("proc_start"))
+    return False
+
+
+@dataclass
+class _Claim:
+    store: Store
+    key: str
+    token: str
+    lease: float
+
+    def renew(self) -> None:
+        """Extend the lease; :class:`PreconditionFailedError` if another run took it over."""
+
+        def extend(current: Any) -> Any:
+            if not isinstance(current, dict) or current.get("token") != self.token:
+                raise PreconditionFailedError(
+                    f"Lost the commit claim {self.store.uri(self.key)} to another run (our lease expired). "
+                    "Nothing was published by this run; rerun to complete."
+                )
+            return {**current, "expires_at": _now() + self.lease, "renewed_at": _iso()}
+
+        self.store.update_json(self.key, extend)
+
+    def release(self) -> None:
+        _ACTIVE_TOKENS.discard(self.token)
+        with contextlib.suppress(StoreError):
+            current = self.store.read_json(self.key)
+            if isinstance(current, dict) and current.get("token") == self.token:
+                self.store.delete(self.key)
+
+
+def _acquire_claim(
+    store: Store, name: str, version: str, run_id: str, lease: float, wait_seconds: float
+) -> _Claim | None:
+    """The claim of ``name/version``, or ``None`` once the version got committed meanwhile."""
+    key = f"{_staging_dir(name, version)}/{CLAIM}"
+    deadline = _now() + wait_seconds
+    delay = 0.05
+    while True:
+        if store.exists(_manifest_key(name, version)):
+            return None
+        token = uuid.uuid4().hex
+        body = {
+            "run_id": run_id,
+            "token": token,
+            "host": _HOST,
+            "pid": os.getpid(),
+            "proc_start": _proc_start(os.getpid()),
+            "acquired_at": _iso(),
+            "expires_at": _now() + lease,
+            "lease_seconds": lease,
+        }
+        _ACTIVE_TOKENS.add(token)
+        try:
+            store.put_json(key, body)
+            return _Claim(store, key, token, lease)
+        except ObjectExistsError:
+            pass
+        except BaseException:
+            _ACTIVE_TOKENS.discard(token)
+            raise
+        try:
+            current, etag = store._read_json_etag(key)
+        except ObjectNotFoundError:
+            _ACTIVE_TOKENS.discard(token)
+            continue  # released meanwhile: try again
+        except StoreError:  # unreadable claim (a torn write cannot happen, but a hand edit can)
+            info = store.head(key)
+            current, etag = None, info.etag if info else None
+            if etag is None:
+                _ACTIVE_TOKENS.discard(token)
+                continue
+        if _claim_is_stale(current):
+            body["took_over_from"] = current.get("run_id") if isinstance(current, dict) else None
+            try:
+                store.put_bytes(key, _json_bytes(body), if_match=etag)
+                return _Claim(store, key, token, lease)
+            except (PreconditionFailedError, ObjectNotFoundError):
+                _ACTIVE_TOKENS.discard(token)
+                continue  # someone else took it over first
+        _ACTIVE_TOKENS.discard(token)
+        if _now() >= deadline:
+            holder = current if isinstance(current, dict) else {}
+            raise PreconditionFailedError(
+                f"Cannot commit {name}/{version}: run {holder.get('run_id')} on {holder.get('host')} "
+                f"(pid {holder.get('pid')}) is committing it until {_iso(float(holder.get('expires_at', 0)))}. "
+                "Wait for it, or rerun after its lease expires."
+            )
+        time.sleep(delay)
+        delay = min(1.0, delay * 1.5)
+
+
+def _json_bytes(value: Any) -> bytes:
+    import json
+
+    return (json.dumps(value, indent=2, sort_keys=True, default=str) + "\n").encode()
+
+
+# ---------------------------------------------------------------------------------------------
+# commit
+# ---------------------------------------------------------------------------------------------
+
+
+def _as_manifest(manifest: Manifest | Mapping[str, Any]) -> Manifest:
+    if isinstance(manifest, Manifest):
+        return manifest.model_copy(deep=True)
+    from pydantic import ValidationError as PydanticError
+
+    try:
+        return Manifest.model_validate(dict(manifest))
+    except PydanticError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        raise PublishRefusedError(f"Expected a valid manifest. Received an invalid field {where!r}: {first.get('msg')}.") from None
+
+
+def commit_version(
+    store: Store,
+    name: str,
+    version: str,
+    staged_files: str,
+    manifest: Manifest | Mapping[str, Any],
+    *,
+    run_id: str | None = None,
+    lease_seconds: float | None = None,
+    wait_seconds: float | None = None,
+    progress: Callable[[int], Any] | None = None,
+) -> CommitResult:
+    """Publish a staged, validated candidate as ``<name>/<version>/`` (the manifest last).
+
+    ``staged_files`` is the URI returned by :func:`stage_candidate` (or any key/URI inside its
+    run directory). ``manifest.artifacts`` may be left empty: it is filled from the staged
+    candidate; when given it must match it exactly. Returns ``status="committed"`` when this
+    call published the version, ``status="exists"`` when it was already published (by an
+    earlier or a concurrent run; this run's candidate is then discarded). See the module
+    docstring for the protocol.
+    """
+    lease = DEFAULT_LEASE_SECONDS if lease_seconds is None else float(lease_seconds)
+    wait = lease if wait_seconds is None else float(wait_seconds)
+    manifest = _as_manifest(manifest)
+    if manifest.validation.passed is not True:
+        raise PublishRefusedError(
+            f"Cannot publish {name}/{version}: its validation did not pass "
+            f"(max_abs_diff={manifest.validation.max_abs_diff}). Fix the cut or the tolerance and validate again."
+        )
+    if (manifest.name, manifest.version) != (name, version):
+        raise PublishRefusedError(
+            f"Expected a manifest for {name}/{version}. Received one for {manifest.name}/{manifest.version}."
+        )
+    staged = staged_artifacts(store, staged_files, name, version)
+    prefix = _run_prefix(store, staged_files, name, version)
+    if not manifest.artifacts:
+        manifest.artifacts = staged
+    elif sorted((a.path, a.sha256, a.bytes) for a in manifest.artifacts) != sorted((a.path, a.sha256, a.bytes) for a in staged):
+        raise PublishRefusedError(
+            f"Cannot publish {name}/{version}: the manifest's artifacts do not match the staged candidate "
+            f"{store.uri(prefix)}. Build the manifest from staged_artifacts(...)."
+        )
+    version_dir = _version_dir(name, version)
+    existing = _existing(store, name, version)
+    if existing is not None:
+        return existing
+    claim = _acquire_claim(store, name, version, run_id or prefix.rsplit("/", 1)[-1], lease, wait)
+    if claim is None:
+        existing = _existing(store, name, version)
+        if existing is None:  # pragma: no cover - the claim loop only returns None when it exists
+            raise StoreError(f"Cannot commit {name}/{version}: its manifest vanished. Check the store.")
+        return existing
+    try:
+        if store.exists(_manifest_key(name, version)):
+            return _existing(store, name, version)  # type: ignore[return-value]
+        # rule 4: leftovers of a dead writer (no manifest: never published)
+        for key in store.list(version_dir):
+            store.delete(key)
+        for artifact in manifest.artifacts:
+            store.copy(f"{prefix}/{artifact.path}", f"{version_dir}/{artifact.path}")
+            if progress:
+                progress(artifact.bytes)
+            claim.renew()
+        # rule 5: verify, prove the claim is ours, commit
+        problems = _artifact_problems(store, version_dir, manifest.artifacts)
+        if problems:
+            raise StoreError(f"Cannot commit {name}/{version}: {problems[0]}. Nothing was published; rerun.")
+        claim.renew()
+        manifest.created_at = dt.datetime.now(dt.timezone.utc)
+        try:
+            store.put_bytes(_manifest_key(name, version), manifest.to_json().encode())
+        except ObjectExistsError:
+            # only a writer whose claim we took over can get here (see the docstring)
+            result = _existing(store, name, version)
+            if result is None:  # deleted between our put and our read: not a state we can explain
+                raise StoreError(f"Cannot commit {name}/{version}: its manifest changed concurrently. Rerun.") from None
+            return result
+    finally:
+        claim.release()
+    with contextlib.suppress(StoreError):  # the candidate is published; staging is gc's if this fails
+        for key in store.list(prefix):
+            store.delete(key)
+    return CommitResult(name, version, "committed", manifest, store.uri(version_dir))
+
+
+def _existing(store: Store, name: str, version: str) -> CommitResult | None:
+    try:
+        manifest = read_manifest(store, name, version)
+    except ObjectNotFoundError:
+        return None
+    return CommitResult(name, version, "exists", manifest, store.uri(_version_dir(name, version)))
+
+
+def _artifact_problems(store: Store, version_dir: str, artifacts: Iterable[Artifact]) -> list[str]:
+    problems = []
+    for artifact in artifacts:
+        key = f"{version_dir}/{artifact.path}"
+        info = store.head(key)
+        if info is None:
+            problems.append(f"artifact {store.uri(key)} is missing")
+            continue
+        if info.size != artifact.bytes:
+            problems.append(f"artifact {store.uri(key)} has {info.size} bytes, the manifest says {artifact.bytes}")
+            continue
+        digest = store.sha256(key)
+        if digest is not None and digest != artifact.sha256:
+            problems.append(f"artifact {store.uri(key)} has sha256 {digest}, the manifest says {artifact.sha256}")
+    return problems
+
+
+# ---------------------------------------------------------------------------------------------
+# reading, latest, promote
+# ---------------------------------------------------------------------------------------------
+
+
+def read_manifest(store: Store, name: str, version: str) -> Manifest:
+    """The manifest of a committed version (:class:`ObjectNotFoundError` when not committed)."""
+    key = _manifest_key(name, version)
+    try:
+        data = store.get_bytes(key)
+    except ObjectNotFoundError:
+        raise ObjectNotFoundError(
+            f"Version {version!r} of {name!r} is not published in {store.root_uri} (no {MANIFEST}). "
+            f"Run `kerascut ls {store.root_uri} {name}` to see the published versions."
+        ) from None
+    try:
+        return Manifest.model_validate_json(data)
+    except ValueError as exc:
+        raise StoreError(f"Cannot read {store.uri(key)}: not a valid kerascut manifest ({type(exc).__name__}).") from None
+
+
+def read_latest(store: Store, name: str) -> str | None:
+    """The version ``latest.json`` names, or ``None`` when nothing was published yet."""
+    try:
+        data = store.read_json(_latest_key(name))
+    except ObjectNotFoundError:
+        return None
+    version = data.get("version") if isinstance(data, dict) else None
+    return version if isinstance(version, str) else None
+
+
+def update_latest(
+    store: Store, name: str, version: str, *, run_id: str | None = None, promoted: bool = False
+) -> dict[str, Any]:
+    """Point ``<name>/latest.json`` at a committed version, conditionally; return what is stored.
+
+    The update is a read-modify-write with ``If-Match`` (S3) or a compare under a lock (local):
+    a writer that loses the race re-reads and re-applies, so concurrent updates are never lost
+    (each is recorded in ``history``). Refuses a version without a manifest or whose validation
+    did not pass. A no-op when ``latest`` already names ``version``.
+    """
+    manifest = read_manifest(store, name, version)
+    if manifest.validation.passed is not True:
+        raise PublishRefusedError(f"Cannot point latest at {name}/{version}: its validation did not pass.")
+
+    def move(current: Any) -> Any:
+        current = current if isinstance(current, dict) else {}
+        if current.get("version") == version and not promoted:
+            return None
+        entry = {"version": version, "at": _iso(), "run_id": run_id, "promoted": promoted}
+        history = [*current.get("history", []), entry][-HISTORY_LIMIT:]
+        return {
+            "version": version,
+            "manifest": f"{version}/{MANIFEST}",
+            "updated_at": entry["at"],
+            "previous": current.get("version"),
+            "history": history,
+        }
+
+    return store.update_json(_latest_key(name), move)
+
+
+def promote(store: Store, name: str, version: str) -> dict[str, Any]:
+    """Roll ``latest`` back or forward to an existing, validated version."""
+    try:
+        read_manifest(store, name, version)
+    except ObjectNotFoundError:
+        known = [v.version for v in list_versions(store, name)]
+        from kerascut_core._names import did_you_mean, format_options
+
+        raise ObjectNotFoundError(
+            f"Cannot promote {name}@{version}: no such published version in {store.root_uri}."
+            + (did_you_mean(version, known) or (f" Published: {format_options(known)}." if known else " Nothing is published yet."))
+        ) from None
+    return update_latest(store, name, version, promoted=True)
+
+
+def list_backbones(store: Store) -> list[str]:
+    """Names with at least one object in the store (staging and hidden directories excluded)."""
+    return [d for d in store.list_dirs("") if not d.startswith(".")]
+
+
+def list_versions(store: Store, name: str) -> list[VersionInfo]:
+    """Committed versions of ``name`` (those with a manifest), oldest first.
+
+    A version directory without ``manifest.json`` (a commit in progress, or the leftovers of a
+    crashed one) is never listed.
+    """
+    latest = read_latest(store, name)
+    versions = []
+    for key in store.list(check_name(name)):
+        parts = key.split("/")
+        if len(parts) == 3 and parts[2] == MANIFEST:
+            with contextlib.suppress(ObjectNotFoundError):
+                manifest = read_manifest(store, name, parts[1])
+                versions.append(VersionInfo(name, parts[1], manifest, latest=parts[1] == latest))
+    return sorted(versions, key=lambda v: (v.created_at, v.version))
+
+
+def verify_version(store: Store, name: str, version: str) -> list[str]:
+    """Problems with a committed version (missing artifacts, wrong sizes or sha256); ``[]`` if whole."""
+    try:
+        manifest = read_manifest(store, name, version)
+    except ObjectNotFoundError as exc:
+        return [str(exc)]
+    return _artifact_problems(store, _version_dir(name, version), manifest.artifacts)
+
+
+# ---------------------------------------------------------------------------------------------
+# gc
+# ---------------------------------------------------------------------------------------------
+
+
+def _seconds(older_than: float | dt.timedelta) -> float:
+    return older_than.total_seconds() if isinstance(older_than, dt.timedelta) else float(older_than)
+
+
+def gc(store: Store, older_than: float | dt.timedelta = dt.timedelta(hours=24), *, dry_run: bool = False) -> GcReport:
+    """Remove orphaned staging, stale claims, uncommitted version leftovers and partial uploads.
+
+    Only objects older than ``older_than`` (seconds or a timedelta) go, and never anything in a
+    version directory that has a manifest, nor ``latest.json``. A staging run whose version
+    is claimed by a live commit is kept.
+    """
+    cutoff = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=_seconds(older_than))
+    report = GcReport(dry_run=dry_run)
+
+    def remove(keys: list[str]) -> None:
+        for key in keys:
+            report.removed.append(store.uri(key))
+            if not dry_run:
+                store.delete(key)
+
+    def old(objects: list[Any]) -> bool:
+        return bool(objects) and max(o.last_modified for o in objects) < cutoff
+
+    live_runs: set[str] = set()
+    live_versions: set[str] = set()
+    for obj in store.list_objects(STAGING):
+        parts = obj.key.split("/")
+        if len(parts) == 4 and parts[3] == CLAIM:
+            try:
+                claim = store.read_json(obj.key)
+            except StoreError:
+                claim = None
+            if _claim_is_stale(claim):
+                if obj.last_modified < cutoff:
+                    remove([obj.key])
+            else:
+                live_versions.add(f"{parts[1]}/{parts[2]}")
+                if isinstance(claim, dict) and claim.get("run_id"):
+                    live_runs.add(f"{STAGING}/{parts[1]}/{parts[2]}/{claim['run_id']}")
+    runs: dict[str, list[Any]] = {}
+    for obj in store.list_objects(STAGING):
+        parts = obj.key.split("/")
+        if len(parts) >= 5:
+            runs.setdefault("/".join(parts[:4]), []).append(obj)
+    for run, objects in sorted(runs.items()):
+        if run in live_runs or not old(objects):
+            report.kept.append(store.uri(run))
+        else:
+            remove([o.key for o in objects])
+
+    for name in list_backbones(store):
+        by_version: dict[str, list[Any]] = {}
+        for obj in store.list_objects(name):
+            parts = obj.key.split("/")
+            if len(parts) >= 3:
+                by_version.setdefault(parts[1], []).append(obj)
+        for version, objects in sorted(by_version.items()):
+            if any(o.key.split("/", 2)[2] == MANIFEST for o in objects):
+                continue  # committed: never touched
+            if f"{name}/{version}" in live_versions or not old(objects):
+                report.kept.append(store.uri(f"{name}/{version}"))
+                continue
+            if store.exists(f"{name}/{version}/{MANIFEST}"):  # committed since we listed
+                continue
+            remove([o.key for o in objects])
+
+    incomplete = getattr(store, "incomplete_uploads", None)
+    if incomplete is not None:
+        for key, upload_id, initiated in incomplete(""):
+            if initiated < cutoff:
+                report.aborted_uploads.append(store.uri(key))
+                if not dry_run:
+                    store.abort_upload(key, upload_id)  # type: ignore[attr-defined]
+    temp_files = getattr(store, "temp_files", None)
+    if temp_files is not None:
+        for path, mtime in temp_files():
+            if mtime < cutoff.timestamp():
+                report.removed.append(str(path))
+                if not dry_run:
+                    with contextlib.suppress(FileNotFoundError):
+                        path.unlink()
+    return report
