@@ -275,7 +275,8 @@ def check_command(file: Path, no_models: bool) -> int:
         else:
             click.echo(f"ok  {backbone.name}: {summary}")
     if problems:
-        click.echo(f"error: {problems} backbone(s) with problems in {file}", err=True)
+        if problems > 1:  # one problem is its own one-line error; several get a summary
+            click.echo(f"error: {problems} backbone(s) with problems in {file}", err=True)
         return 2
     return 0
 
