@@ -12,7 +12,7 @@ import sys
 
 import pytest
 
-from tests.reliability.crash import run_crash_harness
+from tests.reliability.crash import run_crash_harness, run_publish_race
 from tests.reliability.figures import record
 from tests.reliability.servers import moto_server
 
@@ -54,11 +54,21 @@ def _bucket(name):
 
 
 def test_kills_local_store_short(tmp_path):
-    _check(run_crash_harness(str(tmp_path / "store"), kills=8, seed=1, size=1 << 20, gc_command=GC))
+    _check(run_crash_harness(str(tmp_path / "store"), kills=6, seed=1, size=1 << 20, gc_command=GC))
 
 
 def test_kills_s3_store_short(s3_env):
-    _check(run_crash_harness(_bucket("crash-short"), kills=4, seed=2, size=1 << 20, env=s3_env, gc_command=GC))
+    _check(run_crash_harness(_bucket("crash-short"), kills=3, seed=2, size=1 << 20, env=s3_env, gc_command=GC))
+
+
+@pytest.mark.parametrize("store", ["local", "s3"])
+def test_concurrent_publishers_write_one_copy(tmp_path, s3_env, store):
+    """The publish protocol under a race (the same versions from 4 processes at once);
+    the same through 2 to 8 whole `kerascut run` processes is in test_reliability_flows.py."""
+    uri = str(tmp_path / "store") if store == "local" else _bucket("race-protocol")
+    problems = run_publish_race(uri, 4, ["r1", "r2", "r3"], env=s3_env if store == "s3" else None)
+    record("race", processes=4, store=f"{store} (publish protocol)", ok=not problems, exits=[])
+    assert problems == []
 
 
 @pytest.mark.slow

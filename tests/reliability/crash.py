@@ -37,7 +37,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["CrashReport", "check_invariants", "run_crash_harness", "snapshot"]
+__all__ = ["CrashReport", "check_invariants", "run_crash_harness", "run_publish_race", "snapshot"]
 
 REPO = Path(__file__).resolve().parents[2]
 NAME = "crashnet"
@@ -321,6 +321,44 @@ def run_crash_harness(
     report.problems += [f"after gc: {p}" for p in problems]
     report.seconds = round(time.monotonic() - started, 1)
     return report
+
+
+def run_publish_race(store_uri: str, processes: int, versions: list[str], *, size: int = 1 << 20,
+                     env: dict[str, str] | None = None) -> list[str]:
+    """Start ``processes`` publishers of the same ``versions`` at once; return the problems.
+
+    Each child publishes every version (different bytes per child: saving is not
+    deterministic); exactly one child must report each version ``committed`` and the others
+    ``exists``; the store must hold one copy of each, ``latest`` the last one, and no staging.
+    """
+    env = _env(env)
+    children = [_start_child(store_uri, versions, size, 1000 + i, env) for i in range(processes)]
+    outputs = []
+    for child in children:
+        out, err = child.communicate(timeout=600)
+        outputs.append((child.returncode, out, err))
+    problems = [f"publisher {i} exited {code}: {err.strip()[-300:]}" for i, (code, _, err) in enumerate(outputs) if code]
+    for version in versions:
+        said = [line.split()[-1] for _, out, _ in outputs for line in out.splitlines()
+                if line.startswith(f"published {version} ")]
+        if sorted(said) != ["committed"] + ["exists"] * (processes - 1):
+            problems.append(f"{version}: publishers reported {said}, expected one 'committed'")
+    problems += check_invariants(store_uri)[0]
+    from kerascut_core.publish import read_latest
+    from kerascut_core.stores import open_store
+
+    store = open_store(store_uri)
+    keys = store.list("")
+    for version in versions:
+        copies = {k.split("/")[2] for k in keys if k.startswith(f"{NAME}/{version}/")}
+        if copies != {"model.keras", "graph.json", "manifest.json"}:
+            problems.append(f"{version}: version directory holds {sorted(copies)}")
+    if read_latest(store, NAME) != versions[-1]:
+        problems.append(f"latest is {read_latest(store, NAME)!r}, expected {versions[-1]!r}")
+    leftovers = [k for k in keys if k.startswith(".staging/")]
+    if leftovers:
+        problems.append(f"staging left behind: {leftovers[:3]}")
+    return problems
 
 
 def main(argv: list[str] | None = None) -> int:
