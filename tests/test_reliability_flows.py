@@ -215,8 +215,11 @@ def test_hundred_percent_faults_fail_clearly_and_publish_nothing(tmp_path, s3):
     assert stats["faults"] == stats["requests"] > 0
     assert "Traceback" not in done.stderr
     errors = _one_error_line(done.stderr)
-    assert errors, done.stderr[-2000:]
-    assert re.search(r"s3|S3|connection|retr", errors[-1])
+    assert len(errors) == 1, done.stderr[-2000:]
+    # every backbone's own line names the S3 failure
+    failed = [line for line in done.stderr.splitlines() if re.match(r"^\s*\d+\.\ds\s+\S+\s+failed\s", line)]
+    assert len(failed) == len(TINY), done.stderr[-2000:]
+    assert all(re.search(r"s3://|S3|connection|retr", line) for line in failed), failed
     listing = s3[1].list_objects_v2(Bucket="rel-faults-all").get("Contents", [])
     assert listing == []
 
