@@ -1,0 +1,177 @@
+"""``prepare-backbone``: fetch, cut, stage, validate and publish one stale backbone.
+
+Nothing is half-published: the candidate is staged under ``.staging/``, validated from its
+bytes (in-process, or on the ``validation.deployment`` GPU pool), and only a passing candidate
+is committed (artifacts, then ``manifest.json``) before ``latest.json`` moves. Staging is
+cleaned whatever happens.
+
+Example::
+
+    from flows.prepare_backbone import prepare_backbone
+
+    prepare_backbone(
+        backbone={"name": "tiny", "source": "keras.applications/MobileNetV2",
+                  "weights": "none", "input_shape": [32, 32, 3], "end": "block_3_expand_relu"},
+        store="./backbones",
+        version="<from check_freshness>",
+        fingerprint="<from check_freshness>",
+    )
+"""
+
+from __future__ import annotations
+
+import tempfile
+import uuid
+from typing import Any
+
+from prefect import flow, get_run_logger
+from prefect.artifacts import create_link_artifact
+from prefect.runtime import flow_run
+
+from flows._progress import emit
+from flows.validate_backbone import CandidateRejected, summarize, validate_backbone
+from kerascut_core.config import BackboneConfig, ValidationSettings
+from kerascut_core.errors import KerascutError
+from tasks._aws import aws_credentials
+from tasks._common import artifact_key
+from tasks.cut import cut_backbone
+from tasks.fetch import fetch_source
+from tasks.publish import publish_version, update_latest
+from tasks.stage import discard_candidate, read_report, stage_candidate
+
+__all__ = ["artifact_key", "prepare_backbone"]
+
+# How long prepare-backbone waits for a validation run on another pool, and how often it looks.
+VALIDATION_DEPLOYMENT_TIMEOUT_S = 6 * 3600
+VALIDATION_POLL_INTERVAL_S = 2.0
+
+
+@flow(
+    name="prepare-backbone",
+    flow_run_name="prepare-{backbone[name]}",
+    description="Fetch, cut, stage, validate and publish one backbone.",
+    persist_result=False,
+)
+def prepare_backbone(
+    backbone: dict[str, Any],
+    store: str,
+    version: str,
+    fingerprint: str,
+    validation: dict[str, Any] | None = None,
+    cache_dir: str | None = None,
+    aws_credentials_block: str | None = None,
+    already_published: bool = False,
+) -> dict[str, Any]:
+    """Publish ``version`` of ``backbone`` to ``store``; return ``{"name", "version", "status",
+    "manifest_uri", "max_abs_diff"}``.
+
+    ``validation`` holds the config's top-level settings; the backbone's overrides are applied
+    here. With ``already_published`` (``--force`` on a published version) the candidate is
+    rebuilt and validated, but the immutable published version is left as it is.
+    """
+    spec = BackboneConfig.model_validate(backbone)
+    settings = spec.resolved_validation(ValidationSettings.model_validate(validation or {}))
+    logger = get_run_logger()
+    run_id = flow_run.get_id() or uuid.uuid4().hex
+    name = spec.name
+    payload = spec.model_dump(mode="json")
+
+    with aws_credentials(aws_credentials_block), tempfile.TemporaryDirectory(prefix="kerascut-") as workdir:
+        emit(name, "fetching", version=version)
+        fetched = fetch_source(payload, cache_dir)
+        emit(name, "cutting", version=version)
+        cut = cut_backbone(payload, fetched, workdir)
+        emit(name, "staging", version=version)
+        candidate_uri = stage_candidate(store, name, version, str(run_id), cut["files"])
+        try:
+            emit(name, "validating", version=version, where=settings.deployment or "in-process")
+            report = _validate(candidate_uri, payload, settings, cache_dir, aws_credentials_block)
+            if already_published:
+                status, manifest_uri = "verified", _manifest_uri(store, name, version)
+                logger.info("%s %s is already published; revalidated it", name, version)
+            else:
+                emit(name, "publishing", version=version)
+                published = publish_version(
+                    store, candidate_uri, payload, version, fingerprint, cut, report
+                )
+                manifest_uri = published["manifest_uri"]
+                # "exists": a concurrent run published this very version first; we did not.
+                status = "published" if published["status"] == "published" else "up-to-date"
+            update_latest(store, name, version, str(run_id))
+        finally:
+            # Cleaning staging must not hide the real outcome; gc removes what is left.
+            cleaned = discard_candidate(store, candidate_uri, return_state=True)
+            if not cleaned.is_completed():
+                logger.warning("%s: could not clean %s: %s", name, candidate_uri, cleaned.message)
+
+    create_link_artifact(
+        key=artifact_key(name),
+        link=manifest_uri,
+        link_text=f"{name} {version} manifest",
+        description=f"Manifest of backbone `{name}` version `{version}` ({status}).",
+    )
+    return {
+        "name": name,
+        "version": version,
+        "status": status,
+        "manifest_uri": manifest_uri,
+        "max_abs_diff": report.get("max_abs_diff"),
+    }
+
+
+def _validate(
+    candidate_uri: str,
+    backbone: dict[str, Any],
+    settings: ValidationSettings,
+    cache_dir: str | None,
+    aws_credentials_block: str | None,
+) -> dict[str, Any]:
+    """Run ``validate-backbone`` here or on its deployment; return its report or raise."""
+    parameters = {
+        "candidate_uri": candidate_uri,
+        "backbone": backbone,
+        "validation": settings.model_dump(mode="json"),
+        "cache_dir": cache_dir,
+        "aws_credentials_block": aws_credentials_block,
+    }
+    if settings.deployment:
+        from prefect.deployments import run_deployment
+
+        run = run_deployment(
+            name=settings.deployment,
+            parameters=parameters,
+            timeout=VALIDATION_DEPLOYMENT_TIMEOUT_S,
+            poll_interval=VALIDATION_POLL_INTERVAL_S,
+            as_subflow=True,
+        )
+        state = run.state
+        where = f"deployment {settings.deployment!r} (flow run {run.name})"
+    else:
+        state = validate_backbone(**parameters, return_state=True)
+        where = "in-process"
+
+    # The report travels through the store, so it is the same for both paths.
+    report = read_report(candidate_uri)
+    if state is None or not state.is_completed():
+        message = (state.message if state is not None else None) or "no final state"
+        if report is not None and not report.get("passed"):
+            raise CandidateRejected(
+                f"Candidate {backbone['name']!r} failed validation {where}: {summarize(report)}. "
+                "It was not published."
+            )
+        raise KerascutError(
+            f"Validation of {backbone['name']!r} did not finish {where}: "
+            f"{state.type.value if state is not None else 'unknown'}: {message}"
+        )
+    if report is None or not report.get("passed"):
+        raise CandidateRejected(
+            f"Validation of {backbone['name']!r} {where} left no passing report next to "
+            f"{candidate_uri}. It was not published."
+        )
+    return report
+
+
+def _manifest_uri(store: str, name: str, version: str) -> str:
+    from kerascut_core.stores import open_store
+
+    return open_store(store).uri(f"{name}/{version}/manifest.json")

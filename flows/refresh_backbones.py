@@ -1,0 +1,230 @@
+"""``refresh-backbones``: keep every backbone of a config published, validated and ``latest``.
+
+The parent flow, run on a schedule on the CPU pool::
+
+    config ──► fingerprint every source (HEAD requests and hashes; no TensorFlow, no download)
+           ──► version already published?  ──► "up-to-date"
+           ──► prepare-backbone for each stale backbone, at most ``concurrency`` at a time
+           ──► table artifact (kerascut-refresh) + link artifacts (kerascut-<name>)
+
+One backbone failing does not stop the others; the flow fails at the end if any failed.
+
+Example::
+
+    from flows.refresh_backbones import refresh_backbones
+
+    summary = refresh_backbones("deployments/quickstart.yaml")
+    [(row["name"], row["status"], row["version"]) for row in summary["rows"]]
+"""
+
+from __future__ import annotations
+
+import contextvars
+import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, get_run_logger
+from prefect.artifacts import create_table_artifact
+from prefect.runtime import flow_run
+
+from flows._progress import emit
+from flows.prepare_backbone import prepare_backbone
+from kerascut_core.config import KerascutConfig, load_config, parse_config
+from kerascut_core.errors import KerascutError
+from tasks._aws import aws_credentials
+from tasks.freshness import check_freshness
+from tasks.publish import update_latest
+
+__all__ = ["SUMMARY_ARTIFACT_KEY", "RefreshFailed", "refresh_backbones"]
+
+SUMMARY_ARTIFACT_KEY = "kerascut-refresh"
+
+
+class RefreshFailed(KerascutError):
+    """At least one backbone failed; the others were still published. ``rows`` has them all."""
+
+    def __init__(self, message: str, rows: list[dict[str, Any]] | None = None) -> None:
+        super().__init__(message)
+        self.rows = rows or []
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (str(self), self.rows))
+
+
+@flow(
+    name="refresh-backbones",
+    description="Fingerprint every source of a kerascut config and publish the stale backbones.",
+    persist_result=False,
+)
+def refresh_backbones(
+    config: str | dict[str, Any],
+    only: list[str] | None = None,
+    force: bool = False,
+    aws_credentials_block: str | None = None,
+) -> dict[str, Any]:
+    """Refresh the backbones of ``config`` (a YAML path or the parsed config as a dict).
+
+    ``only`` restricts the refresh to some backbone names; ``force`` rebuilds and revalidates
+    backbones whose version is already published (published versions are never overwritten).
+    ``aws_credentials_block`` names a prefect-aws ``AwsCredentials`` block for S3 (it overrides
+    the config's ``aws_credentials_block``; without either, the standard AWS environment).
+    Returns ``{"rows": [...], "published": n, "up_to_date": n, "failed": n}``.
+    """
+    cfg = _load(config)
+    if aws_credentials_block:
+        cfg = cfg.model_copy(update={"aws_credentials_block": aws_credentials_block})
+    logger = get_run_logger()
+    selected = cfg.select(only)
+    started = time.perf_counter()
+    rows: dict[str, dict[str, Any]] = {}
+
+    with aws_credentials(cfg.aws_credentials_block):
+        # 1. Fingerprint every source at once (I/O only).
+        for b in selected:
+            emit(b.name, "checking")
+        futures = {
+            b.name: check_freshness.submit(b.model_dump(mode="json"), cfg.store, force)
+            for b in selected
+        }
+        checks: dict[str, dict[str, Any]] = {}
+        for b in selected:
+            futures[b.name].wait()
+            state = futures[b.name].state
+            if state.is_completed():
+                checks[b.name] = futures[b.name].result()
+            else:
+                _record(rows, _row(b.name, "failed", message=_state_message(state)))
+
+        # 2. Up-to-date backbones: make sure latest points at them (completes an interrupted run).
+        for name, check in checks.items():
+            if check["up_to_date"]:
+                if check["latest"] != check["version"]:
+                    update_latest(cfg.store, name, check["version"], flow_run.get_id())
+                _record(rows, _row(name, "up-to-date", check["version"], check["manifest_uri"]))
+
+        # 3. Stale backbones: prepare them concurrently, at most cfg.concurrency at a time.
+        stale = [b for b in selected if b.name in checks and not checks[b.name]["up_to_date"]]
+        if stale:
+            logger.info(
+                "%d of %d backbones to prepare: %s",
+                len(stale), len(selected), ", ".join(b.name for b in stale),
+            )
+            with ThreadPoolExecutor(max_workers=min(cfg.concurrency, len(stale))) as pool:
+                running = {
+                    b.name: pool.submit(
+                        contextvars.copy_context().run,
+                        prepare_backbone,
+                        backbone=b.model_dump(mode="json"),
+                        store=cfg.store,
+                        version=checks[b.name]["version"],
+                        fingerprint=checks[b.name]["fingerprint"],
+                        validation=cfg.validation.model_dump(mode="json"),
+                        cache_dir=cfg.cache_dir,
+                        aws_credentials_block=cfg.aws_credentials_block,
+                        already_published=checks[b.name]["published"],
+                        return_state=True,
+                    )
+                    for b in stale
+                }
+                names = {future: name for name, future in running.items()}
+                for future in as_completed(names):
+                    name, state = names[future], future.result()
+                    version = checks[name]["version"]
+                    if state.is_completed():
+                        result = state.result()
+                        row = _row(
+                            name, result["status"], version, result["manifest_uri"],
+                            max_abs_diff=result.get("max_abs_diff"),
+                        )
+                    else:
+                        row = _row(name, "failed", version, message=_state_message(state))
+                    _record(rows, row)
+
+    ordered = [rows[b.name] for b in selected]
+    _publish_summary(ordered, cfg, time.perf_counter() - started)
+
+    failed = [r for r in ordered if r["status"] == "failed"]
+    summary = {
+        "rows": ordered,
+        "published": sum(r["status"] == "published" for r in ordered),
+        "up_to_date": sum(r["status"] in ("up-to-date", "verified") for r in ordered),
+        "failed": len(failed),
+    }
+    logger.info(
+        "refresh done: %d published, %d up to date, %d failed",
+        summary["published"], summary["up_to_date"], summary["failed"],
+    )
+    if failed:
+        raise RefreshFailed(
+            f"{len(failed)} of {len(ordered)} backbones failed: "
+            + "; ".join(f"{r['name']}: {r['message']}" for r in failed),
+            ordered,
+        )
+    return summary
+
+
+def _load(config: str | dict[str, Any] | KerascutConfig) -> KerascutConfig:
+    if isinstance(config, (str, Path)):
+        return load_config(config)
+    return parse_config(config)
+
+
+def _record(rows: dict[str, dict[str, Any]], row: dict[str, Any]) -> None:
+    rows[row["name"]] = row
+    emit(row["name"], row["status"], **{k: v for k, v in row.items() if k != "name"})
+
+
+def _row(
+    name: str,
+    status: str,
+    version: str | None = None,
+    link: str | None = None,
+    *,
+    max_abs_diff: float | None = None,
+    message: str = "",
+) -> dict[str, Any]:
+    return {
+        "name": name,
+        "status": status,
+        "version": version or "",
+        "max_abs_diff": max_abs_diff,
+        "link": link or "",
+        "message": message,
+    }
+
+
+def _state_message(state: Any) -> str:
+    """The one-line reason of a failed state: the exception's message when there is one."""
+    try:
+        exc = state.result(raise_on_failure=False)
+    except BaseException as raised:  # results may be unavailable
+        exc = raised
+    if isinstance(exc, BaseException):
+        text = str(exc) or type(exc).__name__
+        if not isinstance(exc, KerascutError):
+            text = f"{type(exc).__name__}: {text}"
+    else:
+        text = state.message or state.type.value
+    return " ".join(text.split())
+
+
+def _publish_summary(rows: list[dict[str, Any]], cfg: KerascutConfig, seconds: float) -> None:
+    counts = {s: sum(r["status"] == s for r in rows) for s in ("published", "up-to-date", "verified", "failed")}
+    description = (
+        f"**kerascut refresh** of {len(rows)} backbone(s) to `{cfg.store}` in {seconds:.1f} s: "
+        + ", ".join(f"{n} {s}" for s, n in counts.items() if n)
+    )
+    table = [
+        {
+            "backbone": r["name"],
+            "status": r["status"],
+            "version": r["version"],
+            "max abs diff": "" if r["max_abs_diff"] is None else f"{r['max_abs_diff']:.3g}",
+            "manifest": r["link"],
+            "message": r["message"][:300],
+        }
+        for r in rows
+    ]
+    create_table_artifact(table=table, key=SUMMARY_ARTIFACT_KEY, description=description)

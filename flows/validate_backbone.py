@@ -1,0 +1,81 @@
+"""``validate-backbone``: prove that a staged candidate computes what its source computed.
+
+Its own flow so that it can run on a GPU work pool (``validation.deployment``, e.g.
+``validate-backbone/gpu``) while the refresh runs on CPU. It reloads the candidate from the
+staged bytes, probes the source once, compares, writes ``report.json`` next to the candidate
+in the store (the store is the only state the CPU and GPU workers share) and shows the report
+as a markdown artifact. It fails when the candidate does not pass, so the UI shows it red.
+
+Example (in-process, with a candidate staged by ``prepare-backbone``)::
+
+    from flows.validate_backbone import validate_backbone
+
+    report = validate_backbone(
+        candidate_uri="./backbones/.staging/tiny/<version>/<run>/model.keras",
+        backbone={"name": "tiny", "source": "keras.applications/MobileNetV2",
+                  "weights": "none", "input_shape": [32, 32, 3], "end": "block_3_expand_relu"},
+        validation={"samples": 4, "atol": 0.0},
+    )
+    report["passed"], report["max_abs_diff"]
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import flow, get_run_logger
+
+from kerascut_core.config import BackboneConfig, ValidationSettings
+from kerascut_core.errors import KerascutError
+from tasks._aws import aws_credentials
+from tasks.validate import validate_candidate
+
+__all__ = ["CandidateRejected", "validate_backbone"]
+
+
+class CandidateRejected(KerascutError):
+    """The candidate ran through validation and did not compute what the source computed."""
+
+
+@flow(
+    name="validate-backbone",
+    flow_run_name="validate-{backbone[name]}",
+    description="Reload a staged candidate from its bytes and compare it with its source.",
+    persist_result=False,
+)
+def validate_backbone(
+    candidate_uri: str,
+    backbone: dict[str, Any],
+    validation: dict[str, Any] | None = None,
+    cache_dir: str | None = None,
+    aws_credentials_block: str | None = None,
+) -> dict[str, Any]:
+    """Validate ``candidate_uri`` against ``backbone``'s source; return the report as a dict.
+
+    ``validation`` is a :class:`~kerascut_core.config.ValidationSettings` dict (already merged
+    with the backbone's overrides). Raises :class:`CandidateRejected` when the report fails.
+    """
+    spec = BackboneConfig.model_validate(backbone)
+    settings = ValidationSettings.model_validate(validation or {})
+    with aws_credentials(aws_credentials_block):
+        report = validate_candidate(
+            candidate_uri, spec.model_dump(mode="json"), settings.model_dump(mode="json"), cache_dir
+        )
+    if not report.get("passed"):
+        raise CandidateRejected(
+            f"Candidate {spec.name!r} failed validation: {summarize(report)}. It was not published."
+        )
+    get_run_logger().info("%s passed validation: %s", spec.name, summarize(report))
+    return report
+
+
+def summarize(report: dict[str, Any]) -> str:
+    """One line: max abs diff, tolerance and the reason a report failed."""
+    parts = [f"max_abs_diff={report.get('max_abs_diff')}"]
+    for key in ("atol", "rtol"):
+        if report.get(key) is not None:
+            parts.append(f"{key}={report[key]}")
+    reason = report.get("reason") or report.get("failure") or report.get("message")
+    if not report.get("passed") and reason:
+        parts.append(str(reason))
+    return ", ".join(parts)

@@ -1,0 +1,87 @@
+"""Publish a validated candidate (artifacts, then ``manifest.json``) and move ``latest``.
+
+Wraps :func:`kerascut_core.publish.commit_version` and :func:`~kerascut_core.publish.update_latest`.
+The manifest records the source, the cut, the candidate's inputs and outputs, its parameters
+and the full validation report; ``commit_version`` refuses a report that did not pass, so no
+code path publishes an unvalidated backbone.
+
+Example::
+
+    from prefect import flow
+    from tasks.publish import publish_version, update_latest
+
+    @flow
+    def example(candidate_uri, backbone, version, fingerprint, cut, report):
+        manifest_uri = publish_version("./backbones", candidate_uri, backbone, version,
+                                       fingerprint, cut, report)
+        update_latest("./backbones", backbone["name"], version)
+        return manifest_uri
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import get_run_logger, task
+
+from kerascut_core.config import BackboneConfig
+from tasks._common import IO_TASK
+
+__all__ = ["publish_version", "update_latest"]
+
+
+@task(name="publish", task_run_name="publish-{backbone[name]}", timeout_seconds=3600, **IO_TASK)
+def publish_version(
+    store: str,
+    candidate_uri: str,
+    backbone: dict[str, Any],
+    version: str,
+    fingerprint: str,
+    cut: dict[str, Any],
+    report: dict[str, Any],
+) -> dict[str, Any]:
+    """Commit ``version``; return ``{"manifest_uri", "status"}`` where ``status`` is
+    ``"published"``, or ``"exists"`` when another run published the same version first."""
+    from kerascut_core.publish import commit_version
+    from kerascut_core.stores import open_store
+
+    spec = BackboneConfig.model_validate(backbone)
+    options = spec.source_options()
+    manifest = {
+        "name": spec.name,
+        "version": version,
+        "source": {
+            "uri": spec.source,
+            "fingerprint": fingerprint,
+            "weights": options.get("weights"),
+            "allow_unsafe": spec.allow_unsafe,
+        },
+        "cut": spec.cut_spec().to_dict(),
+        "inputs": cut["inputs"],
+        "outputs": cut["outputs"],
+        "params": cut["params"],
+        "validation": report,
+    }
+    target = open_store(store)
+    result = commit_version(target, spec.name, version, candidate_uri, manifest)
+    manifest_uri = target.uri(f"{spec.name}/{version}/manifest.json")
+    logger = get_run_logger()
+    if result.committed:
+        logger.info("%s: published %s (%s)", spec.name, version, manifest_uri)
+        return {"manifest_uri": manifest_uri, "status": "published"}
+    logger.info("%s: %s was published by another run meanwhile; nothing written", spec.name, version)
+    return {"manifest_uri": manifest_uri, "status": "exists"}
+
+
+@task(name="update-latest", task_run_name="update-latest-{name}", timeout_seconds=300, **IO_TASK)
+def update_latest(store: str, name: str, version: str, run_id: str | None = None) -> dict[str, Any]:
+    """Point ``<name>/latest.json`` at ``version`` (conditional update; a no-op when it does).
+
+    ``run_id`` (the Prefect flow run) is recorded in the pointer's history.
+    """
+    from kerascut_core.publish import update_latest as move_latest
+    from kerascut_core.stores import open_store
+
+    pointer = move_latest(open_store(store), name, version, run_id=run_id)
+    get_run_logger().info("%s: latest -> %s", name, version)
+    return {"version": pointer.get("version") if isinstance(pointer, dict) else version}
