@@ -28,9 +28,15 @@ from kerascut_core.errors import (
     StoreError,
     ValidationError,
 )
+from kerascut_core.fetch import fetch, resolve_local
+from kerascut_core.fingerprint import fingerprint, source_seed
 from kerascut_core.spec import CutSpec
 
 __version__ = "0.1.0"
+
+# ``fingerprint`` and ``fetch`` are both functions and the modules defining them; importing
+# the functions here (both modules are cheap: no boto3, TensorFlow or Keras at import) keeps
+# ``kerascut_core.fingerprint`` the function whatever is imported first.
 
 # public name -> module that defines it (imported on first access)
 _LAZY: dict[str, str] = {
@@ -43,10 +49,6 @@ _LAZY: dict[str, str] = {
     "cut_points": "kerascut_core.surgery",
     # sources
     "load_model": "kerascut_core.sources",
-    "fingerprint": "kerascut_core.fingerprint",
-    "source_seed": "kerascut_core.fingerprint",
-    "fetch": "kerascut_core.fetch",
-    "resolve_local": "kerascut_core.fetch",
     # stores, versions, manifests, consumers
     "open_store": "kerascut_core.stores",
     "Manifest": "kerascut_core.manifest",
@@ -79,6 +81,10 @@ __all__ = [
     "StoreError",
     "ValidationError",
     "__version__",
+    "fetch",
+    "fingerprint",
+    "resolve_local",
+    "source_seed",
     *sorted(_LAZY),
 ]
 

@@ -29,7 +29,7 @@ from kerascut_core import _s3
 from kerascut_core.errors import SourceError
 from kerascut_core.uris import parse_uri
 
-__all__ = ["fingerprint", "keras_version", "source_seed", "weights_identity"]
+__all__ = ["fingerprint", "fingerprint_many", "keras_version", "source_seed", "weights_identity"]
 
 _IGNORED_OPTIONS = {"cache_dir", "allow_unsafe", "progress"}
 
@@ -65,6 +65,26 @@ def fingerprint(uri: str | os.PathLike[str], **source_options: Any) -> str:
     }
     query = "&".join(f"{k}={v}" for k, v in sorted(fields.items()))
     return f"{parsed.uri}?{query}"
+
+
+def fingerprint_many(
+    sources: Sequence[str | tuple[str, dict[str, Any]]], *, max_workers: int = 8
+) -> list[str]:
+    """Fingerprints of many sources at once, in order; S3 HEADs run ``max_workers`` at a time.
+
+    Each item is a URI or ``(uri, source_options)``. The first error is raised as
+    :func:`fingerprint` would raise it.
+
+        >>> fingerprint_many(["s3://models/a.keras", ("keras.applications/ResNet50", {"weights": "none"})])  # doctest: +SKIP
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    items = [(item, {}) if isinstance(item, (str, os.PathLike)) else (item[0], dict(item[1])) for item in sources]
+    if len(items) <= 1:
+        return [fingerprint(uri, **options) for uri, options in items]
+    _s3.client()  # create the shared client once, before the threads race to
+    with ThreadPoolExecutor(max_workers=max(1, min(max_workers, len(items)))) as pool:
+        return list(pool.map(lambda item: fingerprint(item[0], **item[1]), items))
 
 
 def weights_identity(weights: Any) -> str:

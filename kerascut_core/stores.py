@@ -17,8 +17,8 @@ with ``..`` or an absolute key is refused. Every write is all-or-nothing:
   loop: S3 sends ``If-Match: <etag>``, a local store compares the etag under an ``flock`` and
   renames a temporary file into place. A writer that loses the race re-reads and re-applies
   its change, so concurrent writers lose no update.
-* **transfers** over ``KERASCUT_S3_MULTIPART_THRESHOLD`` (16 MiB) are multipart with
-  ``KERASCUT_S3_CONCURRENCY`` (10) parts in flight and an optional ``progress(n_bytes)``
+* **transfers** over ``KERASCUT_S3_MULTIPART_THRESHOLD`` (16 MiB) are multipart, in
+  ``KERASCUT_S3_MULTIPART_CHUNKSIZE`` (8 MiB) parts with ``KERASCUT_S3_CONCURRENCY`` (10) in flight and an optional ``progress(n_bytes)``
   callback; a failed multipart upload is aborted, and ``kerascut gc`` aborts any left behind.
 * **errors** are one line: :class:`ObjectNotFoundError`, :class:`ObjectExistsError`,
   :class:`PreconditionFailedError`, or :class:`StoreError` (no credentials, access denied,
@@ -60,7 +60,7 @@ Progress = Callable[[int], Any]
 TMP_PREFIX = ".kerascut-tmp-"
 _CHUNK = 1 << 20
 MULTIPART_THRESHOLD = int(os.environ.get("KERASCUT_S3_MULTIPART_THRESHOLD", str(16 << 20)))
-MULTIPART_CHUNKSIZE = int(os.environ.get("KERASCUT_S3_MULTIPART_CHUNKSIZE", str(16 << 20)))
+MULTIPART_CHUNKSIZE = int(os.environ.get("KERASCUT_S3_MULTIPART_CHUNKSIZE", str(8 << 20)))
 
 
 @dataclass(frozen=True)
@@ -165,6 +165,10 @@ class Store(ABC):
     @abstractmethod
     def sha256(self, key: str) -> str | None:
         """The sha256 of an object: recorded metadata on S3, computed locally; None if missing."""
+
+    @abstractmethod
+    def check(self) -> None:
+        """Raise a one-line :class:`StoreError` when the store itself (directory, bucket) is missing."""
 
     # -- shared ---------------------------------------------------------------------------
     def exists(self, key: str) -> bool:
@@ -280,6 +284,10 @@ class LocalStore(Store):
 
     def uri(self, key: str = "") -> str:
         return str(self.root / check_key(key)) if key else str(self.root)
+
+    def check(self) -> None:
+        if not self.root.is_dir():
+            raise StoreError(f"Cannot open the store {self.root}: no such directory. Check the path (it is created on first publish).")
 
     def _path(self, key: str) -> Path:
         return self.root / check_key(key)
@@ -581,6 +589,9 @@ class S3Store(Store):
         try:
             response = self.client.put_object(**kwargs)
         except Exception as exc:
+            mine = self._retried_own_write(exc, key, meta["sha256"], len(data))
+            if mine is not None:
+                return mine
             raise self._write_error(exc, key, if_match is None and not overwrite) from exc
         return ObjectInfo(
             key=key,
@@ -590,6 +601,22 @@ class S3Store(Store):
             version_id=response.get("VersionId"),
             metadata=meta,
         )
+
+    def _retried_own_write(self, exc: Exception, key: str, sha256: str, size: int) -> ObjectInfo | None:
+        """Our own earlier attempt, when botocore retried a write whose response was lost.
+
+        A conditional write that succeeded on the server but whose response was lost (a reset
+        connection) is retried by botocore and then fails its own precondition. When the object
+        now there has our sha256 and size, that first attempt succeeded: the write is done.
+        """
+        response = getattr(exc, "response", None) or {}
+        if not response.get("ResponseMetadata", {}).get("RetryAttempts"):
+            return None
+        if _s3.map_error(exc, self.uri(key)).__class__ not in (PreconditionFailedError, ObjectNotFoundError) \
+                and response.get("Error", {}).get("Code") != "NoSuchUpload":
+            return None
+        info = self.head(key)
+        return info if info is not None and info.sha256 == sha256 and info.size == size else None
 
     def _write_error(self, exc: Exception, key: str, if_none_match: bool) -> Exception:
         mapped = _s3.map_error(exc, self.uri(key), "write")
@@ -606,7 +633,9 @@ class S3Store(Store):
             size = path.stat().st_size
         except FileNotFoundError:
             raise StoreError(f"Cannot upload {path}: no such file.") from None
-        meta = {"sha256": sha256_file(path), **(metadata or {})}
+        meta = dict(metadata or {})
+        if "sha256" not in meta:  # callers that hashed the file already (staging) pass it
+            meta["sha256"] = sha256_file(path)
         if not overwrite and self.exists(key):
             # cheap early refusal; the conditional write below is what guarantees it
             raise _s3.exists_error(self.uri(key))
@@ -659,6 +688,9 @@ class S3Store(Store):
             with contextlib.suppress(Exception):
                 client.abort_multipart_upload(Bucket=self.bucket, Key=s3_key, UploadId=upload_id)
             if isinstance(exc, Exception):
+                mine = self._retried_own_write(exc, key, meta["sha256"], size)
+                if mine is not None:
+                    return mine
                 raise self._write_error(exc, key, not overwrite) from exc
             raise
         return ObjectInfo(
@@ -687,6 +719,9 @@ class S3Store(Store):
                     MetadataDirective="COPY", **kwargs,
                 )
             except Exception as exc:
+                mine = self._retried_own_write(exc, dst, source.sha256 or "", source.size) if source.sha256 else None
+                if mine is not None:
+                    return mine
                 raise self._write_error(exc, dst, not overwrite) from exc
             etag = response.get("CopyObjectResult", {}).get("ETag", "")
             version_id = response.get("VersionId")
@@ -744,13 +779,27 @@ class S3Store(Store):
                 raise IntegrityError(f"Download of {self.uri(key)} ended short ({len(body)} of {expected} bytes). Retry.")
             return body, response.get("ETag", "")
 
-        try:
-            return fetch()
-        except Exception as exc:
-            mapped = _s3.map_error(exc, self.uri(key), "read")
-            if isinstance(mapped, ObjectNotFoundError):
-                self._check_bucket()
-            raise mapped from exc
+        from botocore import exceptions as bexc
+
+        from kerascut_core.errors import IntegrityError
+
+        # botocore retries requests, not the reading of a body cut short: retry those here
+        streaming = (bexc.IncompleteReadError, bexc.ResponseStreamingError, bexc.ReadTimeoutError,
+                     bexc.ConnectionClosedError, IntegrityError)
+        attempts = int(os.environ.get("KERASCUT_S3_MAX_ATTEMPTS", "8"))
+        for attempt in range(1, attempts + 1):
+            try:
+                return fetch()
+            except streaming as exc:
+                if attempt == attempts:
+                    raise _s3.map_error(exc, self.uri(key), "read") from exc
+                time.sleep(min(2.0, 0.05 * 2**attempt) * random.uniform(0.5, 1.0))
+            except Exception as exc:
+                mapped = _s3.map_error(exc, self.uri(key), "read")
+                if isinstance(mapped, ObjectNotFoundError):
+                    self._check_bucket()
+                raise mapped from exc
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def _read_json_etag(self, key):
         data, etag = self._get(key)
@@ -806,6 +855,9 @@ class S3Store(Store):
             version_id=version if version and version != "null" else None,
             metadata=dict(response.get("Metadata") or {}),
         )
+
+    def check(self) -> None:
+        _s3.check_bucket(self.bucket, "open", self._endpoint)
 
     def _check_bucket(self) -> None:
         """A 404 on an object could be a missing bucket: ask once, so that is never taken as 'absent'."""

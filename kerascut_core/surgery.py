@@ -190,6 +190,8 @@ def cut(
         >>> backbone = cut(base, start="block_3_expand_relu",
         ...                end={"C4": "block_13_expand_relu", "C5": "out_relu"})  # doctest: +SKIP
     """
+    if name is not None and (not isinstance(name, str) or not name or "/" in name):
+        raise CutError(f"Expected `name` to be a non-empty string without '/'. Received name={name!r}.")
     resolved = _resolve(
         model,
         CutSpec(start=start, end=end, drop_first=drop_first, extra_inputs=extra_inputs),
@@ -210,14 +212,14 @@ def _resolve_ends(
 ) -> tuple[list[int], list[str], Literal["single", "list", "dict"]]:
     """End tensors, their output names and the output structure."""
     if end is None:
-        struct = view.model.outputs if hasattr(view.model, "outputs") else None
+        struct = _outputs_struct(view.model)
         form: Literal["single", "list", "dict"]
-        if _has_dict_outputs(view.model):
+        if isinstance(struct, dict):
             form = "dict"
-        elif len(view.outputs) == 1 and not isinstance(struct, (list, tuple)):
-            form = "single"
+        elif isinstance(struct, (list, tuple)) or len(view.outputs) > 1:
+            form = "list"
         else:
-            form = "list" if len(view.outputs) > 1 else "single"
+            form = "single"
         return list(view.outputs), list(view.output_names), form
     if isinstance(end, str):
         return [view.resolve(end, role="end")], [end], "single"
@@ -226,11 +228,11 @@ def _resolve_ends(
     return [view.resolve(e, role="end") for e in end], list(end), "list"
 
 
-def _has_dict_outputs(model: Any) -> bool:
+def _outputs_struct(model: Any) -> Any:
     import keras
 
     functional = model._functional if isinstance(model, keras.Sequential) else model
-    return isinstance(getattr(functional, "_outputs_struct", None), dict)
+    return getattr(functional, "_outputs_struct", None)
 
 
 def _resolve_starts(view: GraphView, spec: CutSpec, ends: list[int]) -> list[int] | None:
@@ -295,7 +297,7 @@ def _resolve(model: Any, spec: CutSpec) -> _Resolved:
         if not after[t]:
             raise CutError(
                 f"Expected every `end` to come after the start. Received end={label!r}, which "
-                f"does not depend on {_describe(names)}: it is before the start or on another "
+                f"does not depend on {names}: it is before the start or on another "
                 f"branch. Pick a start before the end. {_POINTER}"
             )
 
@@ -333,7 +335,7 @@ def _resolve(model: Any, spec: CutSpec) -> _Resolved:
             )
     if not kept:
         raise CutError(
-            f"Expected the cut to keep at least one layer. Received {_describe(names)} and "
+            f"Expected the cut to keep at least one layer. Received {names} and "
             f"end={spec.end!r}, which leave nothing between them. Pick an end after the start. "
             f"{_POINTER}"
         )
@@ -376,10 +378,6 @@ def _names_given(spec: CutSpec, view: GraphView, starts: list[int]) -> str:
     if spec.start is None:
         return "the model's inputs"
     return f"start={spec.start!r}"
-
-
-def _describe(names: str) -> str:
-    return names
 
 
 def _crossing_message(

@@ -41,7 +41,8 @@ import math
 import os
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,6 +54,7 @@ from kerascut_core.report import (
     OutputCheck,
     StructureCheck,
     TensorCheck,
+    ThroughputRow,
     Timings,
     ValidationReport,
     WeightCheck,
@@ -106,7 +108,9 @@ def validate(
         batch_size: the batch size of every forward pass.
         atol, rtol: tolerance, elementwise ``|candidate - source| <= atol + rtol * |source|``.
             ``0.0`` (exact) is right on the same device and dtype; loosen it only across devices.
-        seed: seed of the random inputs.
+        seed: seed of the random inputs: floats uniform in [-1, 1), integers below the size
+            of the embedding they feed (0 or 1 otherwise); unknown dimensions other than the
+            batch are 64. Pass ``data`` for realistic activations.
         require_gpu: refuse to run without a GPU (before any model is loaded).
         data: ``.npz`` / ``.npy`` sample inputs for the *source*, local or a URI. An ``.npz``
             names arrays after the source's inputs (or ``arr_0``, ``arr_1``... in order).
@@ -129,92 +133,51 @@ def validate(
     started = time.perf_counter()
     spec = CutSpec.from_dict(cut_spec)
     formats = _check_arguments(samples, batch_size, atol, rtol, formats)
-    run = _Run(spec=spec, atol=float(atol), rtol=float(rtol))
+    run = _Run(atol=float(atol), rtol=float(rtol), batch_size=batch_size)
 
-    # 1. the device, before anything is loaded
-    t = time.perf_counter()
-    run.report_kwargs["device"] = _device.prepare(require_gpu=require_gpu)
-    run.timings.device = time.perf_counter() - t
-
-    # 2. the source, the plan and one probe pass
-    t = time.perf_counter()
-    candidate_path = _local_candidate(candidate)
-    source, source_label = _load_source(source_model, source_options)
-    plan = _plan(source, spec)
-    probe, probe_index = _probe(source, plan)
-    run.timings.load = time.perf_counter() - t
-
-    t = time.perf_counter()
-    source_inputs = (
-        _load_data(data, source, samples)
-        if data is not None
-        else _random_inputs(source, samples, seed)
-    )
-    n = len(source_inputs[0]) if source_inputs else 0
-    probed = _run_batched(_forward(probe), source_inputs, batch_size)
-    starts = [probed[probe_index[a]] for a in plan.inputs]
-    ends = [probed[probe_index[a]] for a in plan.outputs.values()]
-    run.timings.probe = time.perf_counter() - t
-
-    # 3. the candidate, reloaded from its bytes
-    t = time.perf_counter()
-    model = _reload(candidate_path, allow_unsafe, run)
-    run.timings.reload = time.perf_counter() - t
-    t = time.perf_counter()
-    expected_inputs = [probe.outputs[probe_index[a]] for a in plan.inputs]
-    expected_outputs = [probe.outputs[probe_index[a]] for a in plan.outputs.values()]
-    structure = _check_structure(model, source, plan, expected_inputs, expected_outputs)
-    run.report_kwargs["structure"] = structure
-    run.fail_all(structure.problems)
-    if model is not None:
-        try:
-            produced = _run_batched(_forward(model, names=list(plan.outputs)), starts, batch_size)
-        except Exception as exc:  # a broken candidate is a verdict, not a crash
-            run.fail(f"the candidate could not run on the source's start activations: {_one_line(exc)}")
-        else:
-            run.outputs = _compare_outputs(plan, produced, ends, run.atol, run.rtol, run)
-    run.timings.candidate = time.perf_counter() - t
-
-    # 4. weights
-    t = time.perf_counter()
-    if model is not None:
-        weights = _check_weights(model, source, plan)
-        run.report_kwargs["weights"] = weights
-        if not weights.passed:
-            run.fail_all(_weight_failures(weights))
-    run.timings.weights = time.perf_counter() - t
-
-    # 5. formats
-    t = time.perf_counter()
-    run.formats.append(
-        FormatCheck(
-            format="keras",
-            location=str(candidate),
-            origin="artifact",
-            max_abs_diff=_max(o.max_abs_diff for o in run.outputs) if run.outputs else None,
-            passed=model is not None and bool(run.outputs) and all(o.passed for o in run.outputs),
+    with run.timed("device"):  # first: nothing is loaded before a missing GPU is refused
+        info = _device.prepare(require_gpu=require_gpu)
+    with run.timed("load"):
+        candidate_path = _local_candidate(candidate)
+        source, source_label = _load_source(source_model, source_options)
+        plan = _plan(source, spec)
+        probe, probe_index = _probe(source, plan)
+    with run.timed("probe"):  # one pass of the source gives the start and the end activations
+        source_inputs = (
+            _load_data(data, source, samples) if data is not None
+            else _random_inputs(source, samples, seed)
         )
-    )
-    if "saved_model" in formats:
-        check = _check_saved_model(
-            model, os.fspath(candidate), candidate_path, saved_model,
-            plan, starts, ends, batch_size, run.atol, run.rtol,
+        probed = _run_batched(_forward(probe), source_inputs, batch_size)
+        starts = [probed[probe_index[a]] for a in plan.inputs]
+        ends = [probed[probe_index[a]] for a in plan.outputs.values()]
+    with run.timed("reload"):
+        model = _reload(candidate_path, allow_unsafe, run)
+    with run.timed("candidate"):
+        kept = _kept_layers(source, plan)
+        matches = _match_layers(model, source, kept) if model is not None else []
+        run.structure = _check_structure(
+            model, source, plan,
+            expected_inputs=[probe.outputs[probe_index[a]] for a in plan.inputs],
+            expected_outputs=[probe.outputs[probe_index[a]] for a in plan.outputs.values()],
+            matches=matches,
         )
-        run.formats.append(check)
-        if not check.passed:
-            reason = check.error or (
-                f"its serving endpoint differs from the .keras candidate by up to {check.max_abs_diff:.3g}"
+        run.fail_all(run.structure.problems)
+        if model is not None:
+            _check_numbers(run, model, plan, starts, ends)
+    with run.timed("weights"):
+        if model is not None:
+            run.weights = _check_weights(source, kept, matches)
+            run.fail_all(_weight_failures(run.weights))
+    with run.timed("formats"):
+        run.formats.append(_keras_format(run, model, candidate))
+        if "saved_model" in formats:
+            check = _check_saved_model(
+                model, os.fspath(candidate), candidate_path, saved_model, plan, starts, ends, run
             )
-            run.fail(f"saved_model at {check.location}: {reason}")
-    run.timings.formats = time.perf_counter() - t
-
-    # 6. throughput and determinism, on GPU only
-    t = time.perf_counter()
-    info = run.report_kwargs["device"]
-    if info.kind == "gpu" and model is not None and n:
-        rows = _throughput(probe, model, source_inputs, starts, batch_size, jit_compile, run)
-        run.report_kwargs["throughput"] = rows
-    run.timings.throughput = time.perf_counter() - t
+            run.formats.append(check)
+    with run.timed("throughput"):  # GPU workers only
+        if info.kind == "gpu" and model is not None:
+            run.throughput = _throughput(probe, model, source_inputs, starts, jit_compile, run)
 
     run.timings.total = time.perf_counter() - started
     return run.report(
@@ -223,10 +186,11 @@ def validate(
         cut_spec=spec.to_dict(),
         plan=_plan_summary(plan),
         inputs=list(plan.inputs),
-        samples=n,
+        samples=len(source_inputs[0]) if source_inputs else 0,
         batch_size=batch_size,
         seed=seed,
         data=None if data is None else str(data),
+        device=info,
     )
 
 
@@ -236,20 +200,33 @@ def validate(
 
 @dataclass
 class _Run:
-    spec: CutSpec
+    """What one validation found so far: the failures, one line each, and the report's parts."""
+
     atol: float
     rtol: float
+    batch_size: int
     failures: list[str] = field(default_factory=list)
     outputs: list[OutputCheck] = field(default_factory=list)
+    structure: StructureCheck | None = None
+    weights: WeightCheck | None = None
     formats: list[FormatCheck] = field(default_factory=list)
+    throughput: list[ThroughputRow] = field(default_factory=list)
     timings: Timings = field(default_factory=Timings)
-    report_kwargs: dict[str, Any] = field(default_factory=dict)
 
     def fail(self, reason: str) -> None:
         self.failures.append(reason)
 
     def fail_all(self, reasons: Iterable[str]) -> None:
         self.failures.extend(reasons)
+
+    @contextmanager
+    def timed(self, phase: str) -> Iterator[None]:
+        """Add the seconds spent in the block to ``timings.<phase>``."""
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            setattr(self.timings, phase, getattr(self.timings, phase) + time.perf_counter() - started)
 
     def report(self, **fields: Any) -> ValidationReport:
         import kerascut_core
@@ -267,10 +244,12 @@ class _Run:
             atol=self.atol,
             rtol=self.rtol,
             outputs=self.outputs,
+            structure=self.structure,
+            weights=self.weights,
             formats=self.formats,
+            throughput=self.throughput,
             timings=self.timings,
             kerascut_version=kerascut_core.__version__,
-            **self.report_kwargs,
             **fields,
         )
 
@@ -392,9 +371,21 @@ def _probe(source: Any, plan: Any) -> tuple[Any, dict[str, int]]:
 
 
 def _reload(path: Path, allow_unsafe: bool, run: _Run) -> Any:
-    """The candidate loaded from its bytes, or None (and a failure) when the bytes are bad."""
+    """The candidate loaded from its bytes with Keras's own loader, as consumers will load it.
+
+    None (and a failure) when the bytes do not load: a truncated or corrupted file fails the
+    validation rather than stopping it.
+    """
+    import zipfile
+
     import keras
 
+    if path.suffix == ".keras" and not zipfile.is_zipfile(path):
+        run.fail(
+            f"the candidate could not be reloaded from {path.name}: its {path.stat().st_size} bytes "
+            "are not a .keras archive (truncated or corrupted); stage it again"
+        )
+        return None
     try:
         return keras.saving.load_model(path, compile=False, safe_mode=not allow_unsafe)
     except Exception as exc:
@@ -535,11 +526,12 @@ def _forward(
     import keras
 
     struct = getattr(model, "_inputs_struct", None)
+    position = {id(t): i for i, t in enumerate(model.inputs)}  # arrays come in this order
 
     def call(arrays: list[Any]) -> Any:
         inputs: Any = list(arrays)
         if isinstance(struct, dict):
-            inputs = dict(zip(struct, arrays, strict=True))
+            inputs = {key: arrays[position[id(t)]] for key, t in struct.items()}
         elif len(arrays) == 1 and not isinstance(struct, list):
             inputs = arrays[0]
         return model(inputs, training=False)
@@ -578,6 +570,27 @@ def _run_batched(forward: Callable[[list[Any]], list[Any]], arrays: list[Any], b
 
 # ---------------------------------------------------------------------------------------------
 # numbers
+
+
+def _check_numbers(run: _Run, model: Any, plan: Any, starts: list[Any], ends: list[Any]) -> None:
+    """Feed the start activations to the candidate and compare its outputs with the ends."""
+    try:
+        produced = _run_batched(_forward(model, names=list(plan.outputs)), starts, run.batch_size)
+    except Exception as exc:  # a candidate that cannot run is a verdict, not a crash
+        run.fail(f"the candidate could not run on the source's start activations: {_one_line(exc)}")
+        return
+    run.outputs = _compare_outputs(plan, produced, ends, run.atol, run.rtol, run)
+
+
+def _keras_format(run: _Run, model: Any, candidate: Any) -> FormatCheck:
+    """The ``.keras`` row of the formats: the numbers above, from the artifact's bytes."""
+    return FormatCheck(
+        format="keras",
+        location=str(candidate),
+        origin="artifact",
+        max_abs_diff=_max(o.max_abs_diff for o in run.outputs) if run.outputs else None,
+        passed=model is not None and bool(run.outputs) and all(o.passed for o in run.outputs),
+    )
 
 
 def _compare(actual: Any, expected: Any, atol: float, rtol: float) -> tuple[float, float, int, int, bool]:
@@ -642,26 +655,29 @@ def _compare_outputs(
 
 
 def _check_structure(
-    model: Any, source: Any, plan: Any, expected_inputs: list[Any], expected_outputs: list[Any]
+    model: Any,
+    source: Any,
+    plan: Any,
+    *,
+    expected_inputs: list[Any],
+    expected_outputs: list[Any],
+    matches: list[tuple[str, Any, Any]],
 ) -> StructureCheck:
+    """Shapes and dtypes of the candidate's inputs and outputs against the probe's tensors at
+    the same addresses, the model's dtype policy, and each matched layer's dtype policy."""
     check = StructureCheck()
     if model is None:
         check.problems.append("structure not checked: the candidate did not load")
         return check
-    names = list(plan.outputs)
-    actual_outputs = _model_outputs(model, names)
+    actual_outputs = _model_outputs(model, list(plan.outputs))
     pairs = [
         ("input", address, address, exp, act)
         for address, exp, act in _zip_longest(plan.inputs, expected_inputs, list(model.inputs))
-    ] + [
-        ("output", name, address, exp, act)
-        for (name, address), exp, act in _zip_longest(
-            list(plan.outputs.items()), expected_outputs, actual_outputs
-        )
     ]
+    for item, exp, act in _zip_longest(list(plan.outputs.items()), expected_outputs, actual_outputs):
+        name, address = item if item is not None else (None, None)
+        pairs.append(("output", name, address, exp, act))
     for role, name, address, expected, actual in pairs:
-        if isinstance(name, tuple):  # an extra candidate output beyond the plan
-            name, address = name
         row = TensorCheck(
             role=role,
             name=str(name if name is not None else "(extra)"),
@@ -693,9 +709,7 @@ def _check_structure(
         check.problems.append(
             f"dtype policy: expected {check.expected_dtype_policy!r}, received {check.actual_dtype_policy!r}"
         )
-    source_layers = _layer_index(source)
-    for address, layer in _layers(model):
-        match = _match_layer(address, source_layers)
+    for address, layer, match in matches:
         if match is not None and _policy(layer) != _policy(match):
             check.problems.append(
                 f"layer {address!r}: dtype policy {_policy(layer)!r}, source has {_policy(match)!r}"
@@ -741,25 +755,41 @@ def _layers(model: Any, prefix: str = "") -> list[tuple[str, Any]]:
     return found
 
 
-def _layer_index(model: Any) -> dict[str, Any]:
-    """Layers by path, and by bare name where the bare name is unique in the model."""
-    index: dict[str, Any] = {}
-    leaves: dict[str, list[Any]] = {}
-    for address, layer in _layers(model):
-        index[address] = layer
-        leaves.setdefault(address.rsplit("/", 1)[-1], []).append(layer)
-    return {"paths": index, "leaves": {k: v[0] for k, v in leaves.items() if len(v) == 1}}
+def _match_layers(model: Any, source: Any, kept: set[int] | None) -> list[tuple[str, Any, Any]]:
+    """``(path, candidate layer, source layer or None)`` for every layer of the candidate.
 
+    A candidate layer matches the source layer, in order of preference, with:
 
-def _match_layer(address: str, index: dict[str, Any]) -> Any:
-    """The source layer for a candidate layer path: the same path, else the unique bare name.
+    1. the same path;
+    2. the same path written with ``_`` for ``/`` (a cut that inlines nested models renames a
+       layer whose name an earlier kept layer already has after its address);
+    3. the same bare name (``block_6_expand`` is ``mobilenetv2/block_6_expand`` inlined); when
+       several source layers have it, the first one not matched yet, layers the cut keeps
+       first, in the source's order.
 
-    A cut may inline nested models, so ``block_6_expand`` in a candidate matches
-    ``mobilenetv2/block_6_expand`` in the source when no other source layer has that name.
+    Each source layer matches at most one candidate layer.
     """
-    found = index["paths"].get(address)
-    if found is None:
-        found = index["leaves"].get(address.rsplit("/", 1)[-1])
+    layers = _layers(source)
+    by_path = {address: layer for address, layer in layers}
+    by_flat = {address.replace("/", "_").replace("@", "_"): layer for address, layer in layers}
+    by_leaf: dict[str, list[Any]] = {}
+    for address, layer in layers:
+        by_leaf.setdefault(address.rsplit("/", 1)[-1], []).append(layer)
+    if kept is not None:
+        for options in by_leaf.values():
+            options.sort(key=lambda layer: id(layer) not in kept)  # stable: source order kept
+    used: set[int] = set()
+    found = []
+    for address, layer in _layers(model):
+        match = by_path.get(address)
+        if match is None:
+            match = by_flat.get(address)
+        if match is None or id(match) in used:
+            leaf = address.rsplit("/", 1)[-1]
+            match = next((o for o in by_leaf.get(leaf, []) if id(o) not in used), None)
+        if match is not None:
+            used.add(id(match))
+        found.append((address, layer, match))
     return found
 
 
@@ -798,16 +828,21 @@ def _kept_layers(source: Any, plan: Any) -> set[int] | None:
     return kept
 
 
-def _check_weights(model: Any, source: Any, plan: Any) -> WeightCheck:
-    """Bitwise equality of every candidate variable with its source counterpart."""
+def _check_weights(
+    source: Any, kept_layers: set[int] | None, matches: list[tuple[str, Any, Any]]
+) -> WeightCheck:
+    """Bitwise equality of every candidate variable with its source counterpart.
+
+    Variables are matched by layer (see :func:`_match_layers`) and variable name. A candidate
+    variable with no counterpart, or whose counterpart lies outside the cut, fails; so does a
+    variable of a layer the cut keeps that the candidate lacks.
+    """
     import numpy as np
 
-    index = _layer_index(source)
     source_vars: dict[int, tuple[str, Any]] = {}
     for address, layer in _layers(source):
         for key, var in _variables(layer):
             source_vars.setdefault(id(var), (f"{address}/{key}", var))
-    kept_layers = _kept_layers(source, plan)
     expected: dict[int, str] = {}
     if kept_layers is not None:
         for address, layer in _layers(source):
@@ -820,8 +855,7 @@ def _check_weights(model: Any, source: Any, plan: Any) -> WeightCheck:
         source_params=sum(_size(v) for _, v in source_vars.values()),
     )
     matched: set[int] = set()
-    for address, layer in _layers(model):
-        counterpart = _match_layer(address, index)
+    for address, layer, counterpart in matches:
         counterpart_vars = dict(_variables(counterpart)) if counterpart is not None else {}
         for key, var in _variables(layer):
             label = f"{address}/{key}"
@@ -874,9 +908,7 @@ def _check_saved_model(
     plan: Any,
     starts: list[Any],
     ends: list[Any],
-    batch_size: int,
-    atol: float,
-    rtol: float,
+    run: _Run,
 ) -> FormatCheck:
     """Reload a SavedModel with ``tf.saved_model.load`` and call its ``serve`` endpoint.
 
@@ -904,8 +936,8 @@ def _check_saved_model(
             result = endpoint(arrays[0] if len(arrays) == 1 else list(arrays))
             return [x.numpy() for x in _flatten_outputs(result, names)]
 
-        produced = _run_batched(serve, starts, batch_size)
-        reference = _run_batched(_forward(model, names=names, graph=True), starts, batch_size)
+        produced = _run_batched(serve, starts, run.batch_size)
+        reference = _run_batched(_forward(model, names=names, graph=True), starts, run.batch_size)
         if len(produced) != len(reference):
             raise ValidationError(
                 f"Expected {len(reference)} outputs from the serving endpoint. Received {len(produced)}"
@@ -917,7 +949,7 @@ def _check_saved_model(
                     f"Expected an output of shape {_shape_text(expected.shape)}. "
                     f"Received {_shape_text(actual.shape)}"
                 )
-            max_abs, _, _, _, within = _compare(actual, expected, atol, rtol)
+            max_abs, _, _, _, within = _compare(actual, expected, run.atol, run.rtol)
             worst = _max([worst, max_abs])
             worst_source = _max([worst_source, _compare(actual, end, 0.0, 0.0)[0]])
             ok = ok and within
@@ -930,6 +962,11 @@ def _check_saved_model(
     finally:
         if tmp is not None:
             tmp.cleanup()
+    if not check.passed:
+        reason = check.error or (
+            f"its serving endpoint differs from the .keras candidate by up to {check.max_abs_diff:.3g}"
+        )
+        run.fail(f"saved_model at {check.location}: {reason}")
     return check
 
 
@@ -990,10 +1027,9 @@ def _throughput(
     model: Any,
     source_inputs: list[Any],
     starts: list[Any],
-    batch_size: int,
     jit_compile: bool,
     run: _Run,
-) -> list[Any]:
+) -> list[ThroughputRow]:
     """Items/s of the source (through the probe) and the candidate, plus two-run agreement.
 
     Both run as ``tf.function`` graphs (with XLA when ``jit_compile``), as a serving
@@ -1001,13 +1037,16 @@ def _throughput(
     """
     rows = []
     for label, net, arrays in (("source", probe, source_inputs), ("candidate", model, starts)):
-        batch = [a[:batch_size] for a in arrays]
+        batch = [a[: run.batch_size] for a in arrays]
         forward = _forward(net, graph=True, jit_compile=jit_compile)
         row = _device.throughput_row(
             label, forward, batch, batch_size=len(batch[0]), jit_compile=jit_compile,
             atol=run.atol, rtol=run.rtol,
         )
         if not row.runs_agree:
-            run.fail(f"{label}: two runs on the same batch disagree on this GPU (non-deterministic kernels)")
+            run.fail(
+                f"{label}: two runs on the same batch disagree on this GPU (non-deterministic "
+                "kernels); set TF_DETERMINISTIC_OPS=1 on the worker"
+            )
         rows.append(row)
     return rows

@@ -103,3 +103,25 @@ def test_s3_missing_object_and_bucket(s3_bucket, s3_env):
 def test_s3_key_with_dotdot_is_refused(s3_env):
     with pytest.raises(SourceError, match=r"'\.\.'"):
         fingerprint("s3://bucket/a/../b.keras")
+
+
+def test_fingerprint_many_keeps_order(s3_client, s3_bucket, tmp_path):
+    from kerascut_core.fingerprint import fingerprint_many
+
+    uris = []
+    for i in range(5):
+        s3_client.put_object(Bucket=s3_bucket, Key=f"m{i}.keras", Body=bytes([i]))
+        uris.append(f"s3://{s3_bucket}/m{i}.keras")
+    local = tmp_path / "m.keras"
+    local.write_bytes(b"x")
+    items = [*uris, str(local), ("keras.applications/ResNet50", {"weights": "none"})]
+    assert fingerprint_many(items) == [fingerprint(u) if isinstance(u, str) else fingerprint(u[0], **u[1]) for u in items]
+
+
+def test_package_names_stay_functions_whatever_is_imported_first():
+    code = (
+        "import kerascut_core.fingerprint, kerascut_core.fetch, kerascut_core.publish; import kerascut_core as kc; "
+        "import types; print(not isinstance(kc.fingerprint, types.ModuleType) and not isinstance(kc.fetch, types.ModuleType))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "True"

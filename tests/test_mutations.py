@@ -162,6 +162,11 @@ def start_one_layer_earlier(source: Any, tmp: Path) -> tuple[Path, dict]:
     return _save_cut(source, tmp / "model.keras", start="image", end=SPEC["end"]), {}
 
 
+def extra_output(source: Any, tmp: Path) -> tuple[Path, dict]:
+    return _save_cut(source, tmp / "model.keras", start="stem",
+                     end=["block2_out", "block3_out", "block1_out"]), {}
+
+
 def pyramid_order_swapped(source: Any, tmp: Path) -> tuple[Path, dict]:
     return _save_cut(source, tmp / "model.keras", start="stem",
                      end={"P2": "block3_out", "P3": "block2_out"}), {}
@@ -234,6 +239,7 @@ MUTATIONS = [
     Mutation(end_one_layer_later, "outside the cut"),
     Mutation(start_one_layer_earlier, "input 'stem'"),
     Mutation(pyramid_order_swapped, "output 'P2': max abs diff"),
+    Mutation(extra_output, "not in the cut spec"),
     Mutation(dtype_float16, "dtype policy"),
     Mutation(saved_model_from_other_model, "saved_model"),
     Mutation(truncated_keras_file, "could not be reloaded"),

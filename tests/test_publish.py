@@ -259,3 +259,48 @@ def test_manifest_json_is_the_schema(store, tmp_path):
     data = json.loads(store.get_bytes("mnv2/v1/manifest.json"))
     assert set(data) == {"schema_version", "name", "version", "created_at", "source", "cut", "inputs", "outputs",
                          "params", "artifacts", "validation", "software"}
+
+
+_KILL_SCRIPT = r"""
+import os, sys, time
+from kerascut_core import open_store
+from kerascut_core.publish import commit_version, stage_candidate
+from tests.test_publish import make_manifest
+
+store = open_store(sys.argv[1])
+path = sys.argv[2]
+uri = stage_candidate(store, "mnv2", "v1", {"model.keras": path, "graph.svg": path})
+
+def stall(n):  # called after each artifact is copied: stop after the first one
+    print("copied", flush=True)
+    time.sleep(600)
+
+commit_version(store, "mnv2", "v1", uri, make_manifest("mnv2", "v1"), progress=stall)
+"""
+
+
+def test_sigkilled_commit_is_completed_by_the_rerun(store, tmp_path):
+    """A writer SIGKILLed mid-commit (claim held, one artifact copied) does not block the rerun."""
+    import subprocess
+    import sys
+
+    source = candidate(tmp_path, b"killed-writer")
+    proc = subprocess.Popen([sys.executable, "-c", _KILL_SCRIPT, store.uri(""), str(source)],
+                            stdout=subprocess.PIPE, text=True, env=dict(os.environ))
+    try:
+        assert proc.stdout.readline().strip() == "copied"
+    finally:
+        proc.kill()
+        proc.wait()
+        proc.stdout.close()
+    assert store.exists(".staging/mnv2/v1/claim.json")
+    assert store.list("mnv2/v1") != [] and not store.exists("mnv2/v1/manifest.json")
+    assert list_versions(store, "mnv2") == []  # the half-committed version is invisible
+
+    result = publish(store, tmp_path, payload=b"rerun", wait_seconds=5)  # same host, dead pid: no lease wait
+    assert result.committed
+    assert store.get_bytes("mnv2/v1/model.keras") == b"rerun"
+    assert not store.exists("mnv2/v1/graph.svg")  # the dead writer's leftover went
+    assert verify_version(store, "mnv2", "v1") == []
+    gc(store, older_than=0)
+    assert store.list(".staging") == []

@@ -369,3 +369,53 @@ def test_bad_extra_inputs_value():
 def test_cut_error_is_a_value_error():
     with pytest.raises(ValueError):
         cut(models.chain(), start="nope")
+
+
+def test_output_structure_of_the_source_is_kept():
+    keras.utils.set_random_seed(0)
+    x = keras.Input((4,), name="x")
+    model = keras.Model(x, [keras.layers.Dense(2, name="d")(x)])
+    part = cut(model)
+    assert isinstance(part._outputs_struct, list)
+    assert type(part(np.ones((1, 4), "float32"))) is type(model(np.ones((1, 4), "float32")))
+
+
+def test_bad_model_name():
+    assert "without '/'" in _error(models.chain(), name="a/b")
+
+
+def test_nested_model_called_twice():
+    keras.utils.set_random_seed(0)
+    enc = models._inner_block("enc")
+    a, b = keras.Input((8,), name="a"), keras.Input((8,), name="b")
+    merged = keras.layers.Subtract(name="diff")([enc(a), enc(b)])
+    model = keras.Model([a, b], merged, name="siamese")
+    view = graph_view(model)
+    assert "enc@0/dense_1" in view.addresses and "enc@1/dense_2" in view.addresses
+    data = random_input(model)
+    part = cut(model, start=["enc@0/dense_1", "enc@1/dense_1"])
+    assert [t.name for t in part.inputs] == ["dense_1", "dense_1_input"]
+    # One layer object for both calls, sharing the source's kernel.
+    assert [layer.name for layer in part.layers].count("dense_2") == 1
+    assert part.get_layer("dense_2").kernel is enc.get_layer("dense_2").kernel
+    probe = cut(model, end=["enc@0/dense_1", "enc@1/dense_1", "diff"])
+    x0, x1, out = _np(probe(data))
+    _same(part([x0, x1]), out)
+    _same(out, model(data))
+
+
+def test_sequential_source_and_drop_first():
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [keras.Input((6,)), keras.layers.Dense(6, name="l1"), keras.layers.Dense(6, name="l2"),
+         keras.layers.Dense(2, name="l3")],
+        name="seq",
+    )
+    assert cut_points(model)[1:] == ["l1", "l2"]
+    data = random_input(model)
+    part = cut(model, drop_first=2)
+    assert [t.name for t in part.inputs] == ["l2"]
+    probe = cut(model, end=["l2", "l3"])
+    l2, l3 = _np(probe(data))
+    _same(part(l2), l3)
+    _same(l3, model(data))

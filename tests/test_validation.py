@@ -99,6 +99,59 @@ def test_candidate_directory_and_file_uri(tmp_path):
     assert kc.validate(f"file://{tmp_path / 'model.keras'}", source, spec).passed
 
 
+def test_source_with_dict_inputs_in_non_sorted_order(tmp_path):
+    import keras
+
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(0)
+    b, a = keras.Input((3,), name="b"), keras.Input((5,), name="a")
+    h = keras.layers.Concatenate(name="cat")(
+        [keras.layers.Dense(4, name="da")(a), keras.layers.Dense(4, name="db")(b)]
+    )
+    source = keras.Model({"b": b, "a": a}, keras.layers.Dense(2, name="head")(h), name="dict_in")
+    for spec in ({"end": "cat"}, {"start": ["da", "db"]}):
+        candidate = _save_cut(source, tmp_path / "model.keras", spec)
+        report = kc.validate(candidate, source, spec)
+        assert report.passed, (spec, report.failures)
+
+
+def _twice_nested() -> Any:
+    """Two nested blocks whose layers share names: a cut renames the second block's copies."""
+    import keras
+
+    from tests.fixtures.models import _inner_block
+
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(0)
+    enc, dec = _inner_block("enc"), _inner_block("dec")
+    x = keras.Input((8,), name="x")
+    h = dec(enc(keras.layers.Dense(8, name="pre")(x)))
+    return keras.Model(x, keras.layers.Dense(2, name="post")(h), name="twice")
+
+
+def test_layers_renamed_by_the_cut_still_match_their_source(tmp_path):
+    import keras
+
+    source = _twice_nested()
+    spec = {"start": "pre", "end": "post"}
+    candidate = _save_cut(source, tmp_path / "model.keras", spec)
+    report = kc.validate(candidate, source, spec)
+    assert report.passed, report.failures
+    assert report.weights.variables_kept == 10  # enc and dec: 4 each, post: 2
+
+    # the same names with the two blocks' first layers swapped must not pass
+    model = keras.saving.load_model(candidate)
+    names = [layer.name for layer in model.layers if "dense_1" in layer.name]
+    first, second = (model.get_layer(n) for n in names)
+    w1, w2 = first.get_weights(), second.get_weights()
+    first.set_weights(w2)
+    second.set_weights(w1)
+    model.save(tmp_path / "swapped.keras")
+    report = kc.validate(tmp_path / "swapped.keras", source, spec)
+    assert not report.passed
+    assert any("not bitwise equal" in f for f in report.failures)
+
+
 # ---------------------------------------------------------------------------------------------
 # formats
 

@@ -59,3 +59,31 @@ def test_truncated_s3_candidate_fails(s3_client, s3_bucket, tmp_path):
     report = kc.validate(f"s3://{s3_bucket}/t/model.keras", source, SPEC)
     assert not report.passed
     assert any("could not be reloaded" in f for f in report.failures)
+
+
+@pytest.mark.parametrize("where", ["s3", "local"])
+def test_validate_what_stage_candidate_staged(where, request, tmp_path):
+    from kerascut_core.manifest import ValidationSummary
+    from kerascut_core.publish import stage_candidate
+    from kerascut_core.stores import open_store
+
+    source = BUILDERS["residual"]()
+    model = kc.cut(source, **SPEC)
+    model.save(tmp_path / "model.keras")
+    model.export(str(tmp_path / "saved_model"), format="tf_saved_model", verbose=False)
+    files = {"model.keras": tmp_path / "model.keras"}
+    files.update({
+        f"saved_model/{p.relative_to(tmp_path / 'saved_model').as_posix()}": p
+        for p in (tmp_path / "saved_model").rglob("*") if p.is_file()
+    })
+    if where == "s3":
+        store = open_store(f"s3://{request.getfixturevalue('s3_bucket')}/backbones")
+    else:
+        store = open_store(str(tmp_path / "store"))
+    uri = stage_candidate(store, "tiny", "v1", files, run_id="run-1")
+
+    report = kc.validate(uri, source, SPEC, formats=("keras", "saved_model"))
+    assert report.passed, report.failures
+    assert report.formats[1].origin == "artifact"
+    summary = ValidationSummary.model_validate(report.model_dump(mode="json"))
+    assert summary.passed is True and summary.max_abs_diff == 0.0

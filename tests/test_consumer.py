@@ -1,0 +1,89 @@
+"""load_backbone / pull: a real (tiny) Keras model through a local store and the S3 API server."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from kerascut_core import load_backbone, open_store
+from kerascut_core.consumer import pull
+from kerascut_core.errors import IntegrityError, ObjectNotFoundError
+from kerascut_core.publish import commit_version, stage_candidate, update_latest
+from tests.test_publish import make_manifest
+
+
+@pytest.fixture(scope="module")
+def tiny_model_file(tmp_path_factory):
+    import keras
+
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((4,), name="x")
+    model = keras.Model(inputs, keras.layers.Dense(3, name="dense")(inputs))
+    path = tmp_path_factory.mktemp("model") / "tiny.keras"
+    model.save(path)
+    expected = model.predict(np.ones((2, 4), "float32"), verbose=0)
+    keras.backend.clear_session()
+    return path, expected
+
+
+@pytest.fixture(params=["local", "s3"])
+def store_uri(request, tmp_path):
+    if request.param == "local":
+        return str(tmp_path / "store")
+    return f"s3://{request.getfixturevalue('s3_bucket')}/backbones"
+
+
+def _publish(store_uri, path):
+    store = open_store(store_uri)
+    uri = stage_candidate(store, "tiny", "v1", {"model.keras": path})
+    commit_version(store, "tiny", "v1", uri, make_manifest("tiny", "v1"))
+    update_latest(store, "tiny", "v1")
+    return store
+
+
+def test_load_backbone_round_trip(store_uri, tiny_model_file, tmp_path):
+    path, expected = tiny_model_file
+    _publish(store_uri, path)
+    model = load_backbone(f"{store_uri}/tiny", cache_dir=tmp_path / "cache")
+    np.testing.assert_array_equal(model.predict(np.ones((2, 4), "float32"), verbose=0), expected)
+    again = load_backbone(f"{store_uri}/tiny@v1", cache_dir=tmp_path / "cache")  # cached, re-verified
+    assert again.get_layer("dense") is not None
+
+
+def test_load_backbone_refuses_a_sha256_mismatch(store_uri, tiny_model_file, tmp_path):
+    path, _ = tiny_model_file
+    store = _publish(store_uri, path)
+    # the stored bytes are replaced behind kerascut's back (bit rot, a manual upload...)
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    store.put_bytes("tiny/v1/model.keras", bytes(data), overwrite=True)
+    with pytest.raises(IntegrityError, match="does not match the manifest") as info:
+        load_backbone(f"{store_uri}/tiny", cache_dir=tmp_path / "cache")
+    assert "\n" not in str(info.value)
+    assert not list((tmp_path / "cache").rglob("model.keras"))  # the bad copy is not kept
+
+
+def test_a_tampered_cache_is_redownloaded(store_uri, tiny_model_file, tmp_path):
+    path, _ = tiny_model_file
+    _publish(store_uri, path)
+    _, root = pull(f"{store_uri}/tiny", cache_dir=tmp_path / "cache")
+    (root / "model.keras").write_bytes(b"garbage")
+    assert load_backbone(f"{store_uri}/tiny", cache_dir=tmp_path / "cache") is not None
+
+
+def test_pull_to_a_directory(store_uri, tiny_model_file, tmp_path):
+    path, _ = tiny_model_file
+    _publish(store_uri, path)
+    manifest, out = pull(f"{store_uri}/tiny", tmp_path / "out", cache_dir=tmp_path / "cache")
+    assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "model.keras"]
+    assert (out / "model.keras").read_bytes() == path.read_bytes()
+    assert manifest.version == "v1"
+
+
+def test_unknown_version_and_name(store_uri, tiny_model_file, tmp_path):
+    path, _ = tiny_model_file
+    _publish(store_uri, path)
+    with pytest.raises(ObjectNotFoundError, match="not published"):
+        load_backbone(f"{store_uri}/tiny", version="v9", cache_dir=tmp_path)
+    with pytest.raises(ObjectNotFoundError, match=r"latest\.json"):
+        load_backbone(f"{store_uri}/other", cache_dir=tmp_path)
