@@ -469,16 +469,16 @@ def commit_version(
     version_dir = _version_dir(name, version)
     existing = _existing(store, name, version)
     if existing is not None:
-        return existing
+        return _discard_staged(store, prefix, existing)
     claim = _acquire_claim(store, name, version, run_id or prefix.rsplit("/", 1)[-1], lease, wait)
     if claim is None:
         existing = _existing(store, name, version)
         if existing is None:  # pragma: no cover - the claim loop only returns None when it exists
             raise StoreError(f"Cannot commit {name}/{version}: its manifest vanished. Check the store.")
-        return existing
+        return _discard_staged(store, prefix, existing)
     try:
         if store.exists(_manifest_key(name, version)):
-            return _existing(store, name, version)  # type: ignore[return-value]
+            return _discard_staged(store, prefix, _existing(store, name, version))  # type: ignore[arg-type]
         # rule 4: leftovers of a dead writer (no manifest: never published)
         for key in store.list(version_dir):
             store.delete(key)
@@ -500,13 +500,21 @@ def commit_version(
             result = _existing(store, name, version)
             if result is None:  # deleted between our put and our read: not a state we can explain
                 raise StoreError(f"Cannot commit {name}/{version}: its manifest changed concurrently. Rerun.") from None
-            return result
+            return _discard_staged(store, prefix, result)
     finally:
         claim.release()
-    with contextlib.suppress(StoreError):  # the candidate is published; staging is gc's if this fails
+    return _discard_staged(store, prefix, CommitResult(name, version, "committed", manifest, store.uri(version_dir)))
+
+
+def _discard_staged(store: Store, prefix: str, result: CommitResult) -> CommitResult:
+    """Delete this run's staged candidate (published, or beaten by another run) and return ``result``.
+
+    Best effort: what a failure leaves behind is ``gc``'s.
+    """
+    with contextlib.suppress(StoreError):
         for key in store.list(prefix):
             store.delete(key)
-    return CommitResult(name, version, "committed", manifest, store.uri(version_dir))
+    return result
 
 
 def _existing(store: Store, name: str, version: str) -> CommitResult | None:

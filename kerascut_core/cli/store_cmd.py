@@ -131,7 +131,13 @@ def ls_cmd(store: str, name: str | None, as_json: bool) -> None:
         click.echo(json.dumps(rows, indent=2))
         return
     if not rows:
-        raise StoreError(f"No published versions of {name!r} in {opened.root_uri}. Run `kerascut ls {store}` to see the names.")
+        from kerascut_core._names import did_you_mean
+        from kerascut_core.publish import list_backbones
+
+        hint = did_you_mean(name, list_backbones(opened))
+        raise StoreError(
+            f"No published versions of {name!r} in {opened.root_uri}.{hint} Run `kerascut ls {store}` to see the names."
+        )
     click.echo(f"  {'VERSION'.ljust(16)}  {'CREATED'.ljust(20)}  {'SIZE'.rjust(9)}  {'MAX_ABS_DIFF'.rjust(12)}  SOURCE")
     for r in rows:
         diff = "-" if r["max_abs_diff"] is None else f"{r['max_abs_diff']:.3g}"
