@@ -347,7 +347,11 @@ def _api_url() -> str | None:
 def _console(*, stderr: bool) -> Any:
     from rich.console import Console
 
-    return Console(stderr=stderr, highlight=False)
+    console = Console(stderr=stderr, highlight=False)
+    if not console.is_terminal:
+        # Logs and CI capture: rich would wrap tables at 80 columns, one character a line.
+        console = Console(stderr=stderr, highlight=False, width=200)
+    return console
 
 
 def _escape(text: str) -> str:
