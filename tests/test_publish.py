@@ -304,3 +304,15 @@ def test_sigkilled_commit_is_completed_by_the_rerun(store, tmp_path):
     assert verify_version(store, "mnv2", "v1") == []
     gc(store, older_than=0)
     assert store.list(".staging") == []
+
+
+def test_promote_pins_latest_against_automatic_updates(store, tmp_path):
+    for v in ("v1", "v2", "v3"):
+        publish(store, tmp_path, version=v, payload=v.encode())
+    update_latest(store, "mnv2", "v2")
+    assert promote(store, "mnv2", "v1")["pinned"] is True  # a person rolls back
+    kept = update_latest(store, "mnv2", "v3", run_id="scheduled")  # the next refresh does not undo it
+    assert kept["version"] == "v1" and kept["pinned"]
+    assert read_latest(store, "mnv2") == "v1"
+    promote(store, "mnv2", "v2", pin=False)
+    assert update_latest(store, "mnv2", "v3")["version"] == "v3"
