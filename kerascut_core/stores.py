@@ -807,7 +807,7 @@ class S3Store(Store):
         # botocore retries requests, not the reading of a body cut short: retry those here
         streaming = (bexc.IncompleteReadError, bexc.ResponseStreamingError, bexc.ReadTimeoutError,
                      bexc.ConnectionClosedError, IntegrityError)
-        attempts = int(os.environ.get("KERASCUT_S3_MAX_ATTEMPTS", "8"))
+        attempts = int(os.environ.get("KERASCUT_S3_MAX_ATTEMPTS", "5"))
         for attempt in range(1, attempts + 1):
             try:
                 return fetch()
