@@ -470,16 +470,17 @@ def commit_version(
     version_dir = _version_dir(name, version)
     existing = _existing(store, name, version)
     if existing is not None:
-        return existing
+        return _discard(store, prefix, existing)
     claim = _acquire_claim(store, name, version, run_id or prefix.rsplit("/", 1)[-1], lease, wait)
     if claim is None:
         existing = _existing(store, name, version)
         if existing is None:  # pragma: no cover - the claim loop only returns None when it exists
             raise StoreError(f"Cannot commit {name}/{version}: its manifest vanished. Check the store.")
-        return existing
+        return _discard(store, prefix, existing)
     try:
-        if store.exists(_manifest_key(name, version)):
-            return _existing(store, name, version)  # type: ignore[return-value]
+        existing = _existing(store, name, version)
+        if existing is not None:
+            return _discard(store, prefix, existing)
         # rule 4: leftovers of a dead writer (no manifest: never published)
         for key in store.list(version_dir):
             store.delete(key)
@@ -510,10 +511,15 @@ def commit_version(
             return result
     finally:
         claim.release()
-    with contextlib.suppress(StoreError):  # the candidate is published; staging is gc's if this fails
+    return _discard(store, prefix, CommitResult(name, version, "committed", manifest, store.uri(version_dir)))
+
+
+def _discard(store: Store, prefix: str, result: CommitResult) -> CommitResult:
+    """Remove this run's staged candidate (published, or superseded); gc's job if this fails."""
+    with contextlib.suppress(StoreError):
         for key in store.list(prefix):
             store.delete(key)
-    return CommitResult(name, version, "committed", manifest, store.uri(version_dir))
+    return result
 
 
 def _existing(store: Store, name: str, version: str) -> CommitResult | None:
