@@ -75,7 +75,15 @@ def summarize(report: dict[str, Any]) -> str:
     for key in ("atol", "rtol"):
         if report.get(key) is not None:
             parts.append(f"{key}={report[key]}")
+    # ValidationReport lists why it failed in ``failures``; a diff of 0.0 can still fail
+    # (weights, structure, SavedModel checks), and the user must see which check it was.
+    failures = report.get("failures") or []
     reason = report.get("reason") or report.get("failure") or report.get("message")
-    if not report.get("passed") and reason:
-        parts.append(str(reason))
+    if not report.get("passed"):
+        if failures:
+            shown = "; ".join(" ".join(str(f).split()) for f in failures[:2])
+            more = f" (and {len(failures) - 2} more)" if len(failures) > 2 else ""
+            parts.append(f"failed checks: {shown}{more}")
+        elif reason:
+            parts.append(str(reason))
     return ", ".join(parts)

@@ -367,7 +367,7 @@ def load_config(path: str | os.PathLike[str]) -> KerascutConfig:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"Could not read config {str(path)!r}: {exc}.") from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader subclass: plain data only
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
@@ -376,6 +376,29 @@ def load_config(path: str | os.PathLike[str]) -> KerascutConfig:
             f"{path}{where}: Expected valid YAML. Received a syntax error: {problem}. Fix the YAML there."
         ) from None
     return parse_config(data, source=str(path))
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """``yaml.safe_load`` that refuses a key given twice in one mapping.
+
+    PyYAML silently keeps the last value, so ``end: c3`` and a later ``end: c1`` in the same
+    backbone would cut somewhere the reader of the file does not expect.
+    """
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            try:
+                duplicate = key in seen
+                seen.add(key)
+            except TypeError:  # an unhashable key; the base class reports it
+                continue
+            if duplicate:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"found the key {key!r} twice in one mapping; keep one", key_node.start_mark
+                )
+        return super().construct_mapping(node, deep=deep)
 
 
 def parse_config(data: Any, *, source: str = "config") -> KerascutConfig:

@@ -20,10 +20,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from kerascut_core._names import did_you_mean
 from kerascut_core.cache import default_cache_dir
 from kerascut_core.errors import IntegrityError, ObjectNotFoundError, SourceError, StoreError
 from kerascut_core.manifest import Manifest
-from kerascut_core.publish import read_latest, read_manifest
+from kerascut_core.publish import list_backbones, read_latest, read_manifest
 from kerascut_core.stores import Store, open_store, sha256_file
 from kerascut_core.uris import check_key, check_name, split_backbone_ref
 
@@ -41,8 +42,10 @@ def resolve(ref: str, version: str | None = "latest") -> tuple[Store, str, str, 
     if version == "latest":
         found = read_latest(store, name)
         if found is None:
+            known = list_backbones(store)
+            hint = did_you_mean(name, known) if name not in known else ""
             raise ObjectNotFoundError(
-                f"Cannot resolve {store.uri(name)}@latest: no {name}/latest.json in {store.root_uri}. "
+                f"Cannot resolve {store.uri(name)}@latest: no {name}/latest.json in {store.root_uri}.{hint} "
                 f"Publish it first, or run `kerascut ls {store.root_uri}` to see what is there."
             )
         version = found
@@ -98,7 +101,7 @@ def pull(
     for artifact in manifest.artifacts:
         rel = check_key(artifact.path)
         _download_verified(store, f"{name}/{version}/{rel}", root / rel, artifact.bytes, artifact.sha256, progress)
-    (root / "manifest.json").write_text(manifest.to_json())
+    _write_atomic(root / "manifest.json", manifest.to_json())
     if dest is None:
         return manifest, root
     target = Path(dest).expanduser()
@@ -106,11 +109,17 @@ def pull(
     for artifact in [*manifest.artifacts]:
         out = target / artifact.path
         out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.parent / f".tmp-{out.name}"
+        tmp = out.parent / f".tmp-{os.getpid()}-{out.name}"
         shutil.copyfile(root / artifact.path, tmp)
         os.replace(tmp, out)
-    (target / "manifest.json").write_text(manifest.to_json())
+    _write_atomic(target / "manifest.json", manifest.to_json())
     return manifest, target
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.parent / f".tmp-{os.getpid()}-{path.name}"
+    tmp.write_text(text)
+    os.replace(tmp, path)
 
 
 def load_backbone(

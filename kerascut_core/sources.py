@@ -18,12 +18,16 @@ TensorFlow and Keras are imported only when a model is loaded.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
-from collections.abc import Sequence
+import random
+import threading
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from kerascut_core._archive import check_model_file, describe_load_error
 from kerascut_core._names import did_you_mean
 from kerascut_core.errors import SourceError
 
@@ -45,10 +49,10 @@ def load_model(
     """Load the source model that ``uri`` names and return a ``keras.Model``.
 
     Args:
-        uri: a path or ``file://`` URI to a ``.keras`` / ``.h5`` file, or
-            ``keras.applications/NAME``.
+        uri: a path, ``file://`` or ``s3://`` URI to a ``.keras`` / ``.h5`` file (S3 objects
+            are fetched through the download cache), or ``keras.applications/NAME``.
         weights: for ``keras.applications``: ``"imagenet"``, ``"none"`` (or ``None``) for a
-            seeded random build, or a path to a weights file. Ignored for files.
+            seeded random build, or a path or ``s3://`` URI of a weights file. Ignored for files.
         input_shape: for ``keras.applications``: ``(H, W, C)``.
         include_top: for ``keras.applications``: keep the classifier (Keras's default when
             ``None``).
@@ -60,8 +64,14 @@ def load_model(
         SourceError: the URI is not understood, the file is missing or unreadable, or Keras
             could not build the model.
     """
-    del cache_dir  # no remote sources yet
     text = str(uri)
+    remote_weights = isinstance(weights, str) and weights.startswith("s3://")
+    if text.startswith("s3://") or (text.startswith(APPLICATIONS_PREFIX) and remote_weights):
+        # fetched once into the download cache (checked by size and checksum), then loaded
+        from kerascut_core.fetch import resolve_local
+
+        text, fetched = resolve_local(text, cache_dir=cache_dir, weights=weights)
+        weights = fetched.get("weights", weights)
     if text.startswith(APPLICATIONS_PREFIX):
         return _load_application(text, weights=weights, input_shape=input_shape,
                                  include_top=include_top)
@@ -70,7 +80,7 @@ def load_model(
     if "://" in text:
         scheme = text.split("://", 1)[0]
         raise SourceError(
-            f"Expected a local path, file:// URI or {APPLICATIONS_PREFIX}NAME. Received {text!r} "
+            f"Expected a local path, file:// or s3:// URI, or {APPLICATIONS_PREFIX}NAME. Received {text!r} "
             f"with the unsupported scheme {scheme!r}."
         )
     return _load_file(Path(text), allow_unsafe=allow_unsafe)
@@ -104,20 +114,15 @@ def _load_file(path: Path, *, allow_unsafe: bool) -> Any:
             f"Expected a model file ending in {', '.join(_FILE_SUFFIXES)}. "
             f"Received {str(path)!r}."
         )
+    # Headers only: empty, truncated, renamed and zip-bomb files get a clear refusal before Keras
+    # (which calls them "File not found", or inflates them) ever opens them.
+    check_model_file(path)
     import keras
 
     try:
         return keras.saving.load_model(path, compile=False, safe_mode=not allow_unsafe)
     except Exception as exc:
-        detail = " ".join(str(exc).split())[:300]
-        hint = ""
-        if "safe_mode" in detail or "unsafe" in detail.lower():
-            hint = " It contains Python code (a Lambda layer): pass allow_unsafe=True (CLI: --allow-unsafe) only if you trust the file."
-        elif "Unknown layer" in detail or "custom_objects" in detail or "Could not locate" in detail:
-            hint = " It uses custom layers: import the module that registers them before loading."
-        raise SourceError(
-            f"Could not load model file {str(path)!r}: {type(exc).__name__}: {detail}.{hint}"
-        ) from exc
+        raise SourceError(describe_load_error(str(path), exc)) from exc
 
 
 # --------------------------------------------------------------------------------------------
@@ -146,17 +151,22 @@ def _load_application(
         kwargs["input_shape"] = tuple(int(d) for d in input_shape)
     if include_top is not None:
         kwargs["include_top"] = bool(include_top)
-    if kind == "none":
-        keras.utils.set_random_seed(_seed(uri, input_shape=kwargs.get("input_shape"),
-                                          include_top=include_top))
+    build = getattr(keras.applications, name)
     try:
-        return getattr(keras.applications, name)(**kwargs)
+        if kind == "none":
+            seed = _seed(uri, input_shape=kwargs.get("input_shape"), include_top=include_top)
+            with _seeded_build(seed):
+                return build(**kwargs)
+        return build(**kwargs)
     except Exception as exc:
         detail = " ".join(str(exc).split())[:300]
         hint = ""
         if kind == "imagenet":
             hint = (" If the weights cannot be downloaded here, pass weights='none' or a local "
                     "weights file.")
+        elif kind == "path":
+            hint = (f" The weights file does not fit {name} with these options: pass weights saved "
+                    "from the same architecture, input_shape and include_top, or weights='none'.")
         raise SourceError(
             f"Could not build {uri!r} with {_describe(kwargs)}: {type(exc).__name__}: {detail}.{hint}"
         ) from exc
@@ -174,6 +184,31 @@ def _weights_option(weights: str | Path | None) -> tuple[str, Any]:
             f"Received weights={str(weights)!r}, which is not a file."
         )
     return "path", str(path)
+
+
+_BUILD_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _seeded_build(seed: int) -> Iterator[None]:
+    """Build with weights that depend on ``seed`` alone, whatever other threads are doing.
+
+    Keras draws each initializer's seed from Python's process-wide ``random`` module when the
+    layer is created. Any other thread that uses ``random`` meanwhile (Prefect names its runs
+    with it) would shift those draws, so the "same" seeded source would get other weights in
+    another task. During the build, Keras's draws come from a private ``random.Random(seed)``.
+    """
+    import keras
+    from keras.src.random import seed_generator
+
+    with _BUILD_LOCK:
+        keras.utils.set_random_seed(seed)
+        shared = seed_generator.python_random
+        seed_generator.python_random = random.Random(seed)
+        try:
+            yield
+        finally:
+            seed_generator.python_random = shared
 
 
 def _seed(uri: str, **options: Any) -> int:

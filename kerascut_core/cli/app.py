@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+import warnings
 
 import click
 
@@ -55,6 +56,13 @@ def main(argv: list[str] | None = None) -> int:
     """Run the CLI and return its exit code (the console script exits with it)."""
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args or os.environ.get("KERASCUT_DEBUG") == "1"
+    if not debug and os.environ.get("KERASCUT_TF_LOGS") != "1":
+        from kerascut_core.cli._quiet import install
+
+        install()  # TensorFlow's import-time C++ log lines would bury the one-line errors
+        # Library warnings (Keras skipping weights, h5py, absl) are for developers; --debug shows them.
+        for module in ("keras", "tensorflow", "h5py", "absl", "google.protobuf"):
+            warnings.filterwarnings("ignore", module=module)
     try:
         result = app.main(args=args, prog_name="kerascut", standalone_mode=False)
     except click.UsageError as exc:

@@ -85,13 +85,23 @@ def run_command(config: Path, only: tuple[str, ...], force: bool, verbose: bool)
     from flows.refresh_backbones import refresh_backbones
 
     printer = _ProgressPrinter(console)
-    with listen(printer):
-        state = refresh_backbones(
-            config=cfg.model_dump(mode="json", exclude_none=True),
-            only=list(only) or None,
-            force=force,
-            return_state=True,
-        )
+    try:
+        with listen(printer):
+            state = refresh_backbones(
+                config=cfg.model_dump(mode="json", exclude_none=True),
+                only=list(only) or None,
+                force=force,
+                return_state=True,
+            )
+    except RuntimeError as exc:
+        if "ephemeral Prefect API server" not in str(exc):
+            raise
+        raise KerascutError(
+            "Prefect's embedded API server did not start within "
+            f"{os.environ.get('PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS')} s (a busy machine, or "
+            "a locked database in PREFECT_HOME). Retry, raise PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS, "
+            "or start a server (`prefect server start`) and set PREFECT_API_URL."
+        ) from None
     rows = [printer.final[b.name] for b in cfg.select(list(only)) if b.name in printer.final]
     _print_table(rows)
     if state.is_completed():
@@ -268,7 +278,8 @@ def check_command(file: Path, no_models: bool) -> int:
         else:
             click.echo(f"ok  {backbone.name}: {summary}")
     if problems:
-        click.echo(f"error: {problems} backbone(s) with problems in {file}", err=True)
+        if problems > 1:  # one problem is its own one-line error; several get a summary
+            click.echo(f"error: {problems} backbone(s) with problems in {file}", err=True)
         return 2
     return 0
 
@@ -315,6 +326,9 @@ def schema_command() -> int:
 def _quiet_prefect(verbose: bool) -> None:
     """Keep Prefect's console quiet (its logs still reach the API / UI) unless ``verbose``."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # Prefect waits 20 s for its embedded server by default: too short for a first start
+    # (database migrations) on a busy 2-core machine, where `kerascut run` then failed outright.
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     if not verbose:
         os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
         os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_FLOW_RUNS_LEVEL", "CRITICAL")
@@ -336,7 +350,11 @@ def _api_url() -> str | None:
 def _console(*, stderr: bool) -> Any:
     from rich.console import Console
 
-    return Console(stderr=stderr, highlight=False)
+    console = Console(stderr=stderr, highlight=False)
+    if not console.is_terminal:
+        # Logs and CI capture: rich would wrap tables at 80 columns, one character a line.
+        console = Console(stderr=stderr, highlight=False, width=200)
+    return console
 
 
 def _escape(text: str) -> str:

@@ -1,0 +1,118 @@
+"""Cheap checks of a model file before Keras opens it: the right kind of file, whole, and sane.
+
+Keras reports an empty, truncated or text file named ``.keras`` as "File not found", and inflates
+whatever a ``.keras`` zip declares, so a small archive can make it allocate gigabytes. These
+checks read only headers (the zip's central directory, the HDF5 signature) and raise a
+:class:`~kerascut_core.errors.SourceError` that names the file, the problem and the fix.
+
+    >>> check_model_file("resnet50.keras")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import os
+import zipfile
+from pathlib import Path
+
+from kerascut_core.errors import SourceError
+
+__all__ = ["MAX_INFLATE_RATIO", "MAX_JSON_BYTES", "check_model_file", "describe_load_error"]
+
+#: ``config.json`` and ``metadata.json`` larger than this are refused (real ones are kilobytes).
+MAX_JSON_BYTES = int(os.environ.get("KERASCUT_MAX_CONFIG_BYTES", str(64 * 2**20)))
+#: Keras stores members uncompressed; an archive inflating to more than this many times its size
+#: (and to more than ``MAX_JSON_BYTES``) is refused as a zip bomb.
+MAX_INFLATE_RATIO = 20
+_HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+_RESAVE = "Download it again, or save it again with model.save(...)"
+
+
+def check_model_file(path: str | os.PathLike[str]) -> None:
+    """Raise ``SourceError`` unless ``path`` looks like a whole ``.keras`` zip or HDF5 file."""
+    path = Path(path)
+    size = path.stat().st_size
+    shown = str(path)
+    if size == 0:
+        raise SourceError(f"Cannot load {shown!r}: the file is empty (0 bytes). {_RESAVE}.")
+    if path.suffix.lower() == ".keras":
+        _check_zip(path, shown, size)
+    elif path.suffix.lower() in (".h5", ".hdf5"):
+        with path.open("rb") as handle:
+            head = handle.read(len(_HDF5_SIGNATURE))
+        if head != _HDF5_SIGNATURE:
+            raise SourceError(
+                f"Cannot load {shown!r}: it is not an HDF5 file (no HDF5 signature); it may be a "
+                f"renamed file or corrupt. {_RESAVE}."
+            )
+
+
+def _check_zip(path: Path, shown: str, size: int) -> None:
+    if not zipfile.is_zipfile(path):
+        with path.open("rb") as handle:
+            head = handle.read(4)
+        why = ("it is truncated or corrupt (a zip header but no readable end of archive)"
+               if head.startswith(b"PK") else "it is not a zip archive (a text or other file renamed .keras?)")
+        raise SourceError(f"Cannot load {shown!r} as a .keras model: {why}. {_RESAVE}.")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = archive.infolist()
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise SourceError(f"Cannot load {shown!r} as a .keras model: the archive is corrupt ({exc}). {_RESAVE}.") from None
+    names = {m.filename for m in members}
+    if "config.json" not in names:
+        raise SourceError(
+            f"Cannot load {shown!r} as a .keras model: the archive has no config.json (members: "
+            f"{', '.join(sorted(names)[:5]) or 'none'}). {_RESAVE}."
+        )
+    inflated = sum(m.file_size for m in members)
+    for member in members:
+        if member.filename.endswith(".json") and member.file_size > MAX_JSON_BYTES:
+            raise SourceError(
+                f"Cannot load {shown!r}: its {member.filename} inflates to {member.file_size / 2**20:.0f} MiB "
+                f"(limit {MAX_JSON_BYTES / 2**20:.0f} MiB), which no real model has: a zip bomb or a corrupt "
+                "archive. Do not use this file; raise KERASCUT_MAX_CONFIG_BYTES only if you trust it."
+            )
+    if inflated > MAX_JSON_BYTES and inflated > MAX_INFLATE_RATIO * size:
+        raise SourceError(
+            f"Cannot load {shown!r}: its {size} bytes inflate to {inflated / 2**20:.0f} MiB, more than "
+            f"{MAX_INFLATE_RATIO}x (Keras stores members uncompressed): a zip bomb or a corrupt "
+            "archive. Do not use this file."
+        )
+
+
+def describe_load_error(shown: str, exc: BaseException) -> str:
+    """One line for an exception Keras raised while loading ``shown``: the problem and the fix."""
+    import json
+
+    text = " ".join(str(exc).split())
+    if isinstance(exc, zipfile.BadZipFile):
+        return f"Cannot load {shown!r}: the archive is corrupt ({text}). {_RESAVE}."
+    if isinstance(exc, json.JSONDecodeError):
+        return f"Cannot load {shown!r}: its config.json is not valid JSON ({text}); the file is corrupt. {_RESAVE}."
+    if "truncated file" in text or "file signature not found" in text or "bad byte number" in text \
+            or "Unable to synchronously open" in text:
+        return f"Cannot load {shown!r}: the HDF5 file is truncated or corrupt ({text[:120]}). {_RESAVE}."
+    if "Lambda" in text and ("safe_mode" in text or "arbitrary code" in text):
+        return (
+            f"Cannot load {shown!r}: it contains a Lambda layer with Python code, refused in safe mode. "
+            "Pass allow_unsafe=True (CLI: --allow-unsafe; config: allow_unsafe: true) only if you trust the file."
+        )
+    import re
+
+    classes = re.findall(r"['\"]class_name['\"]: ['\"]([^'\"]+)['\"]", text)
+    located = re.search(r"Could not locate (?:class|function) '([^']+)'", text)
+    unknown = re.search(r"Unknown (?:layer|object)[^:]*: ['\"]?([\w.]+)", text)
+    if located or unknown or "could not be deserialized" in text or "custom_objects" in text:
+        name = (located or unknown).group(1) if (located or unknown) else None
+        if name is None:
+            builtin = {"Functional", "InputLayer", "Conv2D", "Dense", "ReLU", "Add", "Sequential"}
+            custom = [c for c in classes if c not in builtin]
+            name = custom[-1] if custom else None
+        what = f"the custom class {name!r}" if name else "a custom class"
+        return (
+            f"Cannot load {shown!r}: it uses {what}, which is not registered in this process (a custom "
+            "layer or a subclassed model). Import the module that defines it (decorated with "
+            "@keras.saving.register_keras_serializable) before loading, or rebuild the model as a "
+            "functional model of built-in layers."
+        )
+    return f"Could not load model file {shown!r}: {type(exc).__name__}: {text[:300]}"

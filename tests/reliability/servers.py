@@ -1,0 +1,49 @@
+"""Subprocess servers the harnesses need, each with a bounded lifetime and a guaranteed stop."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+
+__all__ = ["free_port", "moto_server"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def moto_server(lifetime: float = 1800.0) -> Iterator[str]:
+    """Start moto's standalone S3 API server on a free 127.0.0.1 port; yield its URL.
+
+    The server is killed at the end of the block, and by ``timeout`` after ``lifetime`` seconds
+    even if this process dies without cleaning up.
+    """
+    port = free_port()
+    cmd = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
+    if os.path.exists("/usr/bin/timeout"):
+        cmd = ["/usr/bin/timeout", "-s", "KILL", str(int(lifetime)), *cmd]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                urllib.request.urlopen(url + "/moto-api/", timeout=1).close()
+                break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"moto_server did not start on {url}") from None
+                time.sleep(0.1)
+        yield url
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)

@@ -1,0 +1,85 @@
+"""Crash consistency: SIGKILL publishing processes at random points (tests/reliability/crash.py).
+
+CI kills 8 publishes on a local store and 4 on the S3 API server; ``-m slow`` kills 50 on each.
+After every kill the store's invariants hold; a rerun completes the work; ``kerascut gc``
+removes every orphan and no committed object.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import pytest
+
+from tests.reliability.crash import run_crash_harness, run_publish_race
+from tests.reliability.figures import record
+from tests.reliability.servers import moto_server
+
+pytestmark = pytest.mark.integration
+
+GC = [sys.executable, "-m", "kerascut_core", "gc", "{store}", "--older-than", "0"]
+
+
+def _check(report):
+    record("crash", **report.as_dict())
+    assert report.problems == [], report.problems[:10]
+    assert report.rerun_ok and report.gc_ok
+    assert report.kills + report.finished_before_kill > 0
+
+
+@pytest.fixture(scope="module")
+def s3_env():
+    env = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
+    saved = {k: os.environ.get(k) for k in (*env, "AWS_ENDPOINT_URL")}
+    with moto_server(lifetime=1800) as url:
+        os.environ.update(env, AWS_ENDPOINT_URL=url)
+        from kerascut_core import _s3
+
+        _s3.clear_clients()
+        yield {**env, "AWS_ENDPOINT_URL": url}
+    for k, v in saved.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+    _s3.clear_clients()
+
+
+def _bucket(name):
+    import boto3
+
+    boto3.client("s3", endpoint_url=os.environ["AWS_ENDPOINT_URL"]).create_bucket(Bucket=name)
+    return f"s3://{name}/prod"
+
+
+def test_kills_local_store_short(tmp_path):
+    _check(run_crash_harness(str(tmp_path / "store"), kills=6, seed=1, size=1 << 20, gc_command=GC))
+
+
+def test_kills_s3_store_short(s3_env):
+    _check(run_crash_harness(_bucket("crash-short"), kills=3, seed=2, size=1 << 20, env=s3_env, gc_command=GC))
+
+
+@pytest.mark.parametrize("store", ["local", "s3"])
+def test_concurrent_publishers_write_one_copy(tmp_path, s3_env, store):
+    """The publish protocol under a race (the same versions from 4 processes at once);
+    the same through 2 to 8 whole `kerascut run` processes is in test_reliability_flows.py."""
+    uri = str(tmp_path / "store") if store == "local" else _bucket("race-protocol")
+    problems = run_publish_race(uri, 4, ["r1", "r2", "r3"], env=s3_env if store == "s3" else None)
+    record("race", processes=4, store=f"{store} (publish protocol)", ok=not problems, exits=[])
+    assert problems == []
+
+
+@pytest.mark.slow
+def test_kills_local_store_full(tmp_path):
+    report = run_crash_harness(str(tmp_path / "store"), kills=50, seed=11, size=4 << 20, gc_command=GC)
+    _check(report)
+    assert report.kills >= 45
+
+
+@pytest.mark.slow
+def test_kills_s3_store_full(s3_env):
+    report = run_crash_harness(_bucket("crash-full"), kills=50, seed=12, size=4 << 20, env=s3_env, gc_command=GC)
+    _check(report)
+    assert report.kills >= 45
