@@ -160,7 +160,10 @@ def _print_table(rows: list[dict[str, Any]]) -> None:
             "" if diff is None else f"{diff:.3g}",
             _escape(row.get("message") or _relative(row.get("link") or "")),
         )
-    _console(stderr=False).print(table)
+    console = _console(stderr=False)
+    if not console.is_terminal:  # piped or captured: do not squeeze the table into 80 columns
+        console.width = 160
+    console.print(table)
 
 
 def _relative(link: str) -> str:
