@@ -111,15 +111,7 @@ def refresh_backbones(
                 "%d of %d backbones to prepare: %s",
                 len(stale), len(selected), ", ".join(b.name for b in stale),
             )
-            workers = min(cfg.concurrency, len(stale))
-            if workers > 1 and any(_seeded_build(b) for b in stale):
-                # weights: none builds are seeded through Python's process-wide `random`
-                # (Keras draws initializer seeds from it); any other thread drawing from it
-                # meanwhile (Prefect, boto3) would change the weights between the cut and the
-                # validation's rebuild. So such refreshes prepare one backbone at a time.
-                logger.info("preparing one backbone at a time: seeded (weights: none) builds")
-                workers = 1
-            with ThreadPoolExecutor(max_workers=workers) as pool:
+            with ThreadPoolExecutor(max_workers=min(cfg.concurrency, len(stale))) as pool:
                 running = {
                     b.name: pool.submit(
                         contextvars.copy_context().run,
@@ -171,11 +163,6 @@ def refresh_backbones(
             ordered,
         )
     return summary
-
-
-def _seeded_build(backbone: Any) -> bool:
-    """A keras.applications source built with random (seeded) weights."""
-    return backbone.is_application and str(backbone.source_options().get("weights")).lower() in ("none", "")
 
 
 def _load(config: str | dict[str, Any] | KerascutConfig) -> KerascutConfig:
