@@ -160,10 +160,7 @@ def _print_table(rows: list[dict[str, Any]]) -> None:
             "" if diff is None else f"{diff:.3g}",
             _escape(row.get("message") or _relative(row.get("link") or "")),
         )
-    console = _console(stderr=False)
-    if not console.is_terminal:  # piped or captured: do not squeeze the table into 80 columns
-        console.width = 160
-    console.print(table)
+    _console(stderr=False).print(table)
 
 
 def _relative(link: str) -> str:
