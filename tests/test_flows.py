@@ -278,12 +278,13 @@ def test_cli_run_exit_code_1_and_table_when_a_backbone_fails(
         json.dumps(config(f"s3://{s3_bucket}/backbones", tiny_backbone("gone", f"s3://{s3_bucket}/nope.keras")))
     )
     out = subprocess.run(
-        [sys.executable, "-m", "kerascut_core", "run", str(path)],
+        [sys.executable, "-m", "kerascut_core", "run", str(path), "--quiet"],
         cwd=ROOT, env=_cli_env(s3_env), capture_output=True, text=True, timeout=300,
     )
     assert out.returncode == 1, out.stdout + out.stderr
     assert "gone" in out.stdout and "failed" in out.stdout  # the final table
     assert "error: 1 of 1 backbone(s) failed" in out.stderr
+    assert "checking" not in out.stderr and "refreshing" not in out.stderr  # --quiet: no progress
     assert "Traceback" not in out.stderr
 
 
