@@ -5,8 +5,9 @@ Rows:
   store (put-if-absent multipart upload with sha256 metadata; ranged parallel download with a
   size check) versus ``aws s3 cp`` against the same endpoint in the same run. Goal: within 1.25x.
   Each side runs ``repeats`` times and the best time counts (the machine is shared).
-* fingerprinting 20 S3 sources (a fresh client, HEAD requests only). Goals: under 1 s in total
-  and 0 bytes downloaded (counted from the client's own GetObject responses).
+* fingerprinting 20 S3 sources (HEAD requests only): ``fingerprint_many`` with a fresh client,
+  and one by one on a warm client. Goals: under 1 s in total and 0 bytes downloaded (counted
+  from the client's own GetObject responses: there must be none).
 
     python -m benchmarks.run store [--quick]
 """
@@ -81,6 +82,11 @@ def run(quick: bool = False) -> list[dict]:
             for key in (f"backbones/kc/{i}/model.keras", f"aws/{i}/model.keras"):
                 admin.delete_object(Bucket="bench", Key=key)  # keep the server's memory flat
         case = f"{size_mb} MB artifact"
+        # `aws s3 cp` times include starting the CLI; report that too, and ratios without it
+        startup = min(_time(lambda: subprocess.run([aws, "--version"], check=True, capture_output=True))
+                      for _ in range(repeats)) if aws else 0.0
+        if aws:
+            rows.append({"case": case, "metric": "aws cli startup (aws --version)", "value": round(startup, 3), "unit": "s"})
         for label, ours, theirs in (("upload", up_kc, up_aws), ("download", down_kc, down_aws)):
             best = min(ours)
             rows.append({"case": case, "metric": f"{label} kerascut", "value": round(best, 3), "unit": "s"})
@@ -90,6 +96,9 @@ def run(quick: bool = False) -> list[dict]:
                 ratio = best / min(theirs)
                 rows.append({"case": case, "metric": f"{label} ratio vs aws s3 cp", "value": round(ratio, 3),
                              "unit": "x", "goal": "<= 1.25x", "ok": ratio <= 1.25})
+                net = best / max(1e-3, min(theirs) - startup)
+                rows.append({"case": case, "metric": f"{label} ratio vs aws s3 cp minus its startup",
+                             "value": round(net, 3), "unit": "x"})
             else:
                 rows.append({"case": case, "metric": f"{label} ratio vs aws s3 cp", "value": None, "unit": "x",
                              "goal": "<= 1.25x (aws cli not found)", "ok": None})
@@ -106,18 +115,21 @@ def run(quick: bool = False) -> list[dict]:
                 counted["get_bytes"] += int((parsed or {}).get("ContentLength", 0))
 
         uris = [f"s3://bench/sources/m{i}.keras" for i in range(20)]
-        start = time.perf_counter()
-        client = _s3.client()  # a fresh client, as in a new refresh process (boto3 already imported)
-        client.meta.events.register("after-call.s3", count)
-        fps = fingerprint_many(uris)
-        elapsed = time.perf_counter() - start
-        sequential = _time(lambda: [fingerprint(u) for u in uris])
-        if len(set(fps)) != 20 or fps != [fingerprint(u) for u in uris]:
+        totals, sequential, results = [], [], []
+        for _ in range(repeats):  # best of `repeats`, each with a fresh client as in a new refresh
+            _s3.clear_clients()
+            start = time.perf_counter()
+            _s3.client().meta.events.register("after-call.s3", count)
+            results.append(fingerprint_many(uris))
+            totals.append(time.perf_counter() - start)
+            sequential.append(_time(lambda: results.append([fingerprint(u) for u in uris])))
+        if len(set(results[0])) != 20 or any(r != results[0] for r in results):
             raise RuntimeError("fingerprints are not distinct or not stable")
-        rows.append({"case": "20 S3 sources", "metric": "fingerprint_many total (incl. client)", "value": round(elapsed, 3),
-                     "unit": "s", "goal": "< 1 s", "ok": elapsed < 1.0})
-        rows.append({"case": "20 S3 sources", "metric": "fingerprint one by one (warm client)", "value": round(sequential, 3),
-                     "unit": "s", "goal": "< 1 s", "ok": sequential < 1.0})
+        best = min(totals)
+        rows.append({"case": "20 S3 sources", "metric": "fingerprint_many total (fresh client)", "value": round(best, 3),
+                     "unit": "s", "goal": "< 1 s", "ok": best < 1.0})
+        rows.append({"case": "20 S3 sources", "metric": "fingerprint one by one (warm client)",
+                     "value": round(min(sequential), 3), "unit": "s", "goal": "< 1 s", "ok": min(sequential) < 1.0})
         rows.append({"case": "20 S3 sources", "metric": "bytes downloaded", "value": counted["get_bytes"],
                      "unit": "bytes", "goal": "0 (no GetObject)", "ok": counted["get_calls"] == 0})
     finally:

@@ -63,7 +63,7 @@ def client(endpoint_url: str | None = None) -> Any:
         s3_options["addressing_style"] = "path"
     config = Config(
         region_name=region,
-        retries={"mode": "standard", "max_attempts": int(os.environ.get("KERASCUT_S3_MAX_ATTEMPTS", "8"))},
+        retries={"mode": "standard", "max_attempts": int(os.environ.get("KERASCUT_S3_MAX_ATTEMPTS", "5"))},
         max_pool_connections=MAX_CONCURRENCY + 4,
         connect_timeout=10,
         read_timeout=60,
@@ -132,10 +132,11 @@ def map_error(exc: BaseException, uri: str, action: str = "access") -> Exception
         return PreconditionFailedError(f"Cannot {action} {uri}: it changed concurrently (precondition failed). Retry.")
     if code in {"ConditionalRequestConflict", "409", "OperationAborted"}:
         return PreconditionFailedError(f"Cannot {action} {uri}: a concurrent write to it is in progress ({code}). Retry.")
-    if isinstance(exc, bexc.BotoCoreError) or code:
-        detail = f"{code}: {message}" if code else " ".join(str(exc).split())
-        return StoreError(f"Cannot {action} {uri}: {detail}")
-    return exc if isinstance(exc, Exception) else StoreError(f"Cannot {action} {uri}: {exc!r}")
+    if code:
+        return StoreError(f"Cannot {action} {uri}: {code}: {message}")
+    # anything else (s3transfer's RetriesExceededError after bodies kept ending short, ...)
+    detail = " ".join(str(exc).split())[:300]
+    return StoreError(f"Cannot {action} {uri}: {type(exc).__name__}: {detail}. Retry; check the network or endpoint.")
 
 
 def exists_error(uri: str) -> ObjectExistsError:

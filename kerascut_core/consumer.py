@@ -101,7 +101,7 @@ def pull(
     for artifact in manifest.artifacts:
         rel = check_key(artifact.path)
         _download_verified(store, f"{name}/{version}/{rel}", root / rel, artifact.bytes, artifact.sha256, progress)
-    (root / "manifest.json").write_text(manifest.to_json())
+    _write_atomic(root / "manifest.json", manifest.to_json())
     if dest is None:
         return manifest, root
     target = Path(dest).expanduser()
@@ -109,11 +109,17 @@ def pull(
     for artifact in [*manifest.artifacts]:
         out = target / artifact.path
         out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.parent / f".tmp-{out.name}"
+        tmp = out.parent / f".tmp-{os.getpid()}-{out.name}"
         shutil.copyfile(root / artifact.path, tmp)
         os.replace(tmp, out)
-    (target / "manifest.json").write_text(manifest.to_json())
+    _write_atomic(target / "manifest.json", manifest.to_json())
     return manifest, target
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.parent / f".tmp-{os.getpid()}-{path.name}"
+    tmp.write_text(text)
+    os.replace(tmp, path)
 
 
 def load_backbone(

@@ -100,7 +100,7 @@ def device_info(gpus: Sequence[Any], *, memory_growth: bool = False) -> DeviceIn
     import tensorflow as tf
 
     build = dict(tf.sysconfig.get_build_info())
-    name = platform.processor() or platform.machine()
+    name = _cpu_name()
     if gpus:
         details = tf.config.experimental.get_device_details(gpus[0]) or {}
         name = str(details.get("device_name") or gpus[0].name)
@@ -203,6 +203,18 @@ def throughput_row(
         items_per_s=items_per_s,
         runs_agree=runs_agree(first, second, atol=atol, rtol=rtol),
     )
+
+
+def _cpu_name() -> str:
+    """The CPU's model name (``/proc/cpuinfo`` on Linux), else the machine type."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as info:
+            for line in info:
+                if line.lower().startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def _text(value: Any) -> str | None:

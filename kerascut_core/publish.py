@@ -44,7 +44,8 @@ Saving a model twice does not give the same bytes, so two writers of one version
    cleaned.
 6. **Then ``latest.json``** moves with a conditional read-modify-write (``update_latest``):
    concurrent writers retry on a lost precondition, so no update is lost, and it only ever
-   names versions whose manifest exists.
+   names versions whose manifest exists. ``promote`` pins it, so a scheduled refresh never
+   undoes a person's rollback.
 
 A crash before (5) leaves staging objects, a claim and maybe uncommitted artifacts, none of them
 visible as published; a rerun takes the claim over and completes the work, and ``gc`` removes
@@ -469,21 +470,28 @@ def commit_version(
     version_dir = _version_dir(name, version)
     existing = _existing(store, name, version)
     if existing is not None:
-        return _discard_staged(store, prefix, existing)
+        return _discard(store, prefix, existing)
     claim = _acquire_claim(store, name, version, run_id or prefix.rsplit("/", 1)[-1], lease, wait)
     if claim is None:
         existing = _existing(store, name, version)
         if existing is None:  # pragma: no cover - the claim loop only returns None when it exists
             raise StoreError(f"Cannot commit {name}/{version}: its manifest vanished. Check the store.")
-        return _discard_staged(store, prefix, existing)
+        return _discard(store, prefix, existing)
     try:
-        if store.exists(_manifest_key(name, version)):
-            return _discard_staged(store, prefix, _existing(store, name, version))  # type: ignore[arg-type]
+        existing = _existing(store, name, version)
+        if existing is not None:
+            return _discard(store, prefix, existing)
         # rule 4: leftovers of a dead writer (no manifest: never published)
         for key in store.list(version_dir):
             store.delete(key)
         for artifact in manifest.artifacts:
-            store.copy(f"{prefix}/{artifact.path}", f"{version_dir}/{artifact.path}")
+            try:
+                store.copy(f"{prefix}/{artifact.path}", f"{version_dir}/{artifact.path}")
+            except ObjectExistsError:
+                raise PreconditionFailedError(
+                    f"Cannot commit {name}/{version}: another writer is writing into {store.uri(version_dir)} "
+                    "(its lease expired and was taken over). Nothing was published by this run; rerun."
+                ) from None
             if progress:
                 progress(artifact.bytes)
             claim.renew()
@@ -500,17 +508,14 @@ def commit_version(
             result = _existing(store, name, version)
             if result is None:  # deleted between our put and our read: not a state we can explain
                 raise StoreError(f"Cannot commit {name}/{version}: its manifest changed concurrently. Rerun.") from None
-            return _discard_staged(store, prefix, result)
+            return result
     finally:
         claim.release()
-    return _discard_staged(store, prefix, CommitResult(name, version, "committed", manifest, store.uri(version_dir)))
+    return _discard(store, prefix, CommitResult(name, version, "committed", manifest, store.uri(version_dir)))
 
 
-def _discard_staged(store: Store, prefix: str, result: CommitResult) -> CommitResult:
-    """Delete this run's staged candidate (published, or beaten by another run) and return ``result``.
-
-    Best effort: what a failure leaves behind is ``gc``'s.
-    """
+def _discard(store: Store, prefix: str, result: CommitResult) -> CommitResult:
+    """Remove this run's staged candidate (published, or superseded); gc's job if this fails."""
     with contextlib.suppress(StoreError):
         for key in store.list(prefix):
             store.delete(key)
@@ -525,7 +530,9 @@ def _existing(store: Store, name: str, version: str) -> CommitResult | None:
     return CommitResult(name, version, "exists", manifest, store.uri(_version_dir(name, version)))
 
 
-def _artifact_problems(store: Store, version_dir: str, artifacts: Iterable[Artifact]) -> list[str]:
+def _artifact_problems(
+    store: Store, version_dir: str, artifacts: Iterable[Artifact], *, checksums: bool = True
+) -> list[str]:
     problems = []
     for artifact in artifacts:
         key = f"{version_dir}/{artifact.path}"
@@ -536,7 +543,7 @@ def _artifact_problems(store: Store, version_dir: str, artifacts: Iterable[Artif
         if info.size != artifact.bytes:
             problems.append(f"artifact {store.uri(key)} has {info.size} bytes, the manifest says {artifact.bytes}")
             continue
-        digest = store.sha256(key)
+        digest = store.sha256(key) if checksums else None
         if digest is not None and digest != artifact.sha256:
             problems.append(f"artifact {store.uri(key)} has sha256 {digest}, the manifest says {artifact.sha256}")
     return problems
@@ -574,7 +581,13 @@ def read_latest(store: Store, name: str) -> str | None:
 
 
 def update_latest(
-    store: Store, name: str, version: str, *, run_id: str | None = None, promoted: bool = False
+    store: Store,
+    name: str,
+    version: str,
+    *,
+    run_id: str | None = None,
+    promoted: bool = False,
+    pin: bool = False,
 ) -> dict[str, Any]:
     """Point ``<name>/latest.json`` at a committed version, conditionally; return what is stored.
 
@@ -582,6 +595,10 @@ def update_latest(
     a writer that loses the race re-reads and re-applies, so concurrent updates are never lost
     (each is recorded in ``history``). Refuses a version without a manifest or whose validation
     did not pass. A no-op when ``latest`` already names ``version``.
+
+    A ``latest`` pinned by :func:`promote` (a person rolled back or forward) is left alone by
+    automatic updates: the returned dict then still names the pinned version (compare its
+    ``"version"`` with yours) and says ``"pinned": true``.
     """
     manifest = read_manifest(store, name, version)
     if manifest.validation.passed is not True:
@@ -589,8 +606,10 @@ def update_latest(
 
     def move(current: Any) -> Any:
         current = current if isinstance(current, dict) else {}
-        if current.get("version") == version and not promoted:
+        if not promoted and current.get("version") == version:
             return None
+        if not promoted and current.get("pinned") and current.get("version"):
+            return None  # a person chose this version; automation does not undo it
         entry = {"version": version, "at": _iso(), "run_id": run_id, "promoted": promoted}
         history = [*current.get("history", []), entry][-HISTORY_LIMIT:]
         return {
@@ -598,14 +617,19 @@ def update_latest(
             "manifest": f"{version}/{MANIFEST}",
             "updated_at": entry["at"],
             "previous": current.get("version"),
+            "pinned": bool(promoted and pin),
             "history": history,
         }
 
     return store.update_json(_latest_key(name), move)
 
 
-def promote(store: Store, name: str, version: str) -> dict[str, Any]:
-    """Roll ``latest`` back or forward to an existing, validated version."""
+def promote(store: Store, name: str, version: str, *, pin: bool = True) -> dict[str, Any]:
+    """Roll ``latest`` back or forward to an existing, validated version.
+
+    By default ``latest`` is then pinned: scheduled refreshes publish new versions but leave
+    ``latest`` where a person put it, until a promote with ``pin=False``.
+    """
     try:
         read_manifest(store, name, version)
     except ObjectNotFoundError:
@@ -616,7 +640,7 @@ def promote(store: Store, name: str, version: str) -> dict[str, Any]:
             f"Cannot promote {name}@{version}: no such published version in {store.root_uri}."
             + (did_you_mean(version, known) or (f" Published: {format_options(known)}." if known else " Nothing is published yet."))
         ) from None
-    return update_latest(store, name, version, promoted=True)
+    return update_latest(store, name, version, promoted=True, pin=pin)
 
 
 def list_backbones(store: Store) -> list[str]:
@@ -641,13 +665,17 @@ def list_versions(store: Store, name: str) -> list[VersionInfo]:
     return sorted(versions, key=lambda v: (v.created_at, v.version))
 
 
-def verify_version(store: Store, name: str, version: str) -> list[str]:
-    """Problems with a committed version (missing artifacts, wrong sizes or sha256); ``[]`` if whole."""
+def verify_version(store: Store, name: str, version: str, *, checksums: bool = True) -> list[str]:
+    """Problems with a committed version (missing artifacts, wrong sizes or sha256); ``[]`` if whole.
+
+    Checksums come from S3 metadata (recorded at upload, no download) or are computed locally;
+    ``checksums=False`` checks presence and sizes only.
+    """
     try:
         manifest = read_manifest(store, name, version)
     except ObjectNotFoundError as exc:
         return [str(exc)]
-    return _artifact_problems(store, _version_dir(name, version), manifest.artifacts)
+    return _artifact_problems(store, _version_dir(name, version), manifest.artifacts, checksums=checksums)
 
 
 # ---------------------------------------------------------------------------------------------

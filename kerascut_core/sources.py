@@ -18,9 +18,12 @@ TensorFlow and Keras are imported only when a model is loaded.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
-from collections.abc import Sequence
+import random
+import threading
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -148,11 +151,13 @@ def _load_application(
         kwargs["input_shape"] = tuple(int(d) for d in input_shape)
     if include_top is not None:
         kwargs["include_top"] = bool(include_top)
-    if kind == "none":
-        keras.utils.set_random_seed(_seed(uri, input_shape=kwargs.get("input_shape"),
-                                          include_top=include_top))
+    build = getattr(keras.applications, name)
     try:
-        return getattr(keras.applications, name)(**kwargs)
+        if kind == "none":
+            seed = _seed(uri, input_shape=kwargs.get("input_shape"), include_top=include_top)
+            with _seeded_build(seed):
+                return build(**kwargs)
+        return build(**kwargs)
     except Exception as exc:
         detail = " ".join(str(exc).split())[:300]
         hint = ""
@@ -179,6 +184,31 @@ def _weights_option(weights: str | Path | None) -> tuple[str, Any]:
             f"Received weights={str(weights)!r}, which is not a file."
         )
     return "path", str(path)
+
+
+_BUILD_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _seeded_build(seed: int) -> Iterator[None]:
+    """Build with weights that depend on ``seed`` alone, whatever other threads are doing.
+
+    Keras draws each initializer's seed from Python's process-wide ``random`` module when the
+    layer is created. Any other thread that uses ``random`` meanwhile (Prefect names its runs
+    with it) would shift those draws, so the "same" seeded source would get other weights in
+    another task. During the build, Keras's draws come from a private ``random.Random(seed)``.
+    """
+    import keras
+    from keras.src.random import seed_generator
+
+    with _BUILD_LOCK:
+        keras.utils.set_random_seed(seed)
+        shared = seed_generator.python_random
+        seed_generator.python_random = random.Random(seed)
+        try:
+            yield
+        finally:
+            seed_generator.python_random = shared
 
 
 def _seed(uri: str, **options: Any) -> int:

@@ -302,16 +302,36 @@ class LocalStore(Store):
             last_modified=dt.datetime.fromtimestamp(st.st_mtime, tz=dt.timezone.utc),
         )
 
-    def _tmp(self, final: Path) -> Path:
-        try:
-            final.parent.mkdir(parents=True, exist_ok=True)
-        except NotADirectoryError as exc:
-            raise StoreError(f"Cannot write {final}: a parent path is a file. Remove it or pick another key.") from exc
-        except PermissionError as exc:
-            raise StoreError(f"Cannot write {final}: permission denied. Fix the directory's permissions.") from exc
-        return final.parent / f"{TMP_PREFIX}{uuid.uuid4().hex}-{final.name}"
+    def _make_tmp(self, final: Path, fill: Callable[[Path], None]) -> Path:
+        """A hidden temporary file next to ``final``, filled by ``fill(tmp)`` and fsynced.
+
+        A concurrent ``delete`` may remove the (empty) directory between our ``mkdir`` and the
+        file's creation; that is retried.
+        """
+        for attempt in range(10):
+            try:
+                final.parent.mkdir(parents=True, exist_ok=True)
+            except (NotADirectoryError, FileExistsError) as exc:
+                raise StoreError(f"Cannot write {final}: a parent path is a file. Remove it or pick another key.") from exc
+            except PermissionError as exc:
+                raise StoreError(f"Cannot write {final}: permission denied. Fix the directory's permissions.") from exc
+            tmp = final.parent / f"{TMP_PREFIX}{uuid.uuid4().hex}-{final.name}"
+            try:
+                fill(tmp)
+                return tmp
+            except FileNotFoundError:
+                with contextlib.suppress(FileNotFoundError):
+                    tmp.unlink()
+                if tmp.parent.exists() or attempt == 9:
+                    raise
+            except BaseException:
+                with contextlib.suppress(FileNotFoundError):
+                    tmp.unlink()
+                raise
+        raise StoreError(f"Cannot write {final}: its directory keeps disappearing. Retry.")  # pragma: no cover
 
     def _commit_tmp(self, tmp: Path, final: Path, key: str, overwrite: bool) -> ObjectInfo:
+        """Give ``tmp`` its real name: replace, or link (which fails if the name exists)."""
         try:
             if overwrite:
                 os.replace(tmp, final)
@@ -320,33 +340,33 @@ class LocalStore(Store):
                     os.link(tmp, final)
                 except FileExistsError:
                     raise _s3.exists_error(str(final)) from None
-                finally:
-                    with contextlib.suppress(FileNotFoundError):
-                        tmp.unlink()
+                except OSError:
+                    # no hard links on this filesystem: check-and-rename under the key's lock
+                    with self._lock(key):
+                        if final.exists():
+                            raise _s3.exists_error(str(final)) from None
+                        os.rename(tmp, final)
             _fsync_dir(final.parent)
             return self._info(key, final.stat())
         finally:
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()
 
-    def _write_tmp(self, final: Path, data: bytes) -> Path:
-        tmp = self._tmp(final)
-        try:
+    @staticmethod
+    def _fill_bytes(data: bytes) -> Callable[[Path], None]:
+        def fill(tmp: Path) -> None:
             with open(tmp, "xb") as handle:
                 handle.write(data)
                 handle.flush()
                 os.fsync(handle.fileno())
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()
-            raise
-        return tmp
+
+        return fill
 
     def put_bytes(self, key, data, *, overwrite=False, if_match=None, metadata=None):
         final = self._path(key)
         if not overwrite and if_match is None and final.exists():
             raise _s3.exists_error(str(final))
-        tmp = self._write_tmp(final, bytes(data))
+        tmp = self._make_tmp(final, self._fill_bytes(bytes(data)))
         if if_match is None:
             return self._commit_tmp(tmp, final, key, overwrite)
         try:
@@ -357,7 +377,9 @@ class LocalStore(Store):
                     raise ObjectNotFoundError(f"Cannot update {final}: it does not exist (it was deleted).") from None
                 if current != if_match:
                     raise PreconditionFailedError(f"Cannot update {final}: it changed concurrently. Retry.")
-                return self._commit_tmp(tmp, final, key, overwrite=True)
+                os.replace(tmp, final)
+                _fsync_dir(final.parent)
+                return self._info(key, final.stat())
         finally:
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()
@@ -366,8 +388,10 @@ class LocalStore(Store):
         final = self._path(key)
         if not overwrite and final.exists():
             raise _s3.exists_error(str(final))
-        tmp = self._tmp(final)
-        try:
+        if not Path(path).is_file():
+            raise StoreError(f"Cannot upload {path}: no such file.")
+
+        def fill(tmp: Path) -> None:
             with open(path, "rb") as src, open(tmp, "xb") as dst:
                 while chunk := src.read(8 * _CHUNK):
                     dst.write(chunk)
@@ -375,27 +399,26 @@ class LocalStore(Store):
                         progress(len(chunk))
                 dst.flush()
                 os.fsync(dst.fileno())
-        except FileNotFoundError as exc:
-            with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()
-            raise StoreError(f"Cannot upload {path}: no such file.") from exc
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()
-            raise
-        return self._commit_tmp(tmp, final, key, overwrite)
+
+        return self._commit_tmp(self._make_tmp(final, fill), final, key, overwrite)
 
     def copy(self, src, dst, *, overwrite=False):
         source = self._path(src)
         if not source.is_file():
             raise ObjectNotFoundError(f"Cannot copy {source}: no such object.")
         final = self._path(dst)
-        tmp = self._tmp(final)
-        try:
-            os.link(source, tmp)  # published objects are never modified in place, so sharing is safe
-        except OSError:
-            shutil.copyfile(source, tmp)
-        return self._commit_tmp(tmp, final, dst, overwrite)
+
+        def fill(tmp: Path) -> None:
+            try:
+                os.link(source, tmp)  # published objects are never modified in place: sharing is safe
+            except FileNotFoundError:
+                if not source.is_file():
+                    raise ObjectNotFoundError(f"Cannot copy {source}: no such object.") from None
+                raise
+            except OSError:
+                shutil.copyfile(source, tmp)
+
+        return self._commit_tmp(self._make_tmp(final, fill), final, dst, overwrite)
 
     def delete(self, key):
         path = self._path(key)
@@ -742,27 +765,25 @@ class S3Store(Store):
     def delete(self, key):
         client, s3_key = self.client, self._key(key)
         versions: list[dict[str, str]] = []
-        try:
-            paginator = client.get_paginator("list_object_versions")
-            for page in paginator.paginate(Bucket=self.bucket, Prefix=s3_key):
+        try:  # on a versioned bucket remove every version, so nothing of a staging object lingers
+            for page in client.get_paginator("list_object_versions").paginate(Bucket=self.bucket, Prefix=s3_key):
                 for item in page.get("Versions", []) + page.get("DeleteMarkers", []):
-                    if item["Key"] == s3_key:
+                    if item["Key"] == s3_key and item.get("VersionId") not in (None, "null"):
                         versions.append({"Key": s3_key, "VersionId": item["VersionId"]})
-        except Exception as exc:
-            mapped = _s3.map_error(exc, self.uri(key), "delete")
-            if not isinstance(mapped, StoreError) or "access denied" in str(mapped):
-                raise mapped from exc
+        except Exception:  # no s3:ListBucketVersions: a plain delete is still right
             versions = []
-        real = [v for v in versions if v["VersionId"] not in (None, "null")]
-        if real:
-            for start in range(0, len(real), 1000):
-                self._call(
-                    "delete", key,
-                    lambda batch=real[start : start + 1000]: client.delete_objects(
-                        Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True}
-                    ),
-                )
-        self._call("delete", key, lambda: client.delete_object(Bucket=self.bucket, Key=s3_key))
+        if not versions:
+            self._call("delete", key, lambda: client.delete_object(Bucket=self.bucket, Key=s3_key))
+            return
+        for start in range(0, len(versions), 1000):
+            batch = versions[start : start + 1000]
+            response = self._call(
+                "delete", key,
+                lambda batch=batch: client.delete_objects(Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True}),
+            )
+            if response.get("Errors"):
+                first = response["Errors"][0]
+                raise StoreError(f"Cannot delete {self.uri(key)}: {first.get('Code')}: {first.get('Message')}")
 
     # -- reads ----------------------------------------------------------------------------
     def get_bytes(self, key):
@@ -786,7 +807,7 @@ class S3Store(Store):
         # botocore retries requests, not the reading of a body cut short: retry those here
         streaming = (bexc.IncompleteReadError, bexc.ResponseStreamingError, bexc.ReadTimeoutError,
                      bexc.ConnectionClosedError, IntegrityError)
-        attempts = int(os.environ.get("KERASCUT_S3_MAX_ATTEMPTS", "8"))
+        attempts = int(os.environ.get("KERASCUT_S3_MAX_ATTEMPTS", "5"))
         for attempt in range(1, attempts + 1):
             try:
                 return fetch()

@@ -37,6 +37,7 @@ candidate path that does not exist, sample data of the wrong shape) raise
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import tempfile
@@ -94,6 +95,7 @@ def validate(
     source_options: dict[str, Any] | None = None,
     jit_compile: bool = False,
     allow_unsafe: bool = False,
+    progress: Callable[[str, int, int], None] | None = None,
 ) -> ValidationReport:
     """Check a saved candidate against the source sub-graph it was cut from.
 
@@ -121,6 +123,8 @@ def validate(
         source_options: keyword arguments for ``load_model`` when ``source_model`` is a URI.
         jit_compile: use XLA for the GPU throughput measurement.
         allow_unsafe: allow ``Lambda`` layers when reloading the candidate (``safe_mode=False``).
+        progress: called as ``progress(phase, done, total)`` after each batch, with ``phase``
+            ``"source"`` (the probe pass) or ``"candidate"``, and rows done out of ``total``.
 
     Returns:
         A :class:`~kerascut_core.report.ValidationReport`; ``passed`` is the verdict.
@@ -133,7 +137,7 @@ def validate(
     started = time.perf_counter()
     spec = CutSpec.from_dict(cut_spec)
     formats = _check_arguments(samples, batch_size, atol, rtol, formats)
-    run = _Run(atol=float(atol), rtol=float(rtol), batch_size=batch_size)
+    run = _Run(atol=float(atol), rtol=float(rtol), batch_size=batch_size, progress=progress)
 
     with run.timed("device"):  # first: nothing is loaded before a missing GPU is refused
         info = _device.prepare(require_gpu=require_gpu)
@@ -147,7 +151,7 @@ def validate(
             _load_data(data, source, samples) if data is not None
             else _random_inputs(source, samples, seed)
         )
-        probed = _run_batched(_forward(probe), source_inputs, batch_size)
+        probed = _run_batched(_forward(probe), source_inputs, batch_size, run.reporter("source"))
         starts = [probed[probe_index[a]] for a in plan.inputs]
         ends = [probed[probe_index[a]] for a in plan.outputs.values()]
     with run.timed("reload"):
@@ -212,6 +216,13 @@ class _Run:
     formats: list[FormatCheck] = field(default_factory=list)
     throughput: list[ThroughputRow] = field(default_factory=list)
     timings: Timings = field(default_factory=Timings)
+    progress: Callable[[str, int, int], None] | None = None
+
+    def reporter(self, phase: str) -> Callable[[int, int], None] | None:
+        """``(done, total) -> None`` for one phase's batches, or ``None`` when nobody listens."""
+        if self.progress is None:
+            return None
+        return functools.partial(self.progress, phase)
 
     def fail(self, reason: str) -> None:
         self.failures.append(reason)
@@ -557,7 +568,12 @@ def _flatten_outputs(result: Any, names: Sequence[str] | None) -> list[Any]:
     return [result]
 
 
-def _run_batched(forward: Callable[[list[Any]], list[Any]], arrays: list[Any], batch_size: int) -> list[Any]:
+def _run_batched(
+    forward: Callable[[list[Any]], list[Any]],
+    arrays: list[Any],
+    batch_size: int,
+    progress: Callable[[int, int], None] | None = None,
+) -> list[Any]:
     """Run ``forward`` over the rows of ``arrays`` in batches and concatenate each output."""
     import numpy as np
 
@@ -565,6 +581,8 @@ def _run_batched(forward: Callable[[list[Any]], list[Any]], arrays: list[Any], b
     parts: list[list[Any]] = []
     for lo in range(0, n, batch_size):
         parts.append(forward([a[lo : lo + batch_size] for a in arrays]))
+        if progress is not None:
+            progress(min(lo + batch_size, n), n)
     return [np.concatenate([p[i] for p in parts], axis=0) for i in range(len(parts[0]))]
 
 
@@ -575,7 +593,9 @@ def _run_batched(forward: Callable[[list[Any]], list[Any]], arrays: list[Any], b
 def _check_numbers(run: _Run, model: Any, plan: Any, starts: list[Any], ends: list[Any]) -> None:
     """Feed the start activations to the candidate and compare its outputs with the ends."""
     try:
-        produced = _run_batched(_forward(model, names=list(plan.outputs)), starts, run.batch_size)
+        produced = _run_batched(
+            _forward(model, names=list(plan.outputs)), starts, run.batch_size, run.reporter("candidate")
+        )
     except Exception as exc:  # a candidate that cannot run is a verdict, not a crash
         run.fail(f"the candidate could not run on the source's start activations: {_one_line(exc)}")
         return

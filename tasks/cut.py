@@ -71,6 +71,9 @@ def _cut(backbone: dict[str, Any], fetched: dict[str, Any], workdir: str) -> dic
     out.parent.mkdir(parents=True, exist_ok=True)
     model.save(out)
     files = {"model.keras": str(out)}
+    picture = _draw_graph(model, Path(workdir) / "graph.svg", spec.name)
+    if picture is not None:
+        files["graph.svg"] = str(picture)
     if "saved_model" in spec.formats:
         exported = Path(workdir) / "saved_model"
         model.export(str(exported), format="tf_saved_model", verbose=False)
@@ -91,6 +94,20 @@ def _cut(backbone: dict[str, Any], fetched: dict[str, Any], workdir: str) -> dic
     del model, source
     keras.backend.clear_session(free_memory=True)
     return summary
+
+
+def _draw_graph(model: Any, path: Path, name: str) -> Path | None:
+    """The backbone's picture (stages collapsed), published beside its manifest.
+
+    A worker without graphviz's ``dot`` publishes without it and says so in the log.
+    """
+    from kerascut_core.draw import DrawError, draw
+
+    try:
+        return draw(model, path, collapse=True)
+    except DrawError as exc:
+        get_run_logger().warning("%s: publishing without graph.svg: %s", name, exc)
+        return None
 
 
 def _output_names(model: Any) -> list[str]:

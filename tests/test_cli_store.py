@@ -81,7 +81,7 @@ def test_pull_refuses_a_corrupt_artifact(published, store_uri, tmp_path):
 def test_promote_rolls_back(published, store_uri):
     out = kerascut("promote", f"{store_uri}/mnv2", "v1")
     assert out.returncode == 0, out.stderr
-    assert "latest is now v1 (was v2)" in out.stdout
+    assert "latest is now v1 (was v2); pinned" in out.stdout
     assert read_latest(published, "mnv2") == "v1"
     line = one_line_error(kerascut("promote", f"{store_uri}/mnv2", "v4"))  # uncommitted
     assert "no such published version" in line
@@ -123,3 +123,11 @@ def test_bad_input_is_one_line(published, store_uri, tmp_path, args, fragment):
 def test_missing_store(tmp_path, s3_env):
     assert "no such directory" in one_line_error(kerascut("ls", str(tmp_path / "nope")))
     assert "bucket does not exist" in one_line_error(kerascut("ls", "s3://kc-missing-bucket/x"))
+
+
+def test_ls_verify_reports_a_corrupt_version(published, store_uri):
+    published.put_bytes("mnv2/v1/model.keras", b"ONE", overwrite=True)  # same size, other bytes
+    rows = {r["version"]: r for r in json.loads(kerascut("ls", store_uri, "mnv2", "--json", "--verify").stdout)}
+    assert rows["v2"]["problems"] == []
+    assert "sha256" in rows["v1"]["problems"][0]
+    assert "BROKEN" in kerascut("ls", store_uri, "mnv2", "--verify").stdout

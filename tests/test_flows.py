@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -116,7 +117,14 @@ def test_publish_rerun_skips_changed_source_moves_latest(
     manifest = read_json(s3_client, s3_bucket, f"backbones/tiny/{v1}/manifest.json")
     assert manifest["validation"]["passed"] is True and manifest["validation"]["max_abs_diff"] == 0.0
     assert manifest["source"]["uri"] == source and manifest["cut"]["start"] == "stem"
-    assert [a["path"] for a in manifest["artifacts"]] == ["model.keras"]
+    artifacts = {a["path"]: a for a in manifest["artifacts"]}
+    assert artifacts["model.keras"]["format"] == "keras"
+    if shutil.which("dot"):  # the published picture of the backbone, listed like any artifact
+        assert set(artifacts) == {"model.keras", "graph.svg"} and artifacts["graph.svg"]["format"] == "svg"
+        svg = s3_client.get_object(Bucket=s3_bucket, Key=f"backbones/tiny/{v1}/graph.svg")["Body"].read()
+        assert svg.lstrip().startswith(b"<?xml") and b"<svg" in svg and b"stem" in svg
+    else:
+        assert set(artifacts) == {"model.keras"}
     assert read_json(s3_client, s3_bucket, "backbones/tiny/latest.json")["version"] == v1
     assert first["link"] == f"{store}/tiny/{v1}/manifest.json"
     assert not listing(s3_client, s3_bucket, "backbones/.staging/"), "staging is cleaned after publishing"
@@ -270,12 +278,13 @@ def test_cli_run_exit_code_1_and_table_when_a_backbone_fails(
         json.dumps(config(f"s3://{s3_bucket}/backbones", tiny_backbone("gone", f"s3://{s3_bucket}/nope.keras")))
     )
     out = subprocess.run(
-        [sys.executable, "-m", "kerascut_core", "run", str(path)],
+        [sys.executable, "-m", "kerascut_core", "run", str(path), "--quiet"],
         cwd=ROOT, env=_cli_env(s3_env), capture_output=True, text=True, timeout=300,
     )
     assert out.returncode == 1, out.stdout + out.stderr
     assert "gone" in out.stdout and "failed" in out.stdout  # the final table
     assert "error: 1 of 1 backbone(s) failed" in out.stderr
+    assert "checking" not in out.stderr and "refreshing" not in out.stderr  # --quiet: no progress
     assert "Traceback" not in out.stderr
 
 

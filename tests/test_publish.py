@@ -304,3 +304,52 @@ def test_sigkilled_commit_is_completed_by_the_rerun(store, tmp_path):
     assert verify_version(store, "mnv2", "v1") == []
     gc(store, older_than=0)
     assert store.list(".staging") == []
+
+
+def test_promote_pins_latest_against_automatic_updates(store, tmp_path):
+    for v in ("v1", "v2", "v3"):
+        publish(store, tmp_path, version=v, payload=v.encode())
+    update_latest(store, "mnv2", "v2")
+    assert promote(store, "mnv2", "v1")["pinned"] is True  # a person rolls back
+    kept = update_latest(store, "mnv2", "v3", run_id="scheduled")  # the next refresh does not undo it
+    assert kept["version"] == "v1" and kept["pinned"]
+    assert read_latest(store, "mnv2") == "v1"
+    promote(store, "mnv2", "v2", pin=False)
+    assert update_latest(store, "mnv2", "v3")["version"] == "v3"
+
+
+_RACE_SCRIPT = r"""
+import json, sys
+from kerascut_core import open_store
+from kerascut_core.publish import commit_version, stage_candidate, update_latest
+from tests.test_publish import make_manifest
+
+store = open_store(sys.argv[1])
+uri = stage_candidate(store, "mnv2", "v1", {"model.keras": sys.argv[2]})
+result = commit_version(store, "mnv2", "v1", uri, make_manifest("mnv2", "v1"), wait_seconds=120)
+latest = update_latest(store, "mnv2", "v1", run_id=sys.argv[3])
+print(json.dumps({"status": result.status, "sha256": result.manifest.artifacts[0].sha256, "latest": latest["version"]}))
+"""
+
+
+def test_concurrent_processes_publish_one_copy(store, tmp_path):
+    """Four processes race to publish the same version (each saved different bytes)."""
+    import subprocess
+    import sys
+
+    procs = []
+    for i in range(4):
+        source = candidate(tmp_path, f"process-{i}".encode())
+        procs.append(subprocess.Popen([sys.executable, "-c", _RACE_SCRIPT, store.uri(""), str(source), f"p{i}"],
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ)))
+    outputs = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=240)
+        assert proc.returncode == 0, err
+        outputs.append(json.loads(out))
+    assert sorted(o["status"] for o in outputs) == ["committed", "exists", "exists", "exists"]
+    assert len({o["sha256"] for o in outputs}) == 1  # every run reports the one copy that was published
+    assert all(o["latest"] == "v1" for o in outputs)
+    assert verify_version(store, "mnv2", "v1") == []
+    assert read_latest(store, "mnv2") == "v1"
+    assert store.list(".staging") == []  # claims released, every candidate discarded

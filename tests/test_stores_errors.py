@@ -111,3 +111,28 @@ def test_cli_reports_access_denied_in_one_line(reader_env, tmp_path):
     assert out.stderr.count("\n") == 1 and "Traceback" not in out.stderr
     assert "access denied" in out.stderr
     assert reader_env["reader_secret"] not in out.stderr + out.stdout
+
+
+def test_bodies_cut_short_are_retried(truncating_proxy, s3_client, s3_bucket, tmp_path):
+    s3_client.put_object(Bucket=s3_bucket, Key="m.keras", Body=b"0123456789" * 1000)
+    s3_client.put_object(Bucket=s3_bucket, Key="n/latest.json", Body=b'{"version": "v1"}')
+    truncating_proxy.cut = 1
+    assert fetch(f"s3://{s3_bucket}/m.keras", cache_dir=tmp_path).read_bytes() == b"0123456789" * 1000
+    truncating_proxy.cut = 1
+    assert open_store(f"s3://{s3_bucket}").read_json("n/latest.json") == {"version": "v1"}
+    assert truncating_proxy.cuts_done == 2
+
+
+def test_bodies_always_cut_short_fail_in_one_line_and_leave_nothing(truncating_proxy, s3_client, s3_bucket,
+                                                                    tmp_path, monkeypatch):
+    monkeypatch.setenv("KERASCUT_S3_MAX_ATTEMPTS", "2")
+    _s3.clear_clients()
+    s3_client.put_object(Bucket=s3_bucket, Key="m.keras", Body=b"0123456789" * 1000)
+    truncating_proxy.cut = -1
+    with pytest.raises(StoreError) as info:
+        fetch(f"s3://{s3_bucket}/m.keras", cache_dir=tmp_path)
+    assert f"s3://{s3_bucket}/m.keras" in _one_line(info.value)
+    assert [p for p in tmp_path.rglob("*") if p.is_file()] == []
+    with pytest.raises(StoreError) as info:
+        open_store(f"s3://{s3_bucket}").get_bytes("m.keras")
+    assert "ended short" in _one_line(info.value) or "Retry" in str(info.value)

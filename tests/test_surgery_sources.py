@@ -70,6 +70,32 @@ def test_applications_build_deterministically_without_weights():
     assert all(np.array_equal(a, np.asarray(b)) for a, b in zip(first_weights, second.get_weights(), strict=True))
 
 
+def test_seeded_build_ignores_other_threads_using_random():
+    """Prefect names runs with `random` from other threads; a seeded build must not notice."""
+    import random
+    import threading
+
+    def weights(model):
+        return np.concatenate([np.ravel(v.numpy()) for v in model.weights])
+
+    uri = "keras.applications/MobileNetV2"
+    alone = weights(load_model(uri, weights="none", input_shape=(32, 32, 3)))
+    stop = threading.Event()
+
+    def use_random():
+        while not stop.is_set():
+            random.random()
+
+    other = threading.Thread(target=use_random)
+    other.start()
+    try:
+        busy = weights(load_model(uri, weights="none", input_shape=(32, 32, 3)))
+    finally:
+        stop.set()
+        other.join()
+    np.testing.assert_array_equal(alone, busy)
+
+
 def test_applications_weights_file(tmp_path):
     keras.utils.set_random_seed(3)
     source = keras.applications.MobileNetV2(weights=None, input_shape=(32, 32, 3), include_top=False)

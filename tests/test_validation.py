@@ -341,3 +341,20 @@ def test_cut_spec_that_does_not_fit_the_source_raises_cut_error(tmp_path):
     candidate = _save_cut(source, tmp_path / "model.keras", {"start": "a"})
     with pytest.raises(kc.CutError, match="aa_not_there"):
         kc.validate(candidate, source, {"start": "aa_not_there"})
+
+
+def test_progress_reports_every_batch_of_both_passes(tmp_path):
+    """validate(progress=...) sees the source pass and the candidate pass, batch by batch."""
+    from kerascut_core.surgery import cut
+    from kerascut_core.validation import validate
+    from tests.fixtures.models import chain
+
+    model = chain()
+    path = tmp_path / "cut.keras"
+    cut(model, start="a").save(path)
+    seen: list[tuple[str, int, int]] = []
+    report = validate(path, model, {"start": "a"}, samples=5, batch_size=2,
+                      progress=lambda phase, done, total: seen.append((phase, done, total)))
+    assert report.passed
+    assert [s for s in seen if s[0] == "source"] == [("source", 2, 5), ("source", 4, 5), ("source", 5, 5)]
+    assert [s for s in seen if s[0] == "candidate"] == [("candidate", 2, 5), ("candidate", 4, 5), ("candidate", 5, 5)]

@@ -66,7 +66,8 @@ def register(app: click.Group) -> None:
 @click.option("--only", "only", multiple=True, metavar="NAME", help="Refresh only this backbone (repeatable).")
 @click.option("--force", is_flag=True, help="Rebuild and revalidate backbones that are already published.")
 @click.option("-v", "--verbose", is_flag=True, help="Show Prefect's own logs on the console.")
-def run_command(config: Path, only: tuple[str, ...], force: bool, verbose: bool) -> int:
+@click.option("-q", "--quiet", is_flag=True, help="Print only the final table and errors, no progress.")
+def run_command(config: Path, only: tuple[str, ...], force: bool, verbose: bool, quiet: bool) -> int:
     """Publish the stale backbones of CONFIG now, on this machine.
 
     Uses Prefect's embedded API unless PREFECT_API_URL is set. Exit code 1 when any backbone
@@ -77,14 +78,15 @@ def run_command(config: Path, only: tuple[str, ...], force: bool, verbose: bool)
     _quiet_prefect(verbose)
     where = _api_url() or "Prefect's embedded API"
     console = _console(stderr=True)
-    console.print(
-        f"kerascut: refreshing {len(cfg.select(list(only)))} backbone(s) into {cfg.store} on {where}",
-        highlight=False,
-    )
+    if not quiet:
+        console.print(
+            f"kerascut: refreshing {len(cfg.select(list(only)))} backbone(s) into {cfg.store} on {where}",
+            highlight=False,
+        )
     from flows._progress import listen
     from flows.refresh_backbones import refresh_backbones
 
-    printer = _ProgressPrinter(console)
+    printer = _ProgressPrinter(console, quiet=quiet)
     try:
         with listen(printer):
             state = refresh_backbones(
@@ -116,8 +118,9 @@ def run_command(config: Path, only: tuple[str, ...], force: bool, verbose: bool)
 class _ProgressPrinter:
     """Prints one line whenever a backbone reaches a step; keeps each backbone's final row."""
 
-    def __init__(self, console: Any) -> None:
+    def __init__(self, console: Any, *, quiet: bool = False) -> None:
         self.console = console
+        self.quiet = quiet
         self.final: dict[str, dict[str, Any]] = {}
         self.started = time.perf_counter()
         self.lock = threading.Lock()
@@ -131,6 +134,8 @@ class _ProgressPrinter:
                 detail = info.get("version", "") if step != "failed" else info.get("message", "")
             elif step == "validating":
                 detail = f"({info.get('where')})"
+            if self.quiet:
+                return
             style = _STEP_STYLE.get(step, "")
             self.console.print(
                 f"[dim]{elapsed:6.1f}s[/dim]  {name:<28} [{style}]{step:<11}[/{style}] {_escape(detail)}"
@@ -347,7 +352,11 @@ def _api_url() -> str | None:
 def _console(*, stderr: bool) -> Any:
     from rich.console import Console
 
-    return Console(stderr=stderr, highlight=False)
+    console = Console(stderr=stderr, highlight=False)
+    if not console.is_terminal:
+        # Logs and CI capture: rich would wrap tables at 80 columns, one character a line.
+        console = Console(stderr=stderr, highlight=False, width=200)
+    return console
 
 
 def _escape(text: str) -> str:

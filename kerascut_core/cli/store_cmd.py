@@ -81,10 +81,12 @@ def _when(value: dt.datetime) -> str:
 @click.argument("store")
 @click.argument("name", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
-def ls_cmd(store: str, name: str | None, as_json: bool) -> None:
+@click.option("--verify", is_flag=True, help="Also check every artifact's sha256 (reads local files in full).")
+def ls_cmd(store: str, name: str | None, as_json: bool, verify: bool) -> None:
     """List the backbones in STORE, or the published versions of NAME.
 
-    Only committed versions (with a manifest) are listed; `*` marks latest.
+    Only committed versions (with a manifest) are listed; `*` marks latest. Artifacts are
+    checked for presence and size (and sha256 with --verify; on S3 from recorded metadata).
 
     \b
     Examples:
@@ -92,7 +94,7 @@ def ls_cmd(store: str, name: str | None, as_json: bool) -> None:
       kerascut ls s3://team-models/backbones mnv2 --json
     """
     from kerascut_core.publish import list_backbones, list_versions, read_latest, verify_version
-    from kerascut_core.stores import open_store
+    from kerascut_core.stores import LocalStore, open_store
 
     opened = open_store(store)
     opened.check()
@@ -116,7 +118,7 @@ def ls_cmd(store: str, name: str | None, as_json: bool) -> None:
     versions = list_versions(opened, name)
     rows = []
     for v in versions:
-        problems = verify_version(opened, name, v.version)
+        problems = verify_version(opened, name, v.version, checksums=verify or not isinstance(opened, LocalStore))
         rows.append({
             "version": v.version,
             "latest": v.latest,
@@ -173,8 +175,12 @@ def pull_cmd(ref: str, output: str, cache_dir: str | None, quiet: bool) -> None:
 @click.command("promote")
 @click.argument("ref", metavar="STORE/NAME")
 @click.argument("version")
-def promote_cmd(ref: str, version: str) -> None:
+@click.option("--no-pin", is_flag=True, help="Let scheduled refreshes move latest again afterwards.")
+def promote_cmd(ref: str, version: str, no_pin: bool) -> None:
     """Point NAME's latest at an existing VERSION (roll back or forward).
+
+    latest is then pinned: refreshes keep publishing new versions but do not move latest
+    until the next promote (use --no-pin to hand it back to them).
 
     \b
     Example:
@@ -187,9 +193,10 @@ def promote_cmd(ref: str, version: str) -> None:
     store_uri, name, pinned = split_backbone_ref(ref)
     if pinned:
         raise click.UsageError(f"Expected STORE/NAME without @version (the version is its own argument). Received {ref!r}.")
-    result = promote(open_store(store_uri), name, version)
+    result = promote(open_store(store_uri), name, version, pin=not no_pin)
     previous = result.get("previous")
-    click.echo(f"{name}: latest is now {version}" + (f" (was {previous})" if previous and previous != version else ""))
+    click.echo(f"{name}: latest is now {version}" + (f" (was {previous})" if previous and previous != version else "")
+               + ("; pinned" if result.get("pinned") else ""))
 
 
 @click.command("gc")

@@ -45,6 +45,7 @@ __all__ = ["register"]
 @click.option("--saved-model", default=None, metavar="PATH",
               help="SavedModel to check (default: saved_model/ beside the candidate, else exported).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
 @model_options
 def validate_command(
     candidate: str,
@@ -64,6 +65,7 @@ def validate_command(
     formats: tuple[str, ...],
     saved_model: str | None,
     as_json: bool,
+    quiet: bool,
     weights: str,
     input_shape: tuple[int, ...] | None,
     include_top: bool | None,
@@ -78,6 +80,7 @@ def validate_command(
       kerascut validate s3://models/.staging/mnv2/v1/run/model.keras --source mnv2.keras \\
           --end C4=block_13_expand_relu --end C5=out_relu --format saved_model --json
     """
+    from kerascut_core.cli._progress import phase_bars
     from kerascut_core.spec import CutSpec
     from kerascut_core.validation import validate
 
@@ -95,23 +98,25 @@ def validate_command(
         "include_top": include_top,
         "allow_unsafe": allow_unsafe,
     }
-    report = validate(
-        candidate,
-        source,
-        spec,
-        samples=samples,
-        batch_size=batch_size,
-        atol=atol,
-        rtol=rtol,
-        seed=seed,
-        require_gpu=require_gpu,
-        data=data,
-        formats=formats or ("keras",),
-        saved_model=saved_model,
-        source_options=options,
-        jit_compile=jit_compile,
-        allow_unsafe=allow_unsafe,
-    )
+    with phase_bars(quiet) as progress:
+        report = validate(
+            candidate,
+            source,
+            spec,
+            samples=samples,
+            batch_size=batch_size,
+            atol=atol,
+            rtol=rtol,
+            seed=seed,
+            require_gpu=require_gpu,
+            data=data,
+            formats=formats or ("keras",),
+            saved_model=saved_model,
+            source_options=options,
+            jit_compile=jit_compile,
+            allow_unsafe=allow_unsafe,
+            progress=progress,
+        )
     if as_json:
         click.echo(report.model_dump_json(indent=2))
     else:
