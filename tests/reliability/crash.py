@@ -242,6 +242,7 @@ def run_crash_harness(
     versions_per_child: int = 2,
     env: dict[str, str] | None = None,
     gc_command: list[str] | None = None,
+    calibrations: int = 3,
     log=print,
 ) -> CrashReport:
     """Kill ``kills`` publishing children at random points against ``store_uri``; see the module doc.
@@ -257,7 +258,7 @@ def run_crash_harness(
     # three: the first run is slower, and a kill after the end tests nothing)
     all_versions: list[str] = []
     durations = []
-    for c in range(3):
+    for c in range(calibrations):
         calib = [f"calib{c}-{i}" for i in range(versions_per_child)]
         durations.append(_run_to_end(store_uri, calib, size, seed, env)[0])
         all_versions += calib
