@@ -266,6 +266,18 @@ def run_crash_harness(
     log(f"crash[{store_uri}]: a whole run takes {duration:.2f}s after imports")
     # a child that finished before its kill time kills nothing: draw again (bounded), so the
     # report counts ``kills`` real SIGKILLs
+    try:
+        _kill_loop(store_uri, report, kills, versions_per_child, size, seed, env, rng, duration, all_versions)
+    except Exception as exc:  # the S3 API server itself can die (see RELIABILITY.md): report what held
+        report.problems.append(f"harness stopped after {report.kills} kills: {' '.join(str(exc).split())[:300]}")
+        report.seconds = round(time.monotonic() - started, 1)
+        return report
+    # a rerun completes every version and moves latest to the last one
+    final_versions = all_versions
+    return _finish(store_uri, report, final_versions, size, seed, env, gc_command, started)
+
+
+def _kill_loop(store_uri, report, kills, versions_per_child, size, seed, env, rng, duration, all_versions) -> None:
     i = -1
     while report.kills < kills and i < 3 * kills:
         i += 1
@@ -289,8 +301,9 @@ def run_crash_harness(
         problems, _ = check_invariants(store_uri)
         report.states[_phase(store_uri, versions)] += 1
         report.problems += [f"after kill {i}: {p}" for p in problems]
-    # a rerun completes every version and moves latest to the last one
-    final_versions = all_versions
+
+
+def _finish(store_uri, report, final_versions, size, seed, env, gc_command, started) -> CrashReport:
     _run_to_end(store_uri, final_versions, size, seed + 10_000, env)
     problems, _ = check_invariants(store_uri)
     report.problems += [f"after the rerun: {p}" for p in problems]
