@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -45,5 +46,8 @@ def moto_server(lifetime: float = 1800.0) -> Iterator[str]:
                 time.sleep(0.1)
         yield url
     finally:
-        proc.kill()
+        # the server runs under `timeout` in its own session: kill the whole group, or the
+        # server outlives a killed `timeout` (which cannot forward SIGKILL)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=10)
