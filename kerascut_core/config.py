@@ -44,6 +44,7 @@ from pydantic import ValidationError as PydanticValidationError
 from kerascut_core._names import did_you_mean
 from kerascut_core.errors import ConfigError, CutError
 from kerascut_core.spec import CutSpec
+from kerascut_core.uris import APPLICATIONS_PREFIX
 
 __all__ = [
     "APPLICATIONS_PREFIX",
@@ -57,7 +58,6 @@ __all__ = [
     "parse_config",
 ]
 
-APPLICATIONS_PREFIX = "keras.applications/"
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 _CRON_FIELD_RE = re.compile(r"^[0-9A-Za-z*/,?#LW-]+$")
 

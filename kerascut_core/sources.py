@@ -30,10 +30,10 @@ from typing import Any
 from kerascut_core._archive import check_model_file, describe_load_error
 from kerascut_core._names import did_you_mean
 from kerascut_core.errors import SourceError
+from kerascut_core.uris import APPLICATIONS_PREFIX
 
 __all__ = ["APPLICATIONS_PREFIX", "application_names", "load_model"]
 
-APPLICATIONS_PREFIX = "keras.applications/"
 _FILE_SUFFIXES = (".keras", ".h5", ".hdf5")
 
 
