@@ -40,6 +40,7 @@ from __future__ import annotations
 import functools
 import math
 import os
+import re
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -813,12 +814,20 @@ def _match_layers(model: Any, source: Any, kept: set[int] | None) -> list[tuple[
     return found
 
 
+_AUTO_NAMED = re.compile(r"^variable(_\d+)?$")
+
+
 def _variables(layer: Any) -> list[tuple[str, Any]]:
-    """(key, variable) for a layer; the key is the variable name, ``name#k`` when repeated."""
+    """(key, variable) for a layer; the key is the variable name, ``name#k`` when repeated.
+
+    A weight created without a name is called ``variable_<n>`` with a process-wide counter
+    (ConvNeXt's layer scales), so the same weight has another name after a reload: such names
+    become ``variable``, told apart by their order in the layer.
+    """
     seen: dict[str, int] = {}
     out = []
     for var in layer.weights:
-        name = var.name
+        name = "variable" if _AUTO_NAMED.match(var.name) else var.name
         k = seen.get(name, 0)
         seen[name] = k + 1
         out.append((name if k == 0 else f"{name}#{k}", var))

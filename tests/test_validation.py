@@ -358,3 +358,22 @@ def test_progress_reports_every_batch_of_both_passes(tmp_path):
     assert report.passed
     assert [s for s in seen if s[0] == "source"] == [("source", 2, 5), ("source", 4, 5), ("source", 5, 5)]
     assert [s for s in seen if s[0] == "candidate"] == [("candidate", 2, 5), ("candidate", 4, 5), ("candidate", 5, 5)]
+
+
+@pytest.mark.zoo
+def test_unnamed_weights_match_after_reload(tmp_path):
+    """ConvNeXt's layer scales are unnamed weights (`variable_<n>`, numbered per process)."""
+    import keras
+
+    from kerascut_core.sources import load_model
+    from kerascut_core.surgery import cut
+    from kerascut_core.validation import validate
+
+    keras.backend.clear_session()
+    source = load_model("keras.applications/ConvNeXtTiny", weights="none", input_shape=(32, 32, 3))
+    spec = {"start": "add_2", "end": "add_8"}  # raw keras.ops adds: stage 1 and its downsampling
+    path = tmp_path / "convnext.keras"
+    cut(source, **spec).save(path)
+    report = validate(path, source, spec, samples=2, batch_size=2)
+    assert report.passed, report.failures
+    assert report.weights.variables_kept > 0 and not report.weights.unmatched
