@@ -23,7 +23,6 @@ A tensor is addressed by the operation that produced it. The view never changes 
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -195,14 +194,16 @@ class GraphView:
 # --------------------------------------------------------------------------------------------
 # building the view
 
-_CACHE: weakref.WeakKeyDictionary[Any, tuple[Any, GraphView]] = weakref.WeakKeyDictionary()
+# The view is kept on the model itself, so it lives and dies with it. (A WeakKeyDictionary
+# would leak: its values hold the model strongly, so no source model would ever be freed.)
+_VIEW_ATTR = "_kerascut_graph_view"
 
 
 def graph_view(model: Any) -> GraphView:
     """Return the :class:`GraphView` of a Functional or Sequential model.
 
     Subclassed models have no graph to view and raise ``CutError`` saying what to do. Views
-    are cached per model object (a Functional graph does not change once built).
+    are cached on the model object (a Functional graph does not change once built).
 
         >>> import keras
         >>> from kerascut_core.graph import graph_view
@@ -212,21 +213,13 @@ def graph_view(model: Any) -> GraphView:
         [('x', 'InputLayer'), ('d', 'Dense'), ('add', 'Add')]
     """
     functional = _functional_graph(model)
-    cached = _CACHE.get(model) if _weakrefable(model) else None
+    cached = getattr(model, _VIEW_ATTR, None)
     if cached is not None and cached[0] is functional:
         return cached[1]
     view = _Builder(model).build(functional)
-    if _weakrefable(model):
-        _CACHE[model] = (functional, view)
+    # object.__setattr__: not a Keras-tracked attribute, never saved with the model.
+    object.__setattr__(model, _VIEW_ATTR, (functional, view))
     return view
-
-
-def _weakrefable(model: Any) -> bool:
-    try:
-        weakref.ref(model)
-    except TypeError:
-        return False
-    return True
 
 
 def _functional_graph(model: Any) -> Any:

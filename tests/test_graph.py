@@ -137,3 +137,24 @@ def test_view_is_cached_and_leaves_model_alone():
     before = [len(layer._inbound_nodes) for layer in model.layers]
     assert graph_view(model) is graph_view(model)
     assert [len(layer._inbound_nodes) for layer in model.layers] == before
+
+
+def test_a_viewed_and_cut_model_can_be_freed():
+    """Views are cached on the model, not in a global table that would keep every source alive."""
+    import gc
+    import weakref
+
+    import keras
+
+    from kerascut_core.surgery import cut, cut_points
+    from tests.fixtures.models import residual
+
+    model = residual()
+    cut_points(model)
+    cut(model, start=cut_points(model)[2])
+    model_ref = weakref.ref(model)
+    variable_ref = weakref.ref(model.layers[1].weights[0])
+    del model
+    keras.backend.clear_session()
+    gc.collect()
+    assert model_ref() is None and variable_ref() is None
