@@ -15,6 +15,7 @@ import pytest
 from tests.reliability.crash import run_crash_harness, run_publish_race
 from tests.reliability.figures import record
 from tests.reliability.servers import moto_server
+from tests.reliability.servers import s3_env as s3_env_for
 
 pytestmark = pytest.mark.integration
 
@@ -30,20 +31,8 @@ def _check(report):
 
 @pytest.fixture(scope="module")
 def s3_env():
-    env = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
-    saved = {k: os.environ.get(k) for k in (*env, "AWS_ENDPOINT_URL")}
-    with moto_server(lifetime=1800) as url:
-        os.environ.update(env, AWS_ENDPOINT_URL=url)
-        from kerascut_core import _s3
-
-        _s3.clear_clients()
-        yield {**env, "AWS_ENDPOINT_URL": url}
-    for k, v in saved.items():
-        if v is None:
-            os.environ.pop(k, None)
-        else:
-            os.environ[k] = v
-    _s3.clear_clients()
+    with moto_server(lifetime=1800) as url, s3_env_for(url) as env:
+        yield env
 
 
 def _bucket(name):
@@ -83,25 +72,11 @@ def test_kills_local_store_full(tmp_path):
 def test_kills_s3_store_full():
     """50 kills on S3 in five runs of 10, each on a fresh S3 API server: moto's own memory grows
     by gigabytes over a run of killed clients, and the OOM killer stops it near 25 kills."""
-    from kerascut_core import _s3
-
-    creds = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
-    saved = {k: os.environ.get(k) for k in (*creds, "AWS_ENDPOINT_URL")}
     kills = 0
-    try:
-        for batch in range(5):
-            with moto_server(lifetime=900) as url:
-                os.environ.update(creds, AWS_ENDPOINT_URL=url)
-                _s3.clear_clients()
-                report = run_crash_harness(_bucket(f"crash-full-{batch}"), kills=10, seed=40 + batch, size=1 << 20,
-                                           env={**creds, "AWS_ENDPOINT_URL": url}, gc_command=GC)
-                _check(report)
-                kills += report.kills
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-        _s3.clear_clients()
+    for batch in range(5):
+        with moto_server(lifetime=900) as url, s3_env_for(url) as env:
+            report = run_crash_harness(_bucket(f"crash-full-{batch}"), kills=10, seed=40 + batch, size=1 << 20,
+                                       env=env, gc_command=GC)
+            _check(report)
+            kills += report.kills
     assert kills >= 50

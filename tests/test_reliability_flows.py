@@ -17,7 +17,6 @@ race runs in CI in test_reliability_crash.py); `-m slow` runs the rest.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
@@ -33,7 +32,7 @@ from tests.reliability.crash import check_invariants
 from tests.reliability.faultproxy import FAULT_KINDS, FaultProxy
 from tests.reliability.figures import record
 from tests.reliability.secretscan import SECRET_ACCESS_KEY, SECRET_KEY_ID, SECRETS, scan, scan_s3
-from tests.reliability.servers import moto_server
+from tests.reliability.servers import moto_server, s3_env
 from tests.reliability.sources import NOISY, TINY, backbone, kerascut, make_sources
 
 pytestmark = pytest.mark.integration
@@ -133,25 +132,9 @@ def _faulty_run(tmp: Path, s3, *, rate: float, seed: int, bucket: str, kinds=FAU
     return done, stats, store
 
 
-@contextlib.contextmanager
 def _s3_env(url: str):
     """This process's kerascut_core talks to the S3 API server directly (to inspect the store)."""
-    from kerascut_core import _s3
-
-    creds = {"AWS_ENDPOINT_URL": url, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-             "AWS_DEFAULT_REGION": "us-east-1"}
-    saved = {k: os.environ.get(k) for k in creds}
-    os.environ.update(creds)
-    _s3.clear_clients()
-    try:
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-        _s3.clear_clients()
+    return s3_env(url)
 
 
 def _assert_published(store: str, names) -> None:

@@ -12,7 +12,10 @@ import time
 import urllib.request
 from collections.abc import Iterator
 
-__all__ = ["free_port", "moto_server"]
+__all__ = ["TEST_CREDENTIALS", "free_port", "moto_server", "s3_env"]
+
+TEST_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                    "AWS_DEFAULT_REGION": "us-east-1"}
 
 
 def free_port() -> int:
@@ -51,3 +54,26 @@ def moto_server(lifetime: float = 1800.0) -> Iterator[str]:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=10)
+
+
+@contextlib.contextmanager
+def s3_env(url: str) -> Iterator[dict[str, str]]:
+    """Point this process's kerascut_core at the S3 API server at ``url``; restore afterwards.
+
+    Yields the environment (test credentials and ``AWS_ENDPOINT_URL``) for child processes.
+    """
+    from kerascut_core import _s3
+
+    env = {**TEST_CREDENTIALS, "AWS_ENDPOINT_URL": url}
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    _s3.clear_clients()
+    try:
+        yield env
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        _s3.clear_clients()
