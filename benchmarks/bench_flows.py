@@ -155,7 +155,7 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
 
             from prefect.testing.utilities import prefect_test_harness
 
-            from flows.refresh_backbones import refresh_backbones
+            from kerascut.flows.refresh_backbones import refresh_backbones
 
             with prefect_test_harness(server_startup_timeout=120):
                 # A. Prefect overhead: the same backbone directly and through the flows,

@@ -5,7 +5,7 @@
 - ``validate-backbone/gpu`` on the GPU pool, run by the refresh through ``run_deployment``
   when ``validation.deployment`` names it.
 
-The flows are imported by module path (``flows.refresh_backbones:refresh_backbones``), so any
+The flows are imported by module path (``kerascut.flows.refresh_backbones:refresh_backbones``), so any
 worker with kerascut installed can run them; nothing is pulled. Redeploying updates the
 deployments in place and reconciles the schedule: the refresh ends up with exactly the config's
 cron, or none when the config has no ``schedule``.
@@ -13,7 +13,7 @@ cron, or none when the config has no ``schedule``.
 Example::
 
     from kerascut_core.config import load_config
-    from flows.deployments import deploy_config
+    from kerascut.flows.deployments import deploy_config
 
     deploy_config(load_config("backbones.yaml"))   # PREFECT_API_URL names the server
 """
@@ -25,11 +25,9 @@ from typing import Any
 
 from kerascut_core.config import KerascutConfig
 from kerascut_core.errors import KerascutError
+from kerascut_core.pipeline_names import CPU_POOL, GPU_POOL, REFRESH_DEPLOYMENT, VALIDATE_DEPLOYMENT
 
 __all__ = ["REFRESH_DEPLOYMENT", "VALIDATE_DEPLOYMENT", "deploy_config", "deployable_config"]
-
-REFRESH_DEPLOYMENT = "refresh-backbones/cpu"
-VALIDATE_DEPLOYMENT = "validate-backbone/gpu"
 
 _ENV = {"TF_CPP_MIN_LOG_LEVEL": "2", "KERAS_BACKEND": "tensorflow"}
 _GPU_ENV = {
@@ -59,8 +57,8 @@ def deployable_config(cfg: KerascutConfig, base: Path | None = None) -> dict[str
 def deploy_config(
     cfg: KerascutConfig,
     *,
-    cpu_pool: str = "kerascut-cpu",
-    gpu_pool: str = "kerascut-gpu",
+    cpu_pool: str = CPU_POOL,
+    gpu_pool: str = GPU_POOL,
     create_pools: bool = False,
     image: str | None = None,
 ) -> list[dict[str, Any]]:
@@ -68,8 +66,8 @@ def deploy_config(
     from prefect.client.orchestration import get_client
     from prefect.deployments.runner import EntrypointType
 
-    from flows.refresh_backbones import refresh_backbones
-    from flows.validate_backbone import validate_backbone
+    from kerascut.flows.refresh_backbones import refresh_backbones
+    from kerascut.flows.validate_backbone import validate_backbone
 
     with get_client(sync_client=True) as client:
         for pool in (cpu_pool, gpu_pool):

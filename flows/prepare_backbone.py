@@ -7,7 +7,7 @@ cleaned whatever happens.
 
 Example::
 
-    from flows.prepare_backbone import prepare_backbone
+    from kerascut.flows.prepare_backbone import prepare_backbone
 
     prepare_backbone(
         backbone={"name": "tiny", "source": "keras.applications/MobileNetV2",
@@ -28,16 +28,17 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_link_artifact
 from prefect.runtime import flow_run
 
-from flows._progress import emit
-from flows.validate_backbone import CandidateRejected, summarize, validate_backbone
+from kerascut.flows._progress import emit
+from kerascut.flows.validate_backbone import CandidateRejected, summarize, validate_backbone
+from kerascut.tasks._aws import aws_credentials
+from kerascut.tasks._common import artifact_key
+from kerascut.tasks.cut import cut_backbone
+from kerascut.tasks.fetch import fetch_source
+from kerascut.tasks.publish import publish_version, update_latest
+from kerascut.tasks.stage import discard_candidate, read_report, stage_candidate
 from kerascut_core.config import BackboneConfig, ValidationSettings
 from kerascut_core.errors import KerascutError
-from tasks._aws import aws_credentials
-from tasks._common import artifact_key
-from tasks.cut import cut_backbone
-from tasks.fetch import fetch_source
-from tasks.publish import publish_version, update_latest
-from tasks.stage import discard_candidate, read_report, stage_candidate
+from kerascut_core.pipeline_names import PREPARE_FLOW
 
 __all__ = ["artifact_key", "prepare_backbone"]
 
@@ -47,7 +48,7 @@ VALIDATION_POLL_INTERVAL_S = 2.0
 
 
 @flow(
-    name="prepare-backbone",
+    name=PREPARE_FLOW,
     flow_run_name="prepare-{backbone[name]}",
     description="Fetch, cut, stage, validate and publish one backbone.",
     persist_result=False,

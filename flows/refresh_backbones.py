@@ -11,7 +11,7 @@ One backbone failing does not stop the others; the flow fails at the end if any 
 
 Example::
 
-    from flows.refresh_backbones import refresh_backbones
+    from kerascut.flows.refresh_backbones import refresh_backbones
 
     summary = refresh_backbones("deployments/quickstart.yaml")
     [(row["name"], row["status"], row["version"]) for row in summary["rows"]]
@@ -29,13 +29,14 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_table_artifact
 from prefect.runtime import flow_run
 
-from flows._progress import emit
-from flows.prepare_backbone import prepare_backbone
+from kerascut.flows._progress import emit
+from kerascut.flows.prepare_backbone import prepare_backbone
+from kerascut.tasks._aws import aws_credentials
+from kerascut.tasks.freshness import check_freshness
+from kerascut.tasks.publish import update_latest
 from kerascut_core.config import KerascutConfig, load_config, parse_config
 from kerascut_core.errors import KerascutError
-from tasks._aws import aws_credentials
-from tasks.freshness import check_freshness
-from tasks.publish import update_latest
+from kerascut_core.pipeline_names import REFRESH_FLOW
 
 __all__ = ["SUMMARY_ARTIFACT_KEY", "RefreshFailed", "refresh_backbones"]
 
@@ -54,7 +55,7 @@ class RefreshFailed(KerascutError):
 
 
 @flow(
-    name="refresh-backbones",
+    name=REFRESH_FLOW,
     description="Fingerprint every source of a kerascut config and publish the stale backbones.",
     persist_result=False,
 )

@@ -8,7 +8,7 @@ as a markdown artifact. It fails when the candidate does not pass, so the UI sho
 
 Example (in-process, with a candidate staged by ``prepare-backbone``)::
 
-    from flows.validate_backbone import validate_backbone
+    from kerascut.flows.validate_backbone import validate_backbone
 
     report = validate_backbone(
         candidate_uri="./backbones/.staging/tiny/<version>/<run>/model.keras",
@@ -25,10 +25,11 @@ from typing import Any
 
 from prefect import flow, get_run_logger
 
+from kerascut.tasks._aws import aws_credentials
+from kerascut.tasks.validate import validate_candidate
 from kerascut_core.config import BackboneConfig, ValidationSettings
 from kerascut_core.errors import KerascutError
-from tasks._aws import aws_credentials
-from tasks.validate import validate_candidate
+from kerascut_core.pipeline_names import VALIDATE_FLOW
 
 __all__ = ["CandidateRejected", "validate_backbone"]
 
@@ -38,7 +39,7 @@ class CandidateRejected(KerascutError):
 
 
 @flow(
-    name="validate-backbone",
+    name=VALIDATE_FLOW,
     flow_run_name="validate-{backbone[name]}",
     description="Reload a staged candidate from its bytes and compare it with its source.",
     persist_result=False,

@@ -24,6 +24,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from kerascut_core.errors import DeviceError
+from kerascut_core.pipeline_names import GPU_POOL
+from kerascut_core.pipeline_names import VALIDATE_DEPLOYMENT as GPU_DEPLOYMENT
 from kerascut_core.report import DeviceInfo, ThroughputRow
 
 __all__ = [
@@ -39,9 +41,8 @@ __all__ = [
     "throughput_row",
 ]
 
-#: The Prefect work pool whose workers have a GPU, and the deployment that validates there.
-GPU_POOL = "kerascut-gpu"
-GPU_DEPLOYMENT = "validate-backbone/gpu"
+# GPU_POOL and GPU_DEPLOYMENT (the Prefect work pool whose workers have a GPU, and the
+# deployment that validates there) are re-exported from kerascut_core.pipeline_names.
 
 
 def list_gpus() -> list[Any]:

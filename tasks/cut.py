@@ -7,7 +7,7 @@ returns the file's path and a small summary, never the model object.
 Example::
 
     from prefect import flow
-    from tasks.cut import cut_backbone
+    from kerascut.tasks.cut import cut_backbone
 
     @flow
     def example():
@@ -29,8 +29,8 @@ from typing import Any
 
 from prefect import get_run_logger, task
 
+from kerascut.tasks._common import COMPUTE_TASK, KERAS_LOCK
 from kerascut_core.config import BackboneConfig
-from tasks._common import COMPUTE_TASK, KERAS_LOCK
 
 __all__ = ["cut_backbone"]
 
@@ -39,7 +39,7 @@ __all__ = ["cut_backbone"]
 def cut_backbone(backbone: dict[str, Any], fetched: dict[str, Any], workdir: str) -> dict[str, Any]:
     """Load the fetched source, cut it as ``backbone`` says and save it under ``workdir``.
 
-    ``fetched`` is what :func:`tasks.fetch.fetch_source` returned. Returns ``{"files":
+    ``fetched`` is what :func:`kerascut.tasks.fetch.fetch_source` returned. Returns ``{"files":
     {"model.keras": path, "saved_model/...": path}, "inputs", "outputs", "params", "bytes"}``.
     """
     with KERAS_LOCK:

@@ -7,7 +7,7 @@ nothing to fetch (the architecture is built, and weights are resolved, when it i
 Example::
 
     from prefect import flow
-    from tasks.fetch import fetch_source
+    from kerascut.tasks.fetch import fetch_source
 
     @flow
     def example():
@@ -23,8 +23,8 @@ from typing import Any
 
 from prefect import get_run_logger, task
 
+from kerascut.tasks._common import IO_TASK
 from kerascut_core.config import BackboneConfig
-from tasks._common import IO_TASK
 
 __all__ = ["fetch_source"]
 

@@ -7,7 +7,7 @@ fingerprint and the cut, and looks for that version's manifest. TensorFlow is no
 Example::
 
     from prefect import flow
-    from tasks.freshness import check_freshness
+    from kerascut.tasks.freshness import check_freshness
 
     @flow
     def example():
@@ -24,8 +24,8 @@ from typing import Any
 
 from prefect import get_run_logger, task
 
+from kerascut.tasks._common import IO_TASK
 from kerascut_core.config import BackboneConfig
-from tasks._common import IO_TASK
 
 __all__ = ["check_freshness"]
 

@@ -8,7 +8,7 @@ code path publishes an unvalidated backbone.
 Example::
 
     from prefect import flow
-    from tasks.publish import publish_version, update_latest
+    from kerascut.tasks.publish import publish_version, update_latest
 
     @flow
     def example(candidate_uri, backbone, version, fingerprint, cut, report):
@@ -24,8 +24,8 @@ from typing import Any
 
 from prefect import get_run_logger, task
 
+from kerascut.tasks._common import IO_TASK
 from kerascut_core.config import BackboneConfig
-from tasks._common import IO_TASK
 
 __all__ = ["publish_version", "update_latest"]
 

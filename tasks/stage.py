@@ -7,7 +7,7 @@ published. Validation (in-process or on a GPU worker) reads the staged bytes and
 Example::
 
     from prefect import flow
-    from tasks.stage import discard_candidate, stage_candidate
+    from kerascut.tasks.stage import discard_candidate, stage_candidate
 
     @flow
     def example():
@@ -25,7 +25,7 @@ from typing import Any
 
 from prefect import get_run_logger, task
 
-from tasks._common import IO_TASK
+from kerascut.tasks._common import IO_TASK
 
 __all__ = ["REPORT_NAME", "discard_candidate", "read_report", "sibling", "stage_candidate"]
 

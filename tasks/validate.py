@@ -9,7 +9,7 @@ also written to ``report.json`` next to the candidate and shown as a markdown ar
 Example::
 
     from prefect import flow
-    from tasks.validate import validate_candidate
+    from kerascut.tasks.validate import validate_candidate
 
     @flow
     def example():
@@ -29,9 +29,9 @@ from typing import Any
 from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 
+from kerascut.tasks._common import COMPUTE_TASK, KERAS_LOCK, artifact_key
+from kerascut.tasks.stage import REPORT_NAME, sibling
 from kerascut_core.config import BackboneConfig, ValidationSettings
-from tasks._common import COMPUTE_TASK, KERAS_LOCK, artifact_key
-from tasks.stage import REPORT_NAME, sibling
 
 __all__ = ["validate_candidate"]
 

@@ -83,7 +83,7 @@ def read_json(s3_client: Any, bucket: str, key: str) -> Any:
 
 def refresh(cfg: dict[str, Any], **kwargs: Any) -> tuple[Any, dict[str, dict[str, Any]]]:
     """Run the parent flow; return its state and the rows by name (from the summary or error)."""
-    from flows.refresh_backbones import refresh_backbones
+    from kerascut.flows.refresh_backbones import refresh_backbones
 
     state = refresh_backbones(config=cfg, return_state=True, **kwargs)
     result = state.result(raise_on_failure=False)

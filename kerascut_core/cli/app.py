@@ -2,6 +2,12 @@
 
 Errors reach the user as one line on stderr, without a traceback unless ``--debug`` is given.
 Exit codes: 0 success, 1 failure, 2 usage or config error.
+
+The core's own commands are registered by the modules below. Other packages add commands
+through the ``kerascut.commands`` entry-point group (kerascut's own ``run`` and ``deploy`` come
+from ``kerascut.flows.cli`` that way, so the core never imports Prefect). An entry point is
+loaded only when its command is used or listed by ``--help``; one that fails to load is listed
+as unavailable, with the reason in one line, and fails only its own command (exit 1).
 """
 
 from __future__ import annotations
@@ -10,12 +16,16 @@ import importlib
 import os
 import sys
 import warnings
+from typing import Any
 
 import click
 
 from kerascut_core.errors import KerascutError
 
-__all__ = ["app", "main"]
+__all__ = ["COMMAND_ENTRY_POINTS", "app", "main"]
+
+#: The entry-point group whose ``name = "module:command"`` items become ``kerascut NAME``.
+COMMAND_ENTRY_POINTS = "kerascut.commands"
 
 # One module for each command group; each defines ``register(app)``.
 _COMMAND_MODULES = (
@@ -23,11 +33,85 @@ _COMMAND_MODULES = (
     "kerascut_core.cli.cut_cmd",
     "kerascut_core.cli.store_cmd",
     "kerascut_core.cli.validate_cmd",
-    "kerascut_core.cli.run_cmd",
+    "kerascut_core.cli.config_cmd",
 )
 
 
+class _KerascutGroup(click.Group):
+    """The built-in commands plus the ``kerascut.commands`` entry points, loaded on first use."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._entry_points: dict[str, Any] | None = None
+        self._loaded: dict[str, click.Command] = {}
+
+    def _plugins(self) -> dict[str, Any]:
+        if self._entry_points is None:
+            from importlib.metadata import entry_points
+
+            found: dict[str, Any] = {}
+            for ep in entry_points(group=COMMAND_ENTRY_POINTS):
+                if ep.name not in self.commands:  # a built-in command is never replaced
+                    found.setdefault(ep.name, ep)
+            self._entry_points = found
+        return self._entry_points
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*self.commands, *self._plugins()})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        command = self.commands.get(cmd_name)
+        if command is not None:
+            return command
+        ep = self._plugins().get(cmd_name)
+        if ep is None:
+            return None
+        if cmd_name not in self._loaded:
+            self._loaded[cmd_name] = _load_command(cmd_name, ep)
+        return self._loaded[cmd_name]
+
+
+def _load_command(name: str, ep: Any) -> click.Command:
+    """The command an entry point names, or a stand-in that says why it could not be loaded."""
+    try:
+        command = ep.load()
+        if not isinstance(command, click.Command):
+            raise TypeError(f"{ep.value} is a {type(command).__name__}, not a click command")
+    except Exception as exc:
+        reason = f"{type(exc).__name__}: {_one_line(exc)}".rstrip(".")
+    else:
+        if command.name != name:  # `kerascut NAME` must run and show as NAME
+            command = _renamed(command, name)
+        return command
+    message = (
+        f"The command {name!r} could not be loaded from {ep.value!r} "
+        f"({COMMAND_ENTRY_POINTS} entry point): {reason}. Reinstall the package that provides it."
+    )
+
+    def unavailable(args: tuple[str, ...]) -> None:
+        raise KerascutError(message)
+
+    return click.Command(
+        name,
+        callback=unavailable,
+        params=[click.Argument(["args"], nargs=-1, type=click.UNPROCESSED)],
+        context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
+        help=message,
+        short_help=f"(unavailable: {reason})",
+        add_help_option=False,
+    )
+
+
+def _renamed(command: click.Command, name: str) -> click.Command:
+    import copy
+
+    command = copy.copy(command)
+    command.name = name
+    return command
+
+
 @click.group(
+    cls=_KerascutGroup,
     name="kerascut",
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
     epilog=(

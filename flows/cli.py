@@ -1,15 +1,17 @@
-"""CLI commands that run and schedule configs: ``run``, ``deploy``, ``config check``, ``config schema``.
+"""The Prefect commands of the ``kerascut`` CLI: ``run`` and ``deploy``.
 
 ``kerascut run`` runs the ``refresh-backbones`` flow on this machine: on Prefect's embedded API
 (a temporary local server, nothing to start by hand) unless ``PREFECT_API_URL`` is set, in which
 case the runs show up on that server. ``kerascut deploy`` registers the flows as deployments on
-the server at ``PREFECT_API_URL`` with the config's cron. Prefect is imported only by the
-commands that need it.
+the server at ``PREFECT_API_URL`` with the config's cron.
+
+The commands join the one ``kerascut`` CLI through the ``kerascut.commands`` entry points in
+pyproject.toml (``kerascut_core.cli.app`` loads them), so the core never imports Prefect.
+Importing this module is cheap: Prefect is imported only when a command runs.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import threading
@@ -19,15 +21,11 @@ from typing import Any
 
 import click
 
-from kerascut_core.config import KerascutConfig, config_json_schema, load_config
-from kerascut_core.errors import ConfigError, CutError, KerascutError
+from kerascut_core.config import load_config
+from kerascut_core.errors import KerascutError
+from kerascut_core.pipeline_names import CPU_POOL, GPU_POOL
 
-__all__ = ["register"]
-
-REFRESH_FLOW = "refresh-backbones"
-VALIDATE_FLOW = "validate-backbone"
-DEFAULT_CPU_POOL = "kerascut-cpu"
-DEFAULT_GPU_POOL = "kerascut-gpu"
+__all__ = ["deploy_command", "run_command"]
 
 _STEP_STYLE = {
     "checking": "dim",
@@ -41,13 +39,6 @@ _STEP_STYLE = {
     "up-to-date": "green",
     "failed": "bold red",
 }
-
-
-def register(app: click.Group) -> None:
-    """Add ``run``, ``deploy`` and the ``config`` group to ``app``."""
-    app.add_command(run_command)
-    app.add_command(deploy_command)
-    app.add_command(config_group)
 
 
 # --- kerascut run ----------------------------------------------------------------------------
@@ -83,8 +74,8 @@ def run_command(config: Path, only: tuple[str, ...], force: bool, verbose: bool,
             f"kerascut: refreshing {len(cfg.select(list(only)))} backbone(s) into {cfg.store} on {where}",
             highlight=False,
         )
-    from flows._progress import listen
-    from flows.refresh_backbones import refresh_backbones
+    from kerascut.flows._progress import listen
+    from kerascut.flows.refresh_backbones import refresh_backbones
 
     printer = _ProgressPrinter(console, quiet=quiet)
     try:
@@ -196,12 +187,12 @@ def _state_error(state: Any) -> str:
         "  export PREFECT_API_URL=http://prefect.internal:4200/api\n"
         "  bash deployments/setup_work_pools.sh process\n"
         "  kerascut deploy backbones.yaml\n"
-        "  prefect worker start --pool kerascut-cpu   # and --pool kerascut-gpu on the GPU host"
+        f"  prefect worker start --pool {CPU_POOL}   # and --pool {GPU_POOL} on the GPU host"
     ),
 )
 @click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--cpu-pool", default=DEFAULT_CPU_POOL, show_default=True, help="Work pool of refresh-backbones.")
-@click.option("--gpu-pool", default=DEFAULT_GPU_POOL, show_default=True, help="Work pool of validate-backbone.")
+@click.option("--cpu-pool", default=CPU_POOL, show_default=True, help="Work pool of refresh-backbones.")
+@click.option("--gpu-pool", default=GPU_POOL, show_default=True, help="Work pool of validate-backbone.")
 @click.option(
     "--create-pools", is_flag=True,
     help="Create missing pools as process pools (else a missing pool is an error).",
@@ -221,7 +212,7 @@ def deploy_command(config: Path, cpu_pool: str, gpu_pool: str, create_pools: boo
             "Expected PREFECT_API_URL to name the Prefect server to deploy to. Received nothing. "
             "Set it, e.g. export PREFECT_API_URL=http://127.0.0.1:4200/api (prefect server start)."
         )
-    from flows.deployments import deploy_config
+    from kerascut.flows.deployments import deploy_config
 
     result = deploy_config(
         cfg, cpu_pool=cpu_pool, gpu_pool=gpu_pool, create_pools=create_pools, image=image
@@ -232,93 +223,6 @@ def deploy_command(config: Path, cpu_pool: str, gpu_pool: str, create_pools: boo
             + (f", schedule {item['schedule']}" if item.get("schedule") else ", no schedule")
         )
     click.echo(f"server: {api}")
-    return 0
-
-
-# --- kerascut config check | schema ----------------------------------------------------------
-
-
-@click.group("config")
-def config_group() -> None:
-    """Check a config file, or print its JSON schema."""
-
-
-@config_group.command(
-    "check",
-    epilog=(
-        "\b\nExamples:\n"
-        "  kerascut config check deployments/quickstart.yaml\n"
-        "  kerascut config check backbones.yaml --no-models   # fields only, no TensorFlow"
-    ),
-)
-@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--no-models", is_flag=True, help="Check the fields only; do not load models to check layer names.")
-def check_command(file: Path, no_models: bool) -> int:
-    """Validate FILE, then check every backbone's layer names against its model.
-
-    keras.applications sources are built with weights=none for the check (layer names do not
-    depend on weights), so nothing is downloaded for them. Exit code 2 when anything is wrong.
-    """
-    cfg = load_config(file)
-    click.echo(f"{file}: fields ok ({len(cfg.backbones)} backbone(s), store {cfg.store})")
-    if no_models:
-        return 0
-    problems = 0
-    for backbone in cfg.backbones:
-        try:
-            summary = _check_layers(cfg, backbone)
-        except (CutError, ConfigError) as exc:
-            problems += 1
-            index = cfg.backbones.index(backbone)
-            field = "drop_first" if backbone.drop_first is not None and "drop_first" in str(exc) else (
-                "start" if backbone.start is not None and _mentions(exc, backbone.start) else "end"
-            )
-            click.echo(f"error: {file}: backbones[{index}].{field}: {' '.join(str(exc).split())}", err=True)
-        except KerascutError as exc:
-            problems += 1
-            click.echo(f"error: {file}: backbones[{cfg.backbones.index(backbone)}].source: {' '.join(str(exc).split())}", err=True)
-        else:
-            click.echo(f"ok  {backbone.name}: {summary}")
-    if problems:
-        if problems > 1:  # one problem is its own one-line error; several get a summary
-            click.echo(f"error: {problems} backbone(s) with problems in {file}", err=True)
-        return 2
-    return 0
-
-
-def _mentions(exc: Exception, names: Any) -> bool:
-    text = str(exc)
-    items = [names] if isinstance(names, str) else list(names.values() if isinstance(names, dict) else names)
-    return any(f"'{n}'" in text for n in items)
-
-
-def _check_layers(cfg: KerascutConfig, backbone: Any) -> str:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import keras
-
-    from kerascut_core.sources import load_model
-    from kerascut_core.surgery import plan_cut
-
-    options = backbone.source_options()
-    if backbone.is_application:
-        options["weights"] = "none"  # names only: do not download imagenet weights
-    source = backbone.source
-    if not backbone.is_application and source.startswith("s3://"):
-        from kerascut_core.sources import fetch
-
-        source = str(fetch(source, cache_dir=cfg.cache_dir))
-    model = load_model(source, cache_dir=cfg.cache_dir, **options)
-    spec = backbone.cut_spec()
-    plan = plan_cut(model, start=spec.start, end=spec.end, drop_first=spec.drop_first, extra_inputs=spec.extra_inputs)
-    keras.backend.clear_session()
-    outputs = ", ".join(f"{k}={v}" if k != v else v for k, v in plan.outputs.items())
-    return f"inputs {', '.join(plan.inputs)} -> outputs {outputs}"
-
-
-@config_group.command("schema", epilog="\b\nExample:\n  kerascut config schema > kerascut.schema.json")
-def schema_command() -> int:
-    """Print the config file's JSON schema (for editors: yaml-language-server, VS Code)."""
-    click.echo(json.dumps(config_json_schema(), indent=2, sort_keys=True))
     return 0
 
 
