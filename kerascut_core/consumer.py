@@ -15,7 +15,8 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import shutil
+import stat
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from kerascut_core.cache import default_cache_dir
 from kerascut_core.errors import IntegrityError, ObjectNotFoundError, SourceError, StoreError
 from kerascut_core.manifest import Manifest
 from kerascut_core.publish import list_backbones, read_latest, read_manifest
+from kerascut_core.store_root import require_store_root
 from kerascut_core.stores import Store, open_store, sha256_file
 from kerascut_core.uris import check_key, check_name, split_backbone_ref
 
@@ -38,6 +40,7 @@ def resolve(ref: str, version: str | None = "latest") -> tuple[Store, str, str, 
     """
     store_uri, name, pinned = split_backbone_ref(ref)
     store = open_store(store_uri)
+    require_store_root(store, f"read {name!r} from")
     version = pinned or version or "latest"
     if version == "latest":
         found = read_latest(store, name)
@@ -67,7 +70,7 @@ def _download_verified(
         if progress:
             progress(size)
         return dest
-    store.get_file(key, dest, progress=progress)
+    store.get_file(key, dest, progress=progress, max_bytes=size)  # fails at the first byte over
     actual_size = dest.stat().st_size
     digest = sha256_file(dest)
     if actual_size != size or digest != sha256:
@@ -107,19 +110,49 @@ def pull(
     target = Path(dest).expanduser()
     target.mkdir(parents=True, exist_ok=True)
     for artifact in [*manifest.artifacts]:
-        out = target / artifact.path
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.parent / f".tmp-{os.getpid()}-{out.name}"
-        shutil.copyfile(root / artifact.path, tmp)
-        os.replace(tmp, out)
+        rel = check_key(artifact.path)
+        with open(root / rel, "rb") as src:
+            _write_atomic(_safe_parent(target, rel) / Path(rel).name, src)
     _write_atomic(target / "manifest.json", manifest.to_json())
     return manifest, target
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.parent / f".tmp-{os.getpid()}-{path.name}"
-    tmp.write_text(text)
-    os.replace(tmp, path)
+def _safe_parent(base: Path, rel: str) -> Path:
+    """``base / dirname(rel)``, created, refusing a link planted anywhere on the way."""
+    current = base
+    for part in Path(rel).parts[:-1]:
+        current = current / part
+        try:
+            st = os.lstat(current)
+        except FileNotFoundError:
+            current.mkdir()
+            continue
+        if stat.S_ISLNK(st.st_mode) or not stat.S_ISDIR(st.st_mode):
+            raise StoreError(
+                f"Refusing to write into {current}: it is {'a symbolic link' if stat.S_ISLNK(st.st_mode) else 'not a directory'}. "
+                "Remove it, or pull into a fresh directory."
+            )
+    return current
+
+
+def _write_atomic(path: Path, content: str | Any) -> None:
+    """Write through ``mkstemp`` beside ``path`` (O_EXCL: never follows a planted link), then
+    rename into place (a link at ``path`` itself is replaced, not followed)."""
+    fd, tmp = tempfile.mkstemp(prefix=".kerascut-tmp-", suffix="-" + path.name[:100], dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            if isinstance(content, str):
+                out.write(content.encode())
+            else:
+                while chunk := content.read(8 << 20):
+                    out.write(chunk)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
 
 
 def load_backbone(
@@ -145,6 +178,9 @@ def load_backbone(
             f"Cannot load {ref}@{manifest.version}: it has no .keras or .h5 artifact "
             f"(formats: {sorted({a.format for a in manifest.artifacts})}). Use kerascut pull and load it yourself."
         )
+    from kerascut_core._archive import check_model_file
+
+    check_model_file(root / primary.path)  # the zip-bomb and format checks that sources get
     import keras
 
     try:

@@ -67,11 +67,13 @@ import socket
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from kerascut_core._text import shown
 from kerascut_core.errors import (
+    IntegrityError,
     ObjectExistsError,
     ObjectNotFoundError,
     PreconditionFailedError,
@@ -79,7 +81,8 @@ from kerascut_core.errors import (
     StoreError,
 )
 from kerascut_core.manifest import Artifact, Manifest
-from kerascut_core.stores import Store, sha256_file
+from kerascut_core.store_root import ensure_store_root
+from kerascut_core.stores import MAX_JSON_BYTES, Store, sha256_file
 from kerascut_core.uris import check_key, check_name
 
 __all__ = [
@@ -98,6 +101,7 @@ __all__ = [
     "promote",
     "read_latest",
     "read_manifest",
+    "scan_versions",
     "stage_candidate",
     "staged_artifacts",
     "update_latest",
@@ -148,16 +152,6 @@ class VersionInfo:
     @property
     def created_at(self) -> dt.datetime:
         return self.manifest.created_at
-
-
-@dataclass
-class GcReport:
-    """What ``gc`` removed (or would remove with ``dry_run``) and what it kept on purpose."""
-
-    removed: list[str] = field(default_factory=list)
-    aborted_uploads: list[str] = field(default_factory=list)
-    kept: list[str] = field(default_factory=list)
-    dry_run: bool = False
 
 
 # ---------------------------------------------------------------------------------------------
@@ -237,6 +231,7 @@ def stage_candidate(
         raise PublishRefusedError(f"Cannot stage {name}/{version}: no files given. Pass at least model.keras.")
     run_id = check_name(run_id or new_run_id(), "run id")
     prefix = f"{_staging_dir(name, version)}/{run_id}"
+    ensure_store_root(store)
     entries = []
     for rel, path in mapping.items():
         if not path.is_file():
@@ -468,6 +463,7 @@ def commit_version(
             f"{store.uri(prefix)}. Build the manifest from staged_artifacts(...)."
         )
     version_dir = _version_dir(name, version)
+    ensure_store_root(store)
     existing = _existing(store, name, version)
     if existing is not None:
         return _discard(store, prefix, existing)
@@ -554,30 +550,63 @@ def _artifact_problems(
 # ---------------------------------------------------------------------------------------------
 
 
-def read_manifest(store: Store, name: str, version: str) -> Manifest:
-    """The manifest of a committed version (:class:`ObjectNotFoundError` when not committed)."""
+def read_manifest(store: Store, name: str, version: str, *, check: bool = True) -> Manifest:
+    """The manifest of a committed version (:class:`ObjectNotFoundError` when not committed).
+
+    The manifest is checked against where it is: its ``name`` and ``version`` must be those
+    of its path, and its validation must have passed; otherwise :class:`IntegrityError` (a
+    version directory copied from another backbone, or a manifest edited by hand, is never
+    served). ``check=False`` skips those two checks (listings that report such versions).
+    Reads are bounded: a manifest over ``MAX_JSON_BYTES`` is refused unread.
+    """
     key = _manifest_key(name, version)
     try:
-        data = store.get_bytes(key)
+        data = store.get_bytes(key, max_bytes=MAX_JSON_BYTES)
     except ObjectNotFoundError:
         raise ObjectNotFoundError(
             f"Version {version!r} of {name!r} is not published in {store.root_uri} (no {MANIFEST}). "
             f"Run `kerascut ls {store.root_uri} {name}` to see the published versions."
         ) from None
     try:
-        return Manifest.model_validate_json(data)
+        manifest = Manifest.model_validate_json(data)
     except ValueError as exc:
         raise StoreError(f"Cannot read {store.uri(key)}: not a valid kerascut manifest ({type(exc).__name__}).") from None
+    if check:
+        if (manifest.name, manifest.version) != (name, version):
+            raise IntegrityError(
+                f"Refusing {store.uri(key)}: it is the manifest of {shown(manifest.name)}@{shown(manifest.version)}, "
+                f"not of {name}@{version} (a version directory copied or moved from elsewhere, or edited). "
+                "Do not use it; republish the backbone or promote another version."
+            )
+        if manifest.validation.passed is not True:
+            raise IntegrityError(
+                f"Refusing {store.uri(key)}: its validation did not pass, so it was never published by kerascut. "
+                "Do not use it; promote another version."
+            )
+    return manifest
 
 
 def read_latest(store: Store, name: str) -> str | None:
     """The version ``latest.json`` names, or ``None`` when nothing was published yet."""
+    key = _latest_key(name)
     try:
-        data = store.read_json(_latest_key(name))
+        data = store.read_json(key)
     except ObjectNotFoundError:
         return None
     version = data.get("version") if isinstance(data, dict) else None
-    return version if isinstance(version, str) else None
+    if not isinstance(version, str):
+        raise StoreError(
+            f"Cannot read {store.uri(key)}: expected an object with a string \"version\". Received "
+            f"{'a version of type ' + type(version).__name__ if isinstance(data, dict) else 'a ' + type(data).__name__}. "
+            f"Repair it with `kerascut promote {store.uri(name)} VERSION`."
+        )
+    try:
+        return check_name(version, "version")
+    except StoreError:
+        raise StoreError(
+            f"Cannot read {store.uri(key)}: its version {shown(version)} is not a version name. "
+            f"Repair it with `kerascut promote {store.uri(name)} VERSION`."
+        ) from None
 
 
 def update_latest(
@@ -600,9 +629,11 @@ def update_latest(
     automatic updates: the returned dict then still names the pinned version (compare its
     ``"version"`` with yours) and says ``"pinned": true``.
     """
-    manifest = read_manifest(store, name, version)
-    if manifest.validation.passed is not True:
-        raise PublishRefusedError(f"Cannot point latest at {name}/{version}: its validation did not pass.")
+    try:
+        read_manifest(store, name, version)
+    except IntegrityError as exc:
+        raise PublishRefusedError(f"Cannot point latest at {name}/{version}: {exc}") from None
+    ensure_store_root(store)
 
     def move(current: Any) -> Any:
         current = current if isinstance(current, dict) else {}
@@ -640,29 +671,61 @@ def promote(store: Store, name: str, version: str, *, pin: bool = True) -> dict[
             f"Cannot promote {name}@{version}: no such published version in {store.root_uri}."
             + (did_you_mean(version, known) or (f" Published: {format_options(known)}." if known else " Nothing is published yet."))
         ) from None
+    problems = verify_version(store, name, version, checksums=True)
+    if problems:
+        raise IntegrityError(f"Cannot promote {name}@{version}: {problems[0]}. Promote another version, or republish.")
     return update_latest(store, name, version, promoted=True, pin=pin)
 
 
 def list_backbones(store: Store) -> list[str]:
-    """Names with at least one object in the store (staging and hidden directories excluded)."""
-    return [d for d in store.list_dirs("") if not d.startswith(".")]
+    """Names with at least one object in the store (staging, hidden and unaddressable directories
+    excluded: a directory whose name is not a valid backbone name is not a backbone)."""
+    names = []
+    for d in store.list_dirs(""):
+        if d.startswith("."):
+            continue
+        with contextlib.suppress(StoreError):
+            names.append(check_name(d))
+    return names
+
+
+def scan_versions(store: Store, name: str) -> tuple[list[VersionInfo], list[str]]:
+    """Committed versions of ``name`` (oldest first), and one line per entry that was skipped.
+
+    One bad entry (a corrupt manifest, a manifest of another backbone, a link) never hides the
+    others: it is reported in the second list and the listing goes on.
+    """
+    try:
+        latest = read_latest(store, name)
+    except StoreError as exc:
+        latest, problems = None, [str(exc)]
+    else:
+        problems = []
+    scan = store.scan(check_name(name))
+    problems.extend(f"skipped {where}: {why}" for where, why in scan.skipped)
+    versions = []
+    for obj in scan.objects:
+        parts = obj.key.split("/")
+        if len(parts) == 3 and parts[2] == MANIFEST:
+            try:
+                manifest = read_manifest(store, name, check_name(parts[1], "version"))
+            except ObjectNotFoundError:
+                continue
+            except StoreError as exc:
+                problems.append(str(exc))
+                continue
+            versions.append(VersionInfo(name, parts[1], manifest, latest=parts[1] == latest))
+    return sorted(versions, key=lambda v: (v.created_at, v.version)), problems
 
 
 def list_versions(store: Store, name: str) -> list[VersionInfo]:
-    """Committed versions of ``name`` (those with a manifest), oldest first.
+    """Committed versions of ``name`` (those with a valid manifest), oldest first.
 
     A version directory without ``manifest.json`` (a commit in progress, or the leftovers of a
-    crashed one) is never listed.
+    crashed one) is never listed; nor is one whose manifest does not check
+    (:func:`scan_versions` says why).
     """
-    latest = read_latest(store, name)
-    versions = []
-    for key in store.list(check_name(name)):
-        parts = key.split("/")
-        if len(parts) == 3 and parts[2] == MANIFEST:
-            with contextlib.suppress(ObjectNotFoundError):
-                manifest = read_manifest(store, name, parts[1])
-                versions.append(VersionInfo(name, parts[1], manifest, latest=parts[1] == latest))
-    return sorted(versions, key=lambda v: (v.created_at, v.version))
+    return scan_versions(store, name)[0]
 
 
 def verify_version(store: Store, name: str, version: str, *, checksums: bool = True) -> list[str]:
@@ -678,90 +741,4 @@ def verify_version(store: Store, name: str, version: str, *, checksums: bool = T
     return _artifact_problems(store, _version_dir(name, version), manifest.artifacts, checksums=checksums)
 
 
-# ---------------------------------------------------------------------------------------------
-# gc
-# ---------------------------------------------------------------------------------------------
-
-
-def _seconds(older_than: float | dt.timedelta) -> float:
-    return older_than.total_seconds() if isinstance(older_than, dt.timedelta) else float(older_than)
-
-
-def gc(store: Store, older_than: float | dt.timedelta = dt.timedelta(hours=24), *, dry_run: bool = False) -> GcReport:
-    """Remove orphaned staging, stale claims, uncommitted version leftovers and partial uploads.
-
-    Only objects older than ``older_than`` (seconds or a timedelta) go, and never anything in a
-    version directory that has a manifest, nor ``latest.json``. A staging run whose version
-    is claimed by a live commit is kept.
-    """
-    cutoff = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=_seconds(older_than))
-    report = GcReport(dry_run=dry_run)
-
-    def remove(keys: list[str]) -> None:
-        for key in keys:
-            report.removed.append(store.uri(key))
-            if not dry_run:
-                store.delete(key)
-
-    def old(objects: list[Any]) -> bool:
-        return bool(objects) and max(o.last_modified for o in objects) < cutoff
-
-    live_runs: set[str] = set()
-    live_versions: set[str] = set()
-    for obj in store.list_objects(STAGING):
-        parts = obj.key.split("/")
-        if len(parts) == 4 and parts[3] == CLAIM:
-            try:
-                claim = store.read_json(obj.key)
-            except StoreError:
-                claim = None
-            if _claim_is_stale(claim):
-                if obj.last_modified < cutoff:
-                    remove([obj.key])
-            else:
-                live_versions.add(f"{parts[1]}/{parts[2]}")
-                if isinstance(claim, dict) and claim.get("run_id"):
-                    live_runs.add(f"{STAGING}/{parts[1]}/{parts[2]}/{claim['run_id']}")
-    runs: dict[str, list[Any]] = {}
-    for obj in store.list_objects(STAGING):
-        parts = obj.key.split("/")
-        if len(parts) >= 5:
-            runs.setdefault("/".join(parts[:4]), []).append(obj)
-    for run, objects in sorted(runs.items()):
-        if run in live_runs or not old(objects):
-            report.kept.append(store.uri(run))
-        else:
-            remove([o.key for o in objects])
-
-    for name in list_backbones(store):
-        by_version: dict[str, list[Any]] = {}
-        for obj in store.list_objects(name):
-            parts = obj.key.split("/")
-            if len(parts) >= 3:
-                by_version.setdefault(parts[1], []).append(obj)
-        for version, objects in sorted(by_version.items()):
-            if any(o.key.split("/", 2)[2] == MANIFEST for o in objects):
-                continue  # committed: never touched
-            if f"{name}/{version}" in live_versions or not old(objects):
-                report.kept.append(store.uri(f"{name}/{version}"))
-                continue
-            if store.exists(f"{name}/{version}/{MANIFEST}"):  # committed since we listed
-                continue
-            remove([o.key for o in objects])
-
-    incomplete = getattr(store, "incomplete_uploads", None)
-    if incomplete is not None:
-        for key, upload_id, initiated in incomplete(""):
-            if initiated < cutoff:
-                report.aborted_uploads.append(store.uri(key))
-                if not dry_run:
-                    store.abort_upload(key, upload_id)  # type: ignore[attr-defined]
-    temp_files = getattr(store, "temp_files", None)
-    if temp_files is not None:
-        for path, mtime in temp_files():
-            if mtime < cutoff.timestamp():
-                report.removed.append(str(path))
-                if not dry_run:
-                    with contextlib.suppress(FileNotFoundError):
-                        path.unlink()
-    return report
+from kerascut_core.gc import GcReport, gc  # noqa: E402  (re-exported: gc lives in its own module)

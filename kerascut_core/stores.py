@@ -35,6 +35,8 @@ import json
 import os
 import random
 import shutil
+import stat
+import tempfile
 import time
 import uuid
 from abc import ABC, abstractmethod
@@ -47,6 +49,7 @@ from urllib.parse import unquote, urlparse
 
 from kerascut_core import _s3
 from kerascut_core.errors import (
+    IntegrityError,
     ObjectExistsError,
     ObjectNotFoundError,
     PreconditionFailedError,
@@ -54,13 +57,16 @@ from kerascut_core.errors import (
 )
 from kerascut_core.uris import check_key, parse_s3
 
-__all__ = ["LocalStore", "ObjectInfo", "S3Store", "Store", "open_store", "sha256_file"]
+__all__ = ["MAX_JSON_BYTES", "LocalStore", "ObjectInfo", "S3Store", "ScanResult", "Store", "open_store", "sha256_file"]
 
 Progress = Callable[[int], Any]
 TMP_PREFIX = ".kerascut-tmp-"
 _CHUNK = 1 << 20
 MULTIPART_THRESHOLD = int(os.environ.get("KERASCUT_S3_MULTIPART_THRESHOLD", str(16 << 20)))
 MULTIPART_CHUNKSIZE = int(os.environ.get("KERASCUT_S3_MULTIPART_CHUNKSIZE", str(8 << 20)))
+#: The most bytes a JSON object of the store (manifest, pointer, claim, index) may have; real
+#: ones are kilobytes. A larger one is refused before it is read whole.
+MAX_JSON_BYTES = int(os.environ.get("KERASCUT_MAX_STORE_JSON_BYTES", str(16 << 20)))
 
 
 @dataclass(frozen=True)
@@ -78,6 +84,25 @@ class ObjectInfo:
     def sha256(self) -> str | None:
         """The sha256 recorded when kerascut wrote the object (S3 metadata), if any."""
         return self.metadata.get("sha256")
+
+
+@dataclass
+class ScanResult:
+    """A listing that does not stop at a bad entry: the objects, and what was skipped and why.
+
+    ``skipped`` holds ``(where, reason)`` for entries no store operation may touch: symbolic
+    links and special files in a local store, S3 keys with ``..``, ``.`` or empty segments.
+    """
+
+    objects: list[ObjectInfo] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+
+def too_large(where: str, size: int, limit: int) -> IntegrityError:
+    return IntegrityError(
+        f"Refusing {where}: it has {size} bytes or more, over the {limit} expected. The stored object "
+        "is corrupt or was replaced; do not use it."
+    )
 
 
 def sha256_file(path: str | Path, progress: Progress | None = None) -> str:
@@ -136,11 +161,18 @@ class Store(ABC):
 
     # -- reads ----------------------------------------------------------------------------
     @abstractmethod
-    def get_bytes(self, key: str) -> bytes: ...
+    def get_bytes(self, key: str, *, max_bytes: int | None = None) -> bytes:
+        """The object's bytes; with ``max_bytes``, :class:`IntegrityError` at the first byte over."""
 
     @abstractmethod
-    def get_file(self, key: str, dest: str | Path, progress: Progress | None = None) -> Path:
-        """Download to ``dest`` through a temporary name; the size is checked before the rename."""
+    def get_file(
+        self, key: str, dest: str | Path, progress: Progress | None = None, *, max_bytes: int | None = None
+    ) -> Path:
+        """Download to ``dest`` through a temporary name; the size is checked before the rename.
+
+        With ``max_bytes`` an object larger than that fails before (or at the first byte over)
+        the download, never after reading it whole.
+        """
 
     @abstractmethod
     def head(self, key: str) -> ObjectInfo | None:
@@ -151,8 +183,12 @@ class Store(ABC):
         """Every key under ``prefix`` (recursive), sorted."""
 
     @abstractmethod
+    def scan(self, prefix: str = "") -> ScanResult:
+        """Every object under ``prefix`` with size and time, plus the entries skipped and why."""
+
     def list_objects(self, prefix: str = "") -> list[ObjectInfo]:
         """Like :meth:`list`, with sizes and modification times (no per-object requests on S3)."""
+        return self.scan(prefix).objects
 
     @abstractmethod
     def list_dirs(self, prefix: str = "") -> list[str]:
@@ -190,6 +226,14 @@ class Store(ABC):
         return self._read_json_etag(key)[0]
 
     def _read_json_etag(self, key: str) -> tuple[Any, str]:
+        raise NotImplementedError
+
+    def parent(self) -> Store | None:
+        """The store one level up (``/a/b`` -> ``/a``, ``s3://b/p/q`` -> ``s3://b/p``), or ``None``."""
+        raise NotImplementedError
+
+    def child(self, name: str) -> Store:
+        """The store rooted at the sub-directory ``name``."""
         raise NotImplementedError
 
     def update_json(
@@ -238,7 +282,10 @@ def _dump_json(value: Any) -> bytes:
 
 def _local_uri(path: str) -> str:
     if path.startswith("file://"):
-        path = unquote(urlparse(path).path)
+        parsed = urlparse(path)
+        if parsed.netloc not in ("", "localhost"):
+            raise StoreError(f"Expected file:///absolute/path (no host). Received {path[:200]!r}; drop the host {parsed.netloc[:100]!r}.")
+        path = unquote(parsed.path)
     return str(Path(path).expanduser().absolute())
 
 
@@ -274,7 +321,12 @@ def open_store(uri: str | Path, *, endpoint_url: str | None = None) -> Store:
 
 
 class LocalStore(Store):
-    """A directory. Writes go to hidden temporary files first; see the module docstring."""
+    """A directory. Writes go to hidden temporary files first; see the module docstring.
+
+    The store never leaves its root: a symbolic link or a special file (FIFO, socket, device)
+    anywhere inside it is refused by reads, writes and deletes with a one-line
+    :class:`StoreError`, and skipped (and reported) by listings. The root itself may be a link.
+    """
 
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root).expanduser().absolute()
@@ -289,8 +341,52 @@ class LocalStore(Store):
         if not self.root.is_dir():
             raise StoreError(f"Cannot open the store {self.root}: no such directory. Check the path (it is created on first publish).")
 
+    def parent(self) -> LocalStore | None:
+        return None if self.root.parent == self.root else LocalStore(self.root.parent)
+
+    def child(self, name: str) -> LocalStore:
+        return LocalStore(self._path(name))
+
     def _path(self, key: str) -> Path:
         return self.root / check_key(key)
+
+    def _checked(self, key: str) -> Path:
+        """``root/key``, refusing a link or special file at any step inside the store."""
+        path = self._path(key)
+        current = self.root
+        for part in Path(key).parts:
+            current = current / part
+            try:
+                st = os.lstat(current)
+            except (FileNotFoundError, NotADirectoryError):
+                return path
+            if stat.S_ISLNK(st.st_mode):
+                raise _refused(current, "a symbolic link", self.root)
+            if stat.S_ISDIR(st.st_mode):
+                continue
+            if not stat.S_ISREG(st.st_mode):
+                raise _refused(current, _kind(st.st_mode), self.root)
+            return path  # a regular file (the object, or a parent that is a file: fails later)
+        return path
+
+    def _open(self, key: str) -> tuple[int, os.stat_result, Path]:
+        """An fd of the regular file at ``key``, opened without following a link or blocking."""
+        path = self._checked(key)
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+        except (FileNotFoundError, NotADirectoryError):
+            raise ObjectNotFoundError(f"Cannot read {path}: no such object.") from None
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise _refused(path, "a symbolic link", self.root) from None
+            raise StoreError(f"Cannot read {path}: {exc.strerror}.") from None
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            os.close(fd)
+            if stat.S_ISDIR(st.st_mode):
+                raise ObjectNotFoundError(f"Cannot read {path}: no such object (a directory).")
+            raise _refused(path, _kind(st.st_mode), self.root)
+        return fd, st, path
 
     @staticmethod
     def _info(key: str, st: os.stat_result) -> ObjectInfo:
@@ -302,20 +398,21 @@ class LocalStore(Store):
             last_modified=dt.datetime.fromtimestamp(st.st_mtime, tz=dt.timezone.utc),
         )
 
-    def _make_tmp(self, final: Path, fill: Callable[[Path], None]) -> Path:
+    def _make_tmp(self, final: Path, key: str, fill: Callable[[Path], None]) -> Path:
         """A hidden temporary file next to ``final``, filled by ``fill(tmp)`` and fsynced.
 
         A concurrent ``delete`` may remove the (empty) directory between our ``mkdir`` and the
         file's creation; that is retried.
         """
         for attempt in range(10):
+            self._checked(key)  # no link on the way: mkdir would follow it out of the store
             try:
                 final.parent.mkdir(parents=True, exist_ok=True)
             except (NotADirectoryError, FileExistsError) as exc:
                 raise StoreError(f"Cannot write {final}: a parent path is a file. Remove it or pick another key.") from exc
             except PermissionError as exc:
                 raise StoreError(f"Cannot write {final}: permission denied. Fix the directory's permissions.") from exc
-            tmp = final.parent / f"{TMP_PREFIX}{uuid.uuid4().hex}-{final.name}"
+            tmp = final.parent / f"{TMP_PREFIX}{uuid.uuid4().hex}-{final.name[:100]}"
             try:
                 fill(tmp)
                 return tmp
@@ -333,6 +430,7 @@ class LocalStore(Store):
     def _commit_tmp(self, tmp: Path, final: Path, key: str, overwrite: bool) -> ObjectInfo:
         """Give ``tmp`` its real name: replace, or link (which fails if the name exists)."""
         try:
+            self._checked(key)
             if overwrite:
                 os.replace(tmp, final)
             else:
@@ -343,11 +441,11 @@ class LocalStore(Store):
                 except OSError:
                     # no hard links on this filesystem: check-and-rename under the key's lock
                     with self._lock(key):
-                        if final.exists():
+                        if os.path.lexists(final):
                             raise _s3.exists_error(str(final)) from None
                         os.rename(tmp, final)
             _fsync_dir(final.parent)
-            return self._info(key, final.stat())
+            return self._info(key, os.lstat(final))
         finally:
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()
@@ -363,30 +461,30 @@ class LocalStore(Store):
         return fill
 
     def put_bytes(self, key, data, *, overwrite=False, if_match=None, metadata=None):
-        final = self._path(key)
-        if not overwrite and if_match is None and final.exists():
+        final = self._checked(key)
+        if not overwrite and if_match is None and os.path.lexists(final):
             raise _s3.exists_error(str(final))
-        tmp = self._make_tmp(final, self._fill_bytes(bytes(data)))
+        tmp = self._make_tmp(final, key, self._fill_bytes(bytes(data)))
         if if_match is None:
             return self._commit_tmp(tmp, final, key, overwrite)
         try:
             with self._lock(key):
                 try:
-                    current = self._info(key, final.stat()).etag
+                    current = self._info(key, os.lstat(self._checked(key))).etag
                 except FileNotFoundError:
                     raise ObjectNotFoundError(f"Cannot update {final}: it does not exist (it was deleted).") from None
                 if current != if_match:
                     raise PreconditionFailedError(f"Cannot update {final}: it changed concurrently. Retry.")
                 os.replace(tmp, final)
                 _fsync_dir(final.parent)
-                return self._info(key, final.stat())
+                return self._info(key, os.lstat(final))
         finally:
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()
 
     def put_file(self, key, path, *, overwrite=False, progress=None, metadata=None):
-        final = self._path(key)
-        if not overwrite and final.exists():
+        final = self._checked(key)
+        if not overwrite and os.path.lexists(final):
             raise _s3.exists_error(str(final))
         if not Path(path).is_file():
             raise StoreError(f"Cannot upload {path}: no such file.")
@@ -400,13 +498,12 @@ class LocalStore(Store):
                 dst.flush()
                 os.fsync(dst.fileno())
 
-        return self._commit_tmp(self._make_tmp(final, fill), final, key, overwrite)
+        return self._commit_tmp(self._make_tmp(final, key, fill), final, key, overwrite)
 
     def copy(self, src, dst, *, overwrite=False):
-        source = self._path(src)
-        if not source.is_file():
-            raise ObjectNotFoundError(f"Cannot copy {source}: no such object.")
-        final = self._path(dst)
+        fd, _, source = self._open(src)
+        os.close(fd)
+        final = self._checked(dst)
 
         def fill(tmp: Path) -> None:
             try:
@@ -416,12 +513,12 @@ class LocalStore(Store):
                     raise ObjectNotFoundError(f"Cannot copy {source}: no such object.") from None
                 raise
             except OSError:
-                shutil.copyfile(source, tmp)
+                shutil.copyfile(source, tmp, follow_symlinks=False)
 
-        return self._commit_tmp(self._make_tmp(final, fill), final, dst, overwrite)
+        return self._commit_tmp(self._make_tmp(final, dst, fill), final, dst, overwrite)
 
     def delete(self, key):
-        path = self._path(key)
+        path = self._checked(key)
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
         # remove directories left empty, up to the root
@@ -433,97 +530,141 @@ class LocalStore(Store):
                 break
             parent = parent.parent
 
-    def get_bytes(self, key):
-        path = self._path(key)
-        try:
-            return path.read_bytes()
-        except (FileNotFoundError, IsADirectoryError):
-            raise ObjectNotFoundError(f"Cannot read {path}: no such object.") from None
+    def _read_fd(self, fd: int, path: Path, size: int, max_bytes: int | None) -> bytes:
+        if max_bytes is not None and size > max_bytes:
+            raise too_large(str(path), size, max_bytes)
+        limit = size if max_bytes is None else max_bytes
+        chunks, total = [], 0
+        with os.fdopen(fd, "rb") as handle:
+            while chunk := handle.read(min(8 * _CHUNK, limit + 1 - total)):
+                chunks.append(chunk)
+                total += len(chunk)
+                if total > limit:
+                    if max_bytes is not None:
+                        raise too_large(str(path), total, max_bytes)
+                    break  # grew while we read: the rest is not ours to return
+        return b"".join(chunks)
+
+    def get_bytes(self, key, *, max_bytes=None):
+        fd, st, path = self._open(key)
+        return self._read_fd(fd, path, st.st_size, max_bytes)
 
     def _read_json_etag(self, key):
-        path = self._path(key)
-        try:
-            with open(path, "rb") as handle:
-                info = self._info(key, os.fstat(handle.fileno()))
-                data = handle.read()
-        except (FileNotFoundError, IsADirectoryError):
-            raise ObjectNotFoundError(f"Cannot read {path}: no such object.") from None
-        return _parse_json(data, str(path)), info.etag
+        fd, st, path = self._open(key)
+        data = self._read_fd(fd, path, st.st_size, MAX_JSON_BYTES)
+        return _parse_json(data, str(path)), self._info(key, st).etag
 
-    def get_file(self, key, dest, progress=None):
-        source = self._path(key)
+    def get_file(self, key, dest, progress=None, *, max_bytes=None):
+        fd, st, source = self._open(key)
         dest = Path(dest)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dest.parent / f"{TMP_PREFIX}{uuid.uuid4().hex}-{dest.name}"
-        try:
-            with open(source, "rb") as src, open(tmp, "wb") as dst:
-                expected = os.fstat(src.fileno()).st_size
-                while chunk := src.read(8 * _CHUNK):
+        with contextlib.ExitStack() as stack:
+            src = stack.enter_context(os.fdopen(fd, "rb"))
+            expected = st.st_size
+            if max_bytes is not None and expected > max_bytes:
+                raise too_large(str(source), expected, max_bytes)
+            limit = expected if max_bytes is None else max_bytes
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            out_fd, tmp_name = tempfile.mkstemp(prefix=TMP_PREFIX, suffix="-" + dest.name[:100], dir=dest.parent)
+            tmp = Path(tmp_name)
+            stack.callback(lambda: tmp.unlink(missing_ok=True))
+            written = 0
+            with os.fdopen(out_fd, "wb") as dst:
+                while chunk := src.read(min(8 * _CHUNK, limit + 1 - written)):
+                    written += len(chunk)
+                    if written > limit:
+                        if max_bytes is not None:
+                            raise too_large(str(source), written, max_bytes)
+                        break
                     dst.write(chunk)
                     if progress:
                         progress(len(chunk))
-            if tmp.stat().st_size != expected:
-                from kerascut_core.errors import IntegrityError
-
-                raise IntegrityError(f"Download of {source} ended short. Retry.")
+            if written != expected:
+                raise IntegrityError(f"Download of {source} ended short or changed size while read ({written} of {expected} bytes). Retry.")
             os.replace(tmp, dest)
-        except (FileNotFoundError, IsADirectoryError):
-            raise ObjectNotFoundError(f"Cannot read {source}: no such object.") from None
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()
         return dest
 
     def head(self, key):
-        path = self._path(key)
+        path = self._checked(key)
         try:
-            st = path.stat()
+            st = os.lstat(path)
         except (FileNotFoundError, NotADirectoryError):
             return None
-        if not path.is_file():
-            return None
+        if not stat.S_ISREG(st.st_mode):
+            return None  # a directory (links and special files were refused above)
         return self._info(key, st)
 
     def sha256(self, key):
-        path = self._path(key)
-        return sha256_file(path) if path.is_file() else None
+        try:
+            fd, _, _ = self._open(key)
+        except ObjectNotFoundError:
+            return None
+        digest = hashlib.sha256()
+        with os.fdopen(fd, "rb") as handle:
+            while chunk := handle.read(8 * _CHUNK):
+                digest.update(chunk)
+        return digest.hexdigest()
+
+    def scan(self, prefix=""):
+        result = ScanResult()
+        rel_prefix = prefix.strip("/")
+        base = self._checked(rel_prefix) if rel_prefix else self.root
+        try:
+            if not stat.S_ISDIR(os.lstat(base).st_mode):
+                return result
+        except (FileNotFoundError, NotADirectoryError):
+            return result
+        for dirpath, dirnames, filenames in os.walk(base):  # never follows links
+            here = Path(dirpath)
+            kept = []
+            for d in dirnames:
+                if d == _LOCK_DIR:
+                    continue
+                if (here / d).is_symlink():
+                    result.skipped.append((str(here / d), "a symbolic link"))
+                else:
+                    kept.append(d)
+            dirnames[:] = kept
+            rel = here.relative_to(self.root)
+            for name in filenames:
+                if name.startswith(TMP_PREFIX):
+                    continue
+                try:
+                    st = os.lstat(here / name)
+                except FileNotFoundError:
+                    continue
+                if not stat.S_ISREG(st.st_mode):
+                    kind = "a symbolic link" if stat.S_ISLNK(st.st_mode) else _kind(st.st_mode)
+                    result.skipped.append((str(here / name), kind))
+                    continue
+                result.objects.append(self._info((rel / name).as_posix(), st))
+        result.objects.sort(key=lambda o: o.key)
+        return result
 
     def list(self, prefix=""):
-        base = self._path(prefix.rstrip("/")) if prefix.strip("/") else self.root
-        if not base.is_dir():
-            return []
-        keys = []
-        for dirpath, dirnames, filenames in os.walk(base):
-            dirnames[:] = [d for d in dirnames if d != _LOCK_DIR]
-            rel = Path(dirpath).relative_to(self.root)
-            for name in filenames:
-                if not name.startswith(TMP_PREFIX):
-                    keys.append((rel / name).as_posix())
-        return sorted(keys)
-
-    def list_objects(self, prefix=""):
-        found = []
-        for key in self.list(prefix):
-            with contextlib.suppress(FileNotFoundError):
-                found.append(self._info(key, (self.root / key).stat()))
-        return found
+        return [o.key for o in self.scan(prefix).objects]
 
     def list_dirs(self, prefix=""):
-        base = self._path(prefix.rstrip("/")) if prefix.strip("/") else self.root
+        rel_prefix = prefix.strip("/")
+        base = self._checked(rel_prefix) if rel_prefix else self.root
         if not base.is_dir():
             return []
-        return sorted(e.name for e in os.scandir(base) if e.is_dir() and e.name != _LOCK_DIR)
+        return sorted(e.name for e in os.scandir(base) if e.is_dir(follow_symlinks=False) and e.name != _LOCK_DIR)
 
-    def temp_files(self) -> list[tuple[Path, float]]:
-        """Hidden temporary files left by crashed writers, with their mtimes (for gc)."""
+    def temp_files(self, skip: Callable[[Path], bool] | None = None) -> list[tuple[Path, float]]:
+        """Hidden temporary files left by crashed writers, with their mtimes (for gc).
+
+        Links are never followed; ``skip(dir)`` prunes directories (nested stores).
+        """
         found = []
         if self.root.is_dir():
-            for dirpath, _, filenames in os.walk(self.root):
+            for dirpath, dirnames, filenames in os.walk(self.root):
+                here = Path(dirpath)
+                dirnames[:] = [d for d in dirnames if not (here / d).is_symlink() and not (skip and skip(here / d))]
                 for name in filenames:
                     if name.startswith(TMP_PREFIX):
-                        path = Path(dirpath) / name
+                        path = here / name
                         with contextlib.suppress(FileNotFoundError):
-                            found.append((path, path.stat().st_mtime))
+                            found.append((path, os.lstat(path).st_mtime))
         return found
 
     @contextlib.contextmanager
@@ -531,14 +672,34 @@ class LocalStore(Store):
         import fcntl
 
         lock_dir = self.root / _LOCK_DIR
+        if lock_dir.is_symlink():
+            raise _refused(lock_dir, "a symbolic link", self.root)
         lock_dir.mkdir(parents=True, exist_ok=True)
         name = hashlib.sha256(key.encode()).hexdigest()[:32] + ".lock"
-        with open(lock_dir / name, "a+b") as handle:
+        fd = os.open(lock_dir / name, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0), 0o644)
+        with os.fdopen(fd, "a+b") as handle:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
             try:
                 yield
             finally:
                 fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    return "a special file"
+
+
+def _refused(path: Path, kind: str, root: Path) -> StoreError:
+    return StoreError(
+        f"Refusing {path}: it is {kind} inside the store {root}, which holds only regular files and "
+        "directories. Remove it (kerascut never follows links or reads special files in a store)."
+    )
 
 
 _LOCK_DIR = ".kerascut-locks"
@@ -786,31 +947,38 @@ class S3Store(Store):
                 raise StoreError(f"Cannot delete {self.uri(key)}: {first.get('Code')}: {first.get('Message')}")
 
     # -- reads ----------------------------------------------------------------------------
-    def get_bytes(self, key):
-        return self._get(key)[0]
+    def get_bytes(self, key, *, max_bytes=None):
+        return self._get(key, max_bytes)[0]
 
-    def _get(self, key: str) -> tuple[bytes, str]:
+    def _get(self, key: str, max_bytes: int | None = None) -> tuple[bytes, str]:
         def fetch() -> tuple[bytes, str]:
             response = self.client.get_object(Bucket=self.bucket, Key=self._key(key))
-            body = response["Body"].read()
             expected = response.get("ContentLength")
+            body_stream = response["Body"]
+            if max_bytes is not None and expected is not None and expected > max_bytes:
+                body_stream.close()
+                raise too_large(self.uri(key), int(expected), max_bytes)
+            body = body_stream.read(None if max_bytes is None else max_bytes + 1)
+            if max_bytes is not None and len(body) > max_bytes:
+                body_stream.close()
+                raise too_large(self.uri(key), len(body), max_bytes)
             if expected is not None and len(body) != expected:
-                from kerascut_core.errors import IntegrityError
-
                 raise IntegrityError(f"Download of {self.uri(key)} ended short ({len(body)} of {expected} bytes). Retry.")
             return body, response.get("ETag", "")
 
         from botocore import exceptions as bexc
 
-        from kerascut_core.errors import IntegrityError
-
         # botocore retries requests, not the reading of a body cut short: retry those here
         streaming = (bexc.IncompleteReadError, bexc.ResponseStreamingError, bexc.ReadTimeoutError,
-                     bexc.ConnectionClosedError, IntegrityError)
+                     bexc.ConnectionClosedError)
         attempts = int(os.environ.get("KERASCUT_S3_MAX_ATTEMPTS", "5"))
         for attempt in range(1, attempts + 1):
             try:
                 return fetch()
+            except IntegrityError as exc:
+                if "ended short" not in str(exc) or attempt == attempts:
+                    raise
+                time.sleep(min(2.0, 0.05 * 2**attempt) * random.uniform(0.5, 1.0))
             except streaming as exc:
                 if attempt == attempts:
                     raise _s3.map_error(exc, self.uri(key), "read") from exc
@@ -823,18 +991,22 @@ class S3Store(Store):
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _read_json_etag(self, key):
-        data, etag = self._get(key)
+        data, etag = self._get(key, MAX_JSON_BYTES)
         return _parse_json(data, self.uri(key)), etag
 
-    def get_file(self, key, dest, progress=None):
+    def get_file(self, key, dest, progress=None, *, max_bytes=None):
         from boto3.s3.transfer import TransferConfig
 
         info = self.head(key)
         if info is None:
             raise ObjectNotFoundError(f"Cannot read {self.uri(key)}: no such object.")
+        if max_bytes is not None and info.size > max_bytes:
+            raise too_large(self.uri(key), info.size, max_bytes)
         dest = Path(dest)
         dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dest.parent / f"{TMP_PREFIX}{uuid.uuid4().hex}-{dest.name}"
+        out_fd, tmp_name = tempfile.mkstemp(prefix=TMP_PREFIX, suffix="-" + dest.name[:100], dir=dest.parent)
+        os.close(out_fd)
+        tmp = Path(tmp_name)
         config = TransferConfig(
             multipart_threshold=MULTIPART_THRESHOLD,
             multipart_chunksize=MULTIPART_CHUNKSIZE,
@@ -850,8 +1022,6 @@ class S3Store(Store):
             )
             got = tmp.stat().st_size
             if got != info.size:
-                from kerascut_core.errors import IntegrityError
-
                 raise IntegrityError(f"Download of {self.uri(key)} ended short ({got} of {info.size} bytes). Retry.")
             os.replace(tmp, dest)
         finally:
@@ -920,21 +1090,39 @@ class S3Store(Store):
     def _rel(self, s3_key: str) -> str:
         return s3_key[len(self.prefix) + 1 :] if self.prefix else s3_key
 
-    def list(self, prefix=""):
+    def scan(self, prefix=""):
+        """One listing, no HEADs. Keys no store operation can address (``..``, ``.`` or empty
+        segments, a trailing ``/`` folder marker) are skipped and reported, never fatal."""
         objects, _ = self._list(prefix, None)
-        return sorted(self._rel(o["Key"]) for o in objects)
+        result = ScanResult()
+        for o in objects:
+            rel = self._rel(o["Key"])
+            try:
+                check_key(rel)
+                if "" in rel.split("/"):
+                    raise StoreError("empty segment")
+            except StoreError:
+                result.skipped.append((f"s3://{self.bucket}/{o['Key']}", "a key with '..', '.' or empty segments"))
+                continue
+            result.objects.append(ObjectInfo(rel, int(o.get("Size", 0)), o.get("ETag", ""), o["LastModified"]))
+        result.objects.sort(key=lambda o: o.key)
+        return result
 
-    def list_objects(self, prefix: str = "") -> list[ObjectInfo]:
-        """Like :meth:`list` with sizes and modification times (one listing, no HEADs)."""
-        objects, _ = self._list(prefix, None)
-        return [
-            ObjectInfo(self._rel(o["Key"]), int(o.get("Size", 0)), o.get("ETag", ""), o["LastModified"])
-            for o in objects
-        ]
+    def list(self, prefix=""):
+        return [o.key for o in self.scan(prefix).objects]
+
+    def parent(self) -> S3Store | None:
+        if not self.prefix:
+            return None
+        up = self.prefix.rpartition("/")[0]
+        return S3Store(f"s3://{self.bucket}" + (f"/{up}" if up else ""), endpoint_url=self._endpoint)
+
+    def child(self, name: str) -> S3Store:
+        return S3Store(self.uri(name), endpoint_url=self._endpoint)
 
     def list_dirs(self, prefix=""):
         _, dirs = self._list(prefix, "/")
-        return sorted(d for d in dirs if d)
+        return sorted(d for d in dirs if d and d not in (".", "..") and "/" not in d)
 
     def incomplete_uploads(self, prefix: str = "") -> list[tuple[str, str, dt.datetime]]:
         """``(key, upload_id, initiated)`` for multipart uploads never completed nor aborted."""

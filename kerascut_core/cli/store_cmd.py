@@ -21,6 +21,7 @@ from typing import Any
 
 import click
 
+from kerascut_core._text import printable
 from kerascut_core.errors import StoreError
 
 __all__ = ["parse_duration", "register"]
@@ -64,6 +65,12 @@ def _progress(label: str, total: int | None, quiet: bool) -> Iterator[Callable[[
         yield lambda n: bar.advance(task, n)
 
 
+def _warn(problems: list[str]) -> None:
+    """One escaped line on stderr per entry a listing skipped (the listing itself goes on)."""
+    for problem in problems:
+        click.echo(f"warning: {printable(' '.join(problem.split()), 300)}", err=True)
+
+
 def _human(n: int) -> str:
     size = float(n)
     for unit in ("B", "KB", "MB", "GB"):
@@ -93,17 +100,20 @@ def ls_cmd(store: str, name: str | None, as_json: bool, verify: bool) -> None:
       kerascut ls ./backbones
       kerascut ls s3://team-models/backbones mnv2 --json
     """
-    from kerascut_core.publish import list_backbones, list_versions, read_latest, verify_version
+    from kerascut_core.publish import list_backbones, scan_versions, verify_version
+    from kerascut_core.store_root import require_store_root
     from kerascut_core.stores import LocalStore, open_store
 
     opened = open_store(store)
-    opened.check()
+    require_store_root(opened, "list")
     if name is None:
         rows = []
         for backbone in list_backbones(opened):
-            versions = list_versions(opened, backbone)
+            versions, problems = scan_versions(opened, backbone)
+            _warn(problems)
             if versions:
-                rows.append({"name": backbone, "latest": read_latest(opened, backbone), "versions": len(versions)})
+                latest = next((v.version for v in versions if v.latest), None)
+                rows.append({"name": backbone, "latest": latest, "versions": len(versions)})
         if as_json:
             click.echo(json.dumps(rows, indent=2))
             return
@@ -115,7 +125,10 @@ def ls_cmd(store: str, name: str | None, as_json: bool, verify: bool) -> None:
         for r in rows:
             click.echo(f"{r['name'].ljust(width)}  {(r['latest'] or '-').ljust(16)}  {r['versions']}")
         return
-    versions = list_versions(opened, name)
+    from kerascut_core.uris import check_name
+
+    versions, problems = scan_versions(opened, check_name(name))
+    _warn(problems)
     rows = []
     for v in versions:
         problems = verify_version(opened, name, v.version, checksums=verify or not isinstance(opened, LocalStore))
@@ -145,7 +158,8 @@ def ls_cmd(store: str, name: str | None, as_json: bool, verify: bool) -> None:
         diff = "-" if r["max_abs_diff"] is None else f"{r['max_abs_diff']:.3g}"
         mark = "*" if r["latest"] else " "
         note = f"  BROKEN: {r['problems'][0]}" if r["problems"] else ""
-        click.echo(f"{mark} {r['version'].ljust(16)}  {r['created_at'].ljust(20)}  {_human(r['bytes']).rjust(9)}  {diff.rjust(12)}  {r['source']}{note}")
+        note = printable(note, 300)
+        click.echo(f"{mark} {r['version'].ljust(16)}  {r['created_at'].ljust(20)}  {_human(r['bytes']).rjust(9)}  {diff.rjust(12)}  {printable(r['source'], 200)}{note}")
 
 
 @click.command("pull")
@@ -168,8 +182,9 @@ def pull_cmd(ref: str, output: str, cache_dir: str | None, quiet: bool) -> None:
     with _progress(f"pull {manifest.name}@{manifest.version}", total, quiet) as progress:
         manifest, out = pull(ref, output, version=manifest.version, cache_dir=cache_dir, progress=progress)
     if not quiet:
-        click.echo(f"Pulled {manifest.name}@{manifest.version} ({_human(total)}, sha256 verified) into {out}", err=True)
-    click.echo(str(out))
+        click.echo(f"Pulled {printable(manifest.name)}@{printable(manifest.version)} ({_human(total)}, sha256 verified) "
+                   f"into {printable(out)}", err=True)
+    click.echo(printable(out))
 
 
 @click.command("promote")
@@ -187,13 +202,16 @@ def promote_cmd(ref: str, version: str, no_pin: bool) -> None:
       kerascut promote s3://team-models/backbones/mnv2 3f9a0c1d2e4b5a69
     """
     from kerascut_core.publish import promote
+    from kerascut_core.store_root import require_store_root
     from kerascut_core.stores import open_store
     from kerascut_core.uris import split_backbone_ref
 
     store_uri, name, pinned = split_backbone_ref(ref)
     if pinned:
-        raise click.UsageError(f"Expected STORE/NAME without @version (the version is its own argument). Received {ref!r}.")
-    result = promote(open_store(store_uri), name, version, pin=not no_pin)
+        raise click.UsageError(f"Expected STORE/NAME without @version (the version is its own argument). Received {printable(ref, 200)!r}.")
+    opened = open_store(store_uri)
+    require_store_root(opened, "promote in")
+    result = promote(opened, name, version, pin=not no_pin)
     previous = result.get("previous")
     click.echo(f"{name}: latest is now {version}" + (f" (was {previous})" if previous and previous != version else "")
                + ("; pinned" if result.get("pinned") else ""))
@@ -207,7 +225,8 @@ def promote_cmd(ref: str, version: str, no_pin: bool) -> None:
 def gc_cmd(store: str, older_than: str, dry_run: bool, as_json: bool) -> None:
     """Remove orphaned staging, stale claims, uncommitted leftovers and partial uploads.
 
-    Committed versions (those with a manifest) and latest.json are never touched.
+    Committed versions (those with a manifest), at any depth, and latest.json are never
+    touched; STORE must be a store root (a path above or inside one is refused).
 
     \b
     Example:
@@ -217,17 +236,17 @@ def gc_cmd(store: str, older_than: str, dry_run: bool, as_json: bool) -> None:
     from kerascut_core.stores import open_store
 
     opened = open_store(store)
-    opened.check()
-    report = gc(opened, older_than=parse_duration(older_than), dry_run=dry_run)
+    report = gc(opened, older_than=parse_duration(older_than), dry_run=dry_run)  # refuses a non-root
     if as_json:
         click.echo(json.dumps({"dry_run": dry_run, "removed": report.removed, "aborted_uploads": report.aborted_uploads,
-                               "kept": report.kept}, indent=2))
+                               "kept": report.kept, "skipped": report.skipped}, indent=2))
         return
+    _warn([f"skipped {item}" for item in report.skipped])
     verb = "would remove" if dry_run else "removed"
     for item in report.removed:
-        click.echo(f"{verb} {item}")
+        click.echo(f"{verb} {printable(item, 1000)}")
     for item in report.aborted_uploads:
-        click.echo(f"{'would abort' if dry_run else 'aborted'} upload {item}")
+        click.echo(f"{'would abort' if dry_run else 'aborted'} upload {printable(item, 1000)}")
     click.echo(f"gc: {verb} {len(report.removed)} objects, {len(report.aborted_uploads)} partial uploads; "
                f"kept {len(report.kept)} recent or in-progress items.", err=True)
 
