@@ -43,7 +43,8 @@ def test_lambda_layers_need_allow_unsafe(tmp_path):
     with pytest.raises(SourceError, match="allow_unsafe=True"):
         load_model(path)
     model = load_model(path, allow_unsafe=True)
-    assert model.get_layer("double") is not None
+    assert isinstance(model.get_layer("double"), keras.layers.Lambda)
+    np.testing.assert_array_equal(np.asarray(model(np.ones((1, 4), "float32"))), np.full((1, 4), 2.0, "float32"))
 
 
 def test_missing_and_unsupported_files(tmp_path):
