@@ -9,6 +9,7 @@ sources (so a stale ``build/`` in the checkout cannot leak into it), without bui
 
 from __future__ import annotations
 
+import ast
 import configparser
 import os
 import shutil
@@ -24,9 +25,9 @@ from kerascut_core import pipeline_names
 
 ROOT = Path(__file__).resolve().parents[1]
 
-#: Source folder -> the package it installs as.
-SOURCES = {"src/kerascut": "kerascut", "flows": "kerascut.flows", "tasks": "kerascut.tasks",
-           "kerascut_core": "kerascut_core"}
+#: Installed package -> the folder it is built from (setup.py's ROOTS).
+ROOTS = {"kerascut": "src/kerascut", "kerascut.flows": "flows", "kerascut.tasks": "tasks",
+         "kerascut_core": "kerascut_core"}
 
 
 def _clean_env(**extra: str) -> dict[str, str]:
@@ -42,7 +43,7 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     src = work / "src-copy"
     src.mkdir()
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info", "build")
-    for name in ("pyproject.toml", "README.md"):
+    for name in ("pyproject.toml", "setup.py", "README.md"):
         shutil.copy2(ROOT / name, src / name)
     for folder in ("src", "kerascut_core", "flows", "tasks"):
         shutil.copytree(ROOT / folder, src / folder, ignore=ignore)
@@ -81,10 +82,19 @@ def test_the_wheel_top_level_is_kerascut_and_kerascut_core_only(wheel: Path) -> 
     assert "kerascut_core/schemas/config.schema.json" in names and "kerascut_core/py.typed" in names
 
 
+def test_setup_py_maps_the_folders_to_their_installed_names() -> None:
+    tree = ast.parse((ROOT / "setup.py").read_text())
+    (roots,) = [
+        ast.literal_eval(node.value) for node in tree.body
+        if isinstance(node, ast.Assign) and [ast.unparse(t) for t in node.targets] == ["ROOTS"]
+    ]
+    assert roots == ROOTS
+
+
 def test_the_wheel_holds_every_module_of_the_source_folders(wheel: Path) -> None:
-    """pyproject.toml lists the packages by hand: a new subpackage must be listed there."""
+    """Subpackages are found by setup.py: a new one lands in the wheel without a config change."""
     expected = set()
-    for folder, package in SOURCES.items():
+    for package, folder in ROOTS.items():
         for path in (ROOT / folder).rglob("*.py"):
             if "__pycache__" not in path.parts:
                 rel = path.relative_to(ROOT / folder)
