@@ -18,7 +18,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
-#: Folder -> the package it installs as (pyproject.toml's package-dir).
+#: Folder -> the package it installs as (setup.py's ROOTS).
 PACKAGES = {"kerascut_core": "kerascut_core", "flows": "kerascut.flows", "tasks": "kerascut.tasks"}
 
 CORE_FORBIDDEN = ("prefect", "prefect_aws", "flows", "tasks", "kerascut.flows", "kerascut.tasks")

@@ -1,7 +1,7 @@
 """The distribution: its wheel's top level is ``kerascut`` and ``kerascut_core`` only.
 
 The repository's ``flows/`` and ``tasks/`` folders install as ``kerascut.flows`` and
-``kerascut.tasks`` (pyproject.toml's ``package-dir``), so a user's project with its own
+``kerascut.tasks`` (setup.py's ``package_dir``), so a user's project with its own
 ``flows`` and ``tasks`` packages imports both its own and kerascut's, from the editable install
 (``scripts/setup.sh``) as from a built wheel. The wheel is built once, from a copy of the
 sources (so a stale ``build/`` in the checkout cannot leak into it), without build isolation.
