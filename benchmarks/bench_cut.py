@@ -64,8 +64,7 @@ def _row(case: str, metric: str, value: float, unit: str, goal: str | None = Non
 def _bench_model(name: str, quick: bool) -> list[dict[str, Any]]:
     import keras
 
-    from kerascut_core import graph
-    from kerascut_core.surgery import cut, cut_points
+    from kerascut_core.surgery import cut, cut_points, graph
 
     keras.backend.clear_session()
     keras.utils.set_random_seed(0)
@@ -74,7 +73,7 @@ def _bench_model(name: str, quick: bool) -> list[dict[str, Any]]:
     case = f"{name} ({len(view.ops)} ops)"
 
     def cold_points() -> list[str]:
-        graph._CACHE.pop(model, None)
+        vars(model).pop(graph._VIEW_ATTR, None)  # the view is cached on the model
         return cut_points(model)
 
     points = cold_points()

@@ -30,7 +30,7 @@ from kerascut_core.errors import (
 )
 from kerascut_core.fetch import fetch, resolve_local
 from kerascut_core.fingerprint import fingerprint, source_seed
-from kerascut_core.spec import CutSpec
+from kerascut_core.surgery.spec import CutSpec
 
 __version__ = "0.1.0"
 
@@ -41,12 +41,12 @@ __version__ = "0.1.0"
 # public name -> module that defines it (imported on first access)
 _LAZY: dict[str, str] = {
     # graph view and surgery
-    "GraphView": "kerascut_core.graph",
-    "graph_view": "kerascut_core.graph",
-    "CutPlan": "kerascut_core.surgery",
-    "plan_cut": "kerascut_core.surgery",
-    "cut": "kerascut_core.surgery",
-    "cut_points": "kerascut_core.surgery",
+    "GraphView": "kerascut_core.surgery.view",
+    "graph_view": "kerascut_core.surgery.graph",
+    "CutPlan": "kerascut_core.surgery.plan",
+    "plan_cut": "kerascut_core.surgery.plan",
+    "cut": "kerascut_core.surgery.rebuild",
+    "cut_points": "kerascut_core.surgery.dominators",
     # sources
     "load_model": "kerascut_core.sources",
     # stores, versions, manifests, consumers

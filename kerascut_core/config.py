@@ -43,7 +43,7 @@ from pydantic import ValidationError as PydanticValidationError
 
 from kerascut_core._names import did_you_mean
 from kerascut_core.errors import ConfigError, CutError
-from kerascut_core.spec import CutSpec
+from kerascut_core.surgery.spec import CutSpec
 from kerascut_core.uris import APPLICATIONS_PREFIX
 
 __all__ = [

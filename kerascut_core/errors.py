@@ -11,6 +11,7 @@ __all__ = [
     "ConfigError",
     "CutError",
     "DeviceError",
+    "DrawError",
     "IntegrityError",
     "KerascutError",
     "ObjectExistsError",
@@ -72,6 +73,10 @@ class ConfigError(KerascutError, ValueError):
     """A config file or field that does not validate."""
 
     exit_code = 2
+
+
+class DrawError(KerascutError):
+    """The picture could not be drawn (graphviz missing, unknown format)."""
 
 
 class PublishRefusedError(StoreError):

@@ -199,16 +199,13 @@ def _seeded_build(seed: int) -> Iterator[None]:
     another task. During the build, Keras's draws come from a private ``random.Random(seed)``.
     """
     import keras
-    from keras.src.random import seed_generator
+
+    from kerascut_core.surgery import _keras_api
 
     with _BUILD_LOCK:
         keras.utils.set_random_seed(seed)
-        shared = seed_generator.python_random
-        seed_generator.python_random = random.Random(seed)
-        try:
+        with _keras_api.python_random(random.Random(seed)):
             yield
-        finally:
-            seed_generator.python_random = shared
 
 
 def _seed(uri: str, **options: Any) -> int:

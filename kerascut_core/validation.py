@@ -61,7 +61,9 @@ from kerascut_core.report import (
     ValidationReport,
     WeightCheck,
 )
-from kerascut_core.spec import CutSpec
+from kerascut_core.surgery import _keras_api
+from kerascut_core.surgery.names import flat_name, layer_name, leaf
+from kerascut_core.surgery.spec import CutSpec
 
 __all__ = ["FORMATS", "validate"]
 
@@ -105,7 +107,7 @@ def validate(
             directory holding one.
         source_model: the source as a Keras model, or a source URI for
             :func:`kerascut_core.sources.load_model` (options in ``source_options``).
-        cut_spec: a :class:`~kerascut_core.spec.CutSpec` or a dict of the config's cut fields
+        cut_spec: a :class:`~kerascut_core.surgery.spec.CutSpec` or a dict of the config's cut fields
             (``start``, ``end``, ``drop_first``, ``extra_inputs``).
         samples: how many inputs to run (rows of ``data`` when given).
         batch_size: the batch size of every forward pass.
@@ -418,7 +420,7 @@ def _input_specs(model: Any) -> list[tuple[str, tuple[int | None, ...], str]]:
 
 def _integer_highs(model: Any) -> list[int]:
     """For each model input, an exclusive upper bound that keeps integer values valid."""
-    from kerascut_core.graph import graph_view
+    from kerascut_core.surgery import graph_view
 
     view = graph_view(model)
     highs = []
@@ -537,7 +539,7 @@ def _forward(
     """
     import keras
 
-    struct = getattr(model, "_inputs_struct", None)
+    struct = _keras_api.inputs_struct(model)
     position = {id(t): i for i, t in enumerate(model.inputs)}  # arrays come in this order
 
     def call(arrays: list[Any]) -> Any:
@@ -746,7 +748,7 @@ def _zip_longest(*seqs: Sequence[Any]) -> list[tuple[Any, ...]]:
 
 def _model_outputs(model: Any, names: Sequence[str]) -> list[Any]:
     """The candidate's output KerasTensors, in ``names`` order when it returns a dict."""
-    struct = getattr(model, "_outputs_struct", None)
+    struct = _keras_api.outputs_struct(model)
     if isinstance(struct, dict):
         if set(struct) == set(names):
             return [struct[n] for n in names]
@@ -763,16 +765,16 @@ def _policy(obj: Any) -> str | None:
 # weights
 
 
-def _layers(model: Any, prefix: str = "") -> list[tuple[str, Any]]:
+def _layers(model: Any, within: str = "") -> list[tuple[str, Any]]:
     """Every non-model layer with its path; nested models are walked (``outer/inner``)."""
     import keras
 
     found = []
     for layer in model.layers:
         if isinstance(layer, keras.Model) and hasattr(layer, "layers"):
-            found += _layers(layer, f"{prefix}{layer.name}/")
+            found += _layers(layer, flat_name(layer.name, within=within))
         else:
-            found.append((f"{prefix}{layer.name}", layer))
+            found.append((flat_name(layer.name, within=within), layer))
     return found
 
 
@@ -792,10 +794,10 @@ def _match_layers(model: Any, source: Any, kept: set[int] | None) -> list[tuple[
     """
     layers = _layers(source)
     by_path = {address: layer for address, layer in layers}
-    by_flat = {address.replace("/", "_").replace("@", "_"): layer for address, layer in layers}
+    by_flat = {layer_name(address): layer for address, layer in layers}
     by_leaf: dict[str, list[Any]] = {}
     for address, layer in layers:
-        by_leaf.setdefault(address.rsplit("/", 1)[-1], []).append(layer)
+        by_leaf.setdefault(leaf(address), []).append(layer)
     if kept is not None:
         for options in by_leaf.values():
             options.sort(key=lambda layer: id(layer) not in kept)  # stable: source order kept
@@ -806,8 +808,7 @@ def _match_layers(model: Any, source: Any, kept: set[int] | None) -> list[tuple[
         if match is None:
             match = by_flat.get(address)
         if match is None or id(match) in used:
-            leaf = address.rsplit("/", 1)[-1]
-            match = next((o for o in by_leaf.get(leaf, []) if id(o) not in used), None)
+            match = next((o for o in by_leaf.get(leaf(address), []) if id(o) not in used), None)
         if match is not None:
             used.add(id(match))
         found.append((address, layer, match))
@@ -837,7 +838,7 @@ def _variables(layer: Any) -> list[tuple[str, Any]]:
 def _kept_layers(source: Any, plan: Any) -> set[int] | None:
     """``id`` of each source layer the cut must keep: the ops between its inputs and outputs."""
     try:
-        from kerascut_core.graph import graph_view
+        from kerascut_core.surgery import graph_view
 
         view = graph_view(source)
         stop = {view.resolve(a) for a in plan.inputs}

@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from kerascut_core.errors import StoreError
-from kerascut_core.spec import CutSpec
+from kerascut_core.surgery.spec import CutSpec
 
 __all__ = ["VERSION_LENGTH", "compute_version", "major_minor"]
 

@@ -101,7 +101,8 @@ def _draw_graph(model: Any, path: Path, name: str) -> Path | None:
 
     A worker without graphviz's ``dot`` publishes without it and says so in the log.
     """
-    from kerascut_core.draw import DrawError, draw
+    from kerascut_core.errors import DrawError
+    from kerascut_core.surgery import draw
 
     try:
         return draw(model, path, collapse=True)

@@ -7,7 +7,8 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from kerascut_core.draw import DrawError, dot_source, draw, stage_of
+from kerascut_core.errors import DrawError
+from kerascut_core.surgery import dot_source, draw, stage_of
 from tests.fixtures.models import residual
 
 pytestmark = pytest.mark.skipif(shutil.which("dot") is None, reason="graphviz `dot` not installed")
@@ -47,8 +48,7 @@ def test_stage_names_of_keras_applications():
 
 
 def test_every_op_is_drawn_and_cut_points_are_marked(model, tmp_path):
-    from kerascut_core.graph import graph_view
-    from kerascut_core.surgery import cut_points
+    from kerascut_core.surgery import cut_points, graph_view
 
     path = draw(model, tmp_path / "m.svg")
     nodes = [c for c in _nodes(path).values() if "op" in c]
@@ -73,8 +73,7 @@ def test_a_cut_marks_kept_dropped_start_and_output(model, tmp_path):
 
 
 def test_a_crossing_cut_draws_the_crossing_skip(model, tmp_path):
-    from kerascut_core.graph import graph_view
-    from kerascut_core.surgery import cut_points
+    from kerascut_core.surgery import cut_points, graph_view
 
     view = graph_view(model)
     points = set(cut_points(model))

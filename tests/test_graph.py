@@ -6,7 +6,7 @@ import keras
 import pytest
 
 from kerascut_core import CutError
-from kerascut_core.graph import graph_view
+from kerascut_core.surgery import graph_view
 from tests.fixtures import models
 
 

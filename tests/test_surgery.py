@@ -7,8 +7,7 @@ import numpy as np
 import pytest
 
 from kerascut_core import CutError, CutSpec
-from kerascut_core.graph import graph_view
-from kerascut_core.surgery import CutPlan, cut, cut_points, plan_cut
+from kerascut_core.surgery import CutPlan, cut, cut_points, graph_view, plan_cut
 from tests.fixtures import models
 from tests.fixtures.models import random_input, reference_activations
 

@@ -11,8 +11,7 @@ import numpy as np
 import pytest
 
 from kerascut_core import CutError
-from kerascut_core.graph import graph_view
-from kerascut_core.surgery import cut, cut_points, plan_cut
+from kerascut_core.surgery import cut, cut_points, graph_view, plan_cut
 
 pytestmark = pytest.mark.zoo
 

@@ -20,9 +20,8 @@ import numpy as np
 import pytest
 
 from kerascut_core import CutError
-from kerascut_core.graph import graph_view
 from kerascut_core.sources import application_names
-from kerascut_core.surgery import cut, cut_points, plan_cut
+from kerascut_core.surgery import cut, cut_points, graph_view, plan_cut
 
 pytestmark = pytest.mark.zoo
 

@@ -20,8 +20,7 @@ def inspect_rows(model: Any, end: list[str] | None = None) -> list[dict[str, Any
     ``params`` is counted at a layer's first call, so the column sums to the model's params.
     ``cut_point`` says whether the tensor is a valid single start for ``end``.
     """
-    from kerascut_core.graph import graph_view
-    from kerascut_core.surgery import cut_points
+    from kerascut_core.surgery import cut_points, graph_view
 
     view = graph_view(model)
     points = set(cut_points(model, end=end or None))
@@ -140,7 +139,7 @@ def _draw(
     collapse: bool,
 ) -> None:
     from kerascut_core.cli.cut_cmd import parse_ends
-    from kerascut_core.draw import draw
+    from kerascut_core.surgery import draw
 
     start = None if not starts else starts[0] if len(starts) == 1 else list(starts)
     end = parse_ends(ends)

@@ -81,7 +81,7 @@ def validate_command(
           --end C4=block_13_expand_relu --end C5=out_relu --format saved_model --json
     """
     from kerascut_core.cli._progress import phase_bars
-    from kerascut_core.spec import CutSpec
+    from kerascut_core.surgery.spec import CutSpec
     from kerascut_core.validation import validate
 
     if starts and drop_first is not None:

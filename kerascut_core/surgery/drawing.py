@@ -1,7 +1,7 @@
 """Draw a model's graph with its valid cut points and, for a given cut, what it keeps.
 
 Choosing where to cut a 700-layer network from a table of names is hard; a picture helps.
-:func:`draw` renders the :mod:`kerascut_core.graph` view with graphviz (the ``dot`` binary):
+:func:`draw` renders the :mod:`kerascut_core.surgery.graph` view with graphviz (the ``dot`` binary):
 
 - every tensor that is a valid single start (:func:`kerascut_core.cut_points`) is highlighted;
 - for a given cut, operations are marked *kept* or *dropped*, the new inputs and the outputs are
@@ -13,7 +13,7 @@ SVG elements carry CSS classes (``op``, ``cut-point``, ``kept``, ``dropped``, ``
 ``output``, ``crossing``, ``stage``) so the structure can be checked and styled.
 
     >>> import keras
-    >>> from kerascut_core.draw import draw
+    >>> from kerascut_core.surgery import draw
     >>> model = keras.applications.ResNet50(weights=None)                   # doctest: +SKIP
     >>> draw(model, "r.svg", start="conv3_block1_out", end="conv4_block6_out")  # doctest: +SKIP
 """
@@ -26,10 +26,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from kerascut_core.errors import KerascutError
-from kerascut_core.spec import CutSpec, EndSpec, StartSpec
+from kerascut_core.errors import DrawError
+from kerascut_core.surgery.names import SEP, flat_name
+from kerascut_core.surgery.spec import CutSpec, EndSpec, StartSpec
 
-__all__ = ["DrawError", "dot_source", "draw", "stage_of"]
+__all__ = ["dot_source", "draw", "stage_of"]
 
 _COLORS = {
     "kept": "#d8ecff",
@@ -45,10 +46,6 @@ _STAGE = re.compile(
     r"^(?P<stage>.*?(?:block|stage|conv|cell|reduction|mixed)_?\d+[a-z]?(?:_block_?\d+)?)"
     r"(?:[_/].+)$"
 )
-
-
-class DrawError(KerascutError):
-    """The picture could not be drawn (graphviz missing, unknown format)."""
 
 
 @dataclass
@@ -69,11 +66,11 @@ def stage_of(address: str) -> str | None:
         >>> stage_of("conv4_block2_1_conv"), stage_of("block_3_expand_relu"), stage_of("predictions")
         ('conv4_block2', 'block_3', None)
     """
-    prefix, _, leaf = address.rpartition("/")
+    prefix, _, leaf = address.rpartition(SEP)
     match = _STAGE.match(leaf)
     if not match:
         return None
-    return (prefix + "/" if prefix else "") + match.group("stage")
+    return flat_name(match.group("stage"), within=prefix)
 
 
 def dot_source(
@@ -88,8 +85,9 @@ def dot_source(
     """Build the ``graphviz.Digraph`` of ``model`` (see :func:`draw`); nothing is rendered."""
     import graphviz
 
-    from kerascut_core.graph import graph_view
-    from kerascut_core.surgery import cut_points, plan_cut
+    from kerascut_core.surgery.dominators import cut_points
+    from kerascut_core.surgery.graph import graph_view
+    from kerascut_core.surgery.plan import plan_cut
 
     view = graph_view(model)
     points = set(cut_points(model, end=end))

@@ -11,10 +11,11 @@ operations and one list of tensors, both in topological order:
 - a layer called at several sites is ``name@k`` for its k-th call (0-based, in call order);
 - an operation with several outputs gives ``name:i`` for its i-th output.
 
-A tensor is addressed by the operation that produced it. The view never changes the model.
+A tensor is addressed by the operation that produced it (the rule is
+:func:`kerascut_core.surgery.names.flat_name`). The view never changes the model.
 
     >>> import keras
-    >>> from kerascut_core.graph import graph_view
+    >>> from kerascut_core.surgery import graph_view
     >>> inputs = keras.Input((4,), name="x")
     >>> model = keras.Model(inputs, keras.layers.Dense(2, name="head")(inputs))
     >>> [t.address for t in graph_view(model).tensors]
@@ -23,176 +24,18 @@ A tensor is addressed by the operation that produced it. The view never changes 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from typing import Any
 
 import keras
-from keras.src.models.functional import Functional
 
-from kerascut_core._names import closest
 from kerascut_core.errors import CutError
+from kerascut_core.surgery import _keras_api
+from kerascut_core.surgery.names import flat_name
+from kerascut_core.surgery.view import GraphView, OpView, TensorView
 
-__all__ = ["GraphView", "OpView", "TensorView", "graph_view"]
+__all__ = ["graph_view"]
 
-_POINTER = "List the valid names with kerascut_core.cut_points(model) or `kerascut inspect MODEL`."
-
-
-@dataclass(eq=False, slots=True)
-class OpView:
-    """One call of one operation, as it appears in the view.
-
-    ``context`` holds call-context arguments (``training``) that an enclosing nested model was
-    called with; replaying the operation with them reproduces what the nested call did.
-    """
-
-    index: int
-    address: str
-    operation: Any
-    node: Any
-    inputs: tuple[int, ...]
-    outputs: tuple[int, ...]
-    context: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def name(self) -> str:
-        """The operation's own name (the last part of the address, without ``@k``)."""
-        return self.operation.name
-
-    @property
-    def type(self) -> str:
-        """The operation's class name, e.g. ``Conv2D`` or ``Add`` for a raw ``keras.ops.add``."""
-        return type(self.operation).__name__
-
-    @property
-    def is_input(self) -> bool:
-        """Whether this is one of the model's ``InputLayer`` operations."""
-        return not self.inputs
-
-
-@dataclass(eq=False, slots=True)
-class TensorView:
-    """One tensor of the view, produced by output ``output_index`` of op ``op``."""
-
-    index: int
-    address: str
-    op: int
-    output_index: int
-    keras_tensor: Any
-
-    @property
-    def shape(self) -> tuple[int | None, ...]:
-        return tuple(self.keras_tensor.shape)
-
-    @property
-    def dtype(self) -> str:
-        return str(self.keras_tensor.dtype)
-
-
-class GraphView:
-    """Operations and tensors of a model in topological order, nested models inlined.
-
-    Attributes:
-        model: the model the view describes (never modified).
-        ops: every operation call, inputs first, in topological order.
-        tensors: every tensor, in the order of the ops that produce them.
-        inputs: tensor indices of the model's inputs, in ``model.inputs`` order.
-        outputs: tensor indices of the model's outputs, in ``model.outputs`` order.
-        output_names: the model's names for its outputs (dict keys for dict outputs).
-        consumers: for each tensor, the indices of the ops that read it.
-    """
-
-    def __init__(
-        self,
-        model: Any,
-        ops: list[OpView],
-        tensors: list[TensorView],
-        inputs: list[int],
-        outputs: list[int],
-        output_names: list[str],
-        aliases: dict[str, int],
-        ambiguous: dict[str, list[str]],
-    ) -> None:
-        self.model = model
-        self.ops = ops
-        self.tensors = tensors
-        self.inputs = inputs
-        self.outputs = outputs
-        self.output_names = output_names
-        self.consumers: list[list[int]] = [[] for _ in tensors]
-        for op in ops:
-            for t in dict.fromkeys(op.inputs):
-                self.consumers[t].append(op.index)
-        self._by_address = {t.address: t.index for t in tensors}
-        self._aliases = aliases
-        self._ambiguous = ambiguous
-
-    def __repr__(self) -> str:
-        return (
-            f"<GraphView model={self.model.name!r} ops={len(self.ops)} "
-            f"tensors={len(self.tensors)}>"
-        )
-
-    @property
-    def addresses(self) -> list[str]:
-        """Every tensor's canonical address, in topological order."""
-        return [t.address for t in self.tensors]
-
-    def producer(self, tensor: int) -> OpView:
-        """The op that produces tensor index ``tensor``."""
-        return self.ops[self.tensors[tensor].op]
-
-    def resolve(self, name: str, *, role: str = "name") -> int:
-        """The tensor index for an address (or an alias such as a nested model's name).
-
-        Raises ``CutError`` with up to three close names when ``name`` is unknown or ambiguous.
-        """
-        found = self._by_address.get(name)
-        if found is None:
-            found = self._aliases.get(name)
-        if found is not None:
-            return found
-        if name in self._ambiguous:
-            options = self._ambiguous[name]
-            raise CutError(
-                f"Expected `{role}` to name one tensor of model '{self.model.name}'. "
-                f"Received {role}={name!r}, which has several: "
-                + ", ".join(repr(o) for o in options[:8])
-                + (" ..." if len(options) > 8 else "")
-                + f". Pick one of them. {_POINTER}"
-            )
-        suggestions = self._suggest(name)
-        hint = (" Did you mean " + ", ".join(repr(s) for s in suggestions) + "?") if suggestions else ""
-        raise CutError(
-            f"Expected `{role}` to name a layer or op of model '{self.model.name}'. "
-            f"Received {role}={name!r}, which is not in the model.{hint} {_POINTER}"
-        )
-
-    def _suggest(self, name: str) -> list[str]:
-        # Names given without their nested-model path come first: "block_6_expand_relu" ->
-        # "mobilenetv2_1.00_96/block_6_expand_relu".
-        same_leaf = [a for a in self._by_address if a.rsplit("/", 1)[-1] == name]
-        if len(same_leaf) >= 3:
-            return same_leaf[:3]
-        options = list(self._by_address) + list(self._aliases)
-        return (same_leaf + [c for c in closest(name, options, n=3) if c not in same_leaf])[:3]
-
-    def ancestors(self, tensors: Iterable[int]) -> set[int]:
-        """Indices of every tensor the given tensors depend on, themselves included."""
-        seen: set[int] = set()
-        stack = list(tensors)
-        ops, producers = self.ops, self.tensors
-        while stack:
-            t = stack.pop()
-            if t in seen:
-                continue
-            seen.add(t)
-            stack.extend(ops[producers[t].op].inputs)
-        return seen
-
-
-# --------------------------------------------------------------------------------------------
-# building the view
 
 # The view is kept on the model itself, so it lives and dies with it. (A WeakKeyDictionary
 # would leak: its values hold the model strongly, so no source model would ever be freed.)
@@ -206,7 +49,7 @@ def graph_view(model: Any) -> GraphView:
     are cached on the model object (a Functional graph does not change once built).
 
         >>> import keras
-        >>> from kerascut_core.graph import graph_view
+        >>> from kerascut_core.surgery import graph_view
         >>> x = keras.Input((8,), name="x")
         >>> y = keras.ops.add(keras.layers.Dense(8, name="d")(x), x)
         >>> [(op.address, op.type) for op in graph_view(keras.Model(x, y)).ops]
@@ -225,14 +68,15 @@ def graph_view(model: Any) -> GraphView:
 def _functional_graph(model: Any) -> Any:
     """The ``Functional`` that holds ``model``'s graph, or ``CutError`` for other models."""
     if isinstance(model, keras.Sequential):
-        if model._functional is None:
+        functional = _keras_api.sequential_graph(model)
+        if functional is None:
             raise CutError(
                 f"Expected a built Sequential model. Received Sequential model '{model.name}', "
                 "which has no graph yet. Start it with `keras.Input(shape)` or call "
                 "`model.build(input_shape)` before cutting."
             )
-        return model._functional
-    if isinstance(model, Functional) and _runs_its_graph(model):
+        return functional
+    if isinstance(model, _keras_api.functional_type()) and _runs_its_graph(model):
         return model
     if isinstance(model, keras.Model):
         raise CutError(
@@ -250,7 +94,7 @@ def _functional_graph(model: Any) -> Any:
 
 def _runs_its_graph(model: Any) -> bool:
     """True when calling ``model`` runs its graph (no user override of ``call``)."""
-    return type(model).call is Functional.call
+    return type(model).call is _keras_api.functional_type().call
 
 
 def _inlinable(op: Any) -> Any:
@@ -258,17 +102,17 @@ def _inlinable(op: Any) -> Any:
     if not isinstance(op, keras.Model):
         return None
     if isinstance(op, keras.Sequential):
-        return op._functional if type(op).call is keras.Sequential.call else None
-    if isinstance(op, Functional) and _runs_its_graph(op):
+        return _keras_api.sequential_graph(op) if type(op).call is keras.Sequential.call else None
+    if isinstance(op, _keras_api.functional_type()) and _runs_its_graph(op):
         return op
     return None
 
 
 def _ordered_nodes(functional: Any) -> list[Any]:
     """The nodes of ``functional`` in the order Keras runs them (and lists ``model.layers``)."""
-    position = {id(op): i for i, op in enumerate(functional._operations[:])}
+    position = {id(op): i for i, op in enumerate(_keras_api.operations(functional))}
     ordered = []
-    by_depth = functional._nodes_by_depth
+    by_depth = _keras_api.nodes_by_depth(functional)
     for depth in sorted(by_depth, reverse=True):
         nodes = by_depth[depth]
         if len(nodes) > 1:
@@ -286,7 +130,7 @@ def _first(pair: tuple[int, Any]) -> int:
 
 
 def _node_index(node: Any) -> int:
-    for i, candidate in enumerate(node.operation._inbound_nodes):
+    for i, candidate in enumerate(_keras_api.inbound_nodes(node.operation)):
         if candidate is node:
             return i
     return -1
@@ -299,7 +143,7 @@ def _call_inputs(node: Any, inner: Any) -> list[Any] | None:
     value = args[0] if args else kwargs.get("inputs")
     if value is None:
         return None
-    struct = inner._inputs_struct
+    struct = _keras_api.inputs_struct(inner)
     if isinstance(value, dict) and isinstance(struct, dict):
         if set(value) != set(struct):
             return None
@@ -330,7 +174,7 @@ class _Builder:
         local = self._inline(functional, "", None, {})
         inputs = [local[id(kt)] for kt in functional.inputs]
         outputs = [local[id(kt)] for kt in functional.outputs]
-        struct = functional._outputs_struct
+        struct = _keras_api.outputs_struct(functional)
         if isinstance(struct, dict):
             flat = tree.flatten_with_path(struct)
             output_names = [".".join(str(p) for p in path) for path, _ in flat]
@@ -349,11 +193,14 @@ class _Builder:
     def _inline(
         self,
         functional: Any,
-        prefix: str,
+        within: str,
         fed: Sequence[int] | None,
         context: dict[str, Any],
     ) -> dict[int, int]:
-        """Add ``functional``'s ops to the view; return its KerasTensor id -> tensor index."""
+        """Add ``functional``'s ops to the view; return its KerasTensor id -> tensor index.
+
+        ``within`` is the address of the nested model ``functional`` is (``""`` at the top).
+        """
         local: dict[int, int] = {}
         if fed is not None:
             for kt, t in zip(functional.inputs, fed, strict=True):
@@ -371,8 +218,8 @@ class _Builder:
                 for k, node in enumerate(op_nodes):
                     call_index[id(node)] = k
                 op = op_nodes[0].operation
-                self.ambiguous[prefix + op.name] = [
-                    f"{prefix}{op.name}@{k}" for k in range(len(op_nodes))
+                self.ambiguous[flat_name(op.name, within=within)] = [
+                    flat_name(op.name, within=within, call=k) for k in range(len(op_nodes))
                 ]
 
         for node in nodes:
@@ -382,29 +229,29 @@ class _Builder:
                     # A nested model's own input: the tensor that feeds it from outside.
                     for kt in node.outputs:
                         if id(kt) in local:
-                            self.aliases.setdefault(prefix + op.name, local[id(kt)])
+                            self.aliases.setdefault(flat_name(op.name, within=within), local[id(kt)])
                     continue
-                self._add_op(prefix + op.name, node, (), context, local)
+                self._add_op(flat_name(op.name, within=within), node, (), context, local)
                 continue
 
             k = call_index.get(id(node)) if call_index else None
-            base = prefix + op.name if k is None else f"{prefix}{op.name}@{k}"
+            base = flat_name(op.name, within=within, call=k)
             in_tensors = tuple([local[id(kt)] for kt in node.arguments.keras_tensors])
             inner = _inlinable(op)
             fed_inner = _call_inputs(node, inner) if inner is not None else None
             if fed_inner is not None:
                 inner_context = dict(context)
-                for name in getattr(op, "_call_context_args", ()):
+                for name in _keras_api.call_context_args(op):
                     value = node.arguments.kwargs.get(name)
                     if value is not None and name not in context:
                         inner_context[name] = value
                 inner_local = self._inline(
-                    inner, base + "/", [local[id(kt)] for kt in fed_inner], inner_context
+                    inner, base, [local[id(kt)] for kt in fed_inner], inner_context
                 )
                 outs = [inner_local[id(kt)] for kt in inner.outputs]
                 for i, (kt, t) in enumerate(zip(node.outputs, outs, strict=True)):
                     local[id(kt)] = t
-                    self.aliases.setdefault(base if len(outs) == 1 else f"{base}:{i}", t)
+                    self.aliases.setdefault(base if len(outs) == 1 else flat_name(base, output=i), t)
                 continue
             self._add_op(base, node, in_tensors, context, local)
         return local
@@ -419,7 +266,7 @@ class _Builder:
     ) -> None:
         op = node.operation
         op_context = (
-            {k: v for k, v in context.items() if k in getattr(op, "_call_context_args", ())}
+            {k: v for k, v in context.items() if k in _keras_api.call_context_args(op)}
             if context
             else {}
         )
@@ -434,8 +281,8 @@ class _Builder:
         else:
             first = len(tensors)
             for i, kt in enumerate(outputs):
-                tensors.append(TensorView(first + i, f"{base}:{i}", op_index, i, kt))
+                tensors.append(TensorView(first + i, flat_name(base, output=i), op_index, i, kt))
                 local[id(kt)] = first + i
             outs = tuple(range(first, first + len(outputs)))
-            self.ambiguous[base] = [f"{base}:{i}" for i in range(len(outputs))]
+            self.ambiguous[base] = [flat_name(base, output=i) for i in range(len(outputs))]
         self.ops.append(OpView(op_index, base, op, node, in_tensors, outs, op_context))
