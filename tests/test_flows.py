@@ -180,7 +180,8 @@ def test_failed_validation_publishes_nothing(
     assert state.is_failed()
     assert rows["tiny-nan"]["status"] == "failed"
     assert "failed validation" in rows["tiny-nan"]["message"]
-    assert listing(s3_client, s3_bucket, "backbones/") == {}, "nothing published, staging cleaned"
+    # nothing published, staging cleaned: only the store's root marker (written by the first stage) is left
+    assert list(listing(s3_client, s3_bucket, "backbones/")) == ["backbones/.kerascut-store.json"]
 
     runs = prefect_client.read_flow_runs(flow_filter=FlowFilter(name=FlowFilterName(any_=["validate-backbone"])))
     assert any(r.state.is_failed() and r.name == "validate-tiny-nan" for r in runs)
@@ -231,7 +232,7 @@ def test_aws_credentials_block(
     ).save("kerascut-test-s3", overwrite=True)
     for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_ENDPOINT_URL", "AWS_DEFAULT_REGION"):
         monkeypatch.delenv(key)
-    from kerascut_core import _s3
+    from kerascut_core.stores import _s3_client as _s3
 
     _s3.clear_clients()
     cfg = config(f"s3://{s3_bucket}/backbones", tiny_backbone("tiny", source), aws_credentials_block="kerascut-test-s3")
