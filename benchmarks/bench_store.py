@@ -43,8 +43,9 @@ def run(quick: bool = False) -> list[dict]:
         os.environ.update(s3_environment(endpoint, work))
         import boto3
 
-        from kerascut_core import _s3, fingerprint
+        from kerascut_core import fingerprint
         from kerascut_core.fingerprint import fingerprint_many
+        from kerascut_core.stores import _s3_client as _s3
         from kerascut_core.stores import open_store
 
         _s3.clear_clients()

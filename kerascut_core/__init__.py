@@ -50,7 +50,7 @@ _LAZY: dict[str, str] = {
     # sources
     "load_model": "kerascut_core.sources",
     # stores, versions, manifests, consumers
-    "open_store": "kerascut_core.stores",
+    "open_store": "kerascut_core.stores.registry",
     "Manifest": "kerascut_core.manifest",
     "compute_version": "kerascut_core.versioning",
     "stage_candidate": "kerascut_core.publish",

@@ -14,9 +14,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from kerascut_core import _s3
 from kerascut_core.cache import DownloadCache
 from kerascut_core.errors import SourceError
+from kerascut_core.stores import _s3_client as _s3
 from kerascut_core.uris import parse_uri
 
 __all__ = ["fetch", "resolve_local"]
@@ -74,7 +74,7 @@ def resolve_local(
 def _fetch_s3(bucket: str, key: str, cache: DownloadCache, progress: Callable[[int], Any] | None) -> Path:
     from boto3.s3.transfer import TransferConfig
 
-    from kerascut_core.stores import MULTIPART_CHUNKSIZE, MULTIPART_THRESHOLD
+    from kerascut_core.stores._s3_client import MULTIPART_CHUNKSIZE, MULTIPART_THRESHOLD
 
     uri = f"s3://{bucket}/{key}"
     client = _s3.client()

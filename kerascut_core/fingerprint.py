@@ -25,8 +25,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from kerascut_core import _s3
 from kerascut_core.errors import SourceError
+from kerascut_core.stores import _s3_client as _s3
 from kerascut_core.uris import parse_uri
 
 __all__ = ["fingerprint", "fingerprint_many", "keras_version", "source_seed", "weights_identity"]

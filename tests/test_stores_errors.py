@@ -8,8 +8,9 @@ import sys
 
 import pytest
 
-from kerascut_core import _s3, fetch, fingerprint, open_store
+from kerascut_core import fetch, fingerprint, open_store
 from kerascut_core.errors import ObjectNotFoundError, SourceError, StoreError
+from kerascut_core.stores import _s3_client as _s3
 
 
 def _one_line(exc: BaseException) -> str:

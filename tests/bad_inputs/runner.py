@@ -120,7 +120,7 @@ class Corpus:
             saved = {k: os.environ.get(k) for k in (*S3_ENV, "AWS_ENDPOINT_URL")}
             os.environ.update(S3_ENV, AWS_ENDPOINT_URL=url)
             try:
-                from kerascut_core import _s3
+                from kerascut_core.stores import _s3_client as _s3
 
                 _s3.clear_clients()
                 s3 = self.s3_client()

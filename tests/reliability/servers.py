@@ -62,7 +62,7 @@ def s3_env(url: str) -> Iterator[dict[str, str]]:
 
     Yields the environment (test credentials and ``AWS_ENDPOINT_URL``) for child processes.
     """
-    from kerascut_core import _s3
+    from kerascut_core.stores import _s3_client as _s3
 
     env = {**TEST_CREDENTIALS, "AWS_ENDPOINT_URL": url}
     saved = {k: os.environ.get(k) for k in env}

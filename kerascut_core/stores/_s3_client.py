@@ -1,33 +1,67 @@
-"""Shared S3 plumbing: one boto3 client per endpoint and thread-safe, botocore errors as one line.
+"""The shared S3 client: one boto3 client per endpoint and thread-safe, botocore errors as one line.
 
 Credentials come from the standard AWS chain (environment, shared files, SSO, instance roles);
 the endpoint from ``AWS_ENDPOINT_URL`` / ``AWS_ENDPOINT_URL_S3`` or the AWS config file, so
 MinIO and other S3-compatible servers work. Transient faults (500, 503, SlowDown, throttling,
-connection resets) are retried by botocore's ``standard`` retry mode.
+connection resets) are retried by botocore's ``standard`` retry mode; when they still fail,
+:func:`map_error` marks the error ``transient`` so that task retries try again later.
 
-Nothing here ever puts a credential into a message.
+Nothing here ever puts a credential into a message. boto3 is imported on the first client.
 """
 
 from __future__ import annotations
 
+import http.client
 import os
 import threading
 from typing import Any
 
 from kerascut_core.errors import (
-    ObjectExistsError,
+    KerascutError,
     ObjectNotFoundError,
     PreconditionFailedError,
     StoreError,
 )
 
-__all__ = ["check_bucket", "clear_clients", "client", "is_not_found", "map_error"]
+__all__ = [
+    "MAX_CONCURRENCY",
+    "MULTIPART_CHUNKSIZE",
+    "MULTIPART_THRESHOLD",
+    "TRANSIENT_CODES",
+    "check_bucket",
+    "clear_clients",
+    "client",
+    "is_not_found",
+    "map_error",
+]
 
 _LOCK = threading.Lock()
 _CLIENTS: dict[tuple, Any] = {}
 
 #: Parallel connections for multipart transfers (like ``aws s3 cp``'s default of 10).
 MAX_CONCURRENCY = int(os.environ.get("KERASCUT_S3_CONCURRENCY", "10"))
+#: Transfers of this many bytes or more are multipart (read at call time: tests lower them).
+MULTIPART_THRESHOLD = int(os.environ.get("KERASCUT_S3_MULTIPART_THRESHOLD", str(16 << 20)))
+MULTIPART_CHUNKSIZE = int(os.environ.get("KERASCUT_S3_MULTIPART_CHUNKSIZE", str(8 << 20)))
+
+#: S3 error codes and HTTP statuses worth retrying later: throttling and server-side hiccups.
+#: The same set as ``kerascut.tasks._common`` retries (a test keeps the two equal).
+TRANSIENT_CODES = frozenset(
+    {
+        "500",
+        "502",
+        "503",
+        "504",
+        "InternalError",
+        "ServiceUnavailable",
+        "SlowDown",
+        "Throttling",
+        "ThrottlingException",
+        "RequestTimeout",
+        "RequestTimeTooSkewed",
+        "RequestLimitExceeded",
+    }
+)
 
 
 def _endpoint() -> str | None:
@@ -85,18 +119,51 @@ def _code(exc: BaseException) -> str:
     return str(response.get("Error", {}).get("Code", ""))
 
 
+def _status(exc: BaseException) -> str:
+    response = getattr(exc, "response", None) or {}
+    return str(response.get("ResponseMetadata", {}).get("HTTPStatusCode", ""))
+
+
 def is_not_found(exc: BaseException) -> bool:
     return _code(exc) in {"404", "NoSuchKey", "NotFound", "NoSuchVersion"}
+
+
+def _transient(error: StoreError) -> StoreError:
+    """``error``, marked as worth retrying later (``KerascutError.transient``)."""
+    error.transient = True
+    return error
+
+
+def _is_transient_fault(exc: BaseException) -> bool:
+    """A network fault without an S3 error code: a body cut short, a reset, a timeout."""
+    from botocore import exceptions as bexc
+
+    if isinstance(exc, (bexc.HTTPClientError, bexc.IncompleteReadError)):
+        return True  # ConnectionClosedError, ResponseStreamingError, ReadTimeoutError, ...
+    try:
+        from s3transfer.exceptions import RetriesExceededError
+    except ImportError:  # pragma: no cover - s3transfer comes with boto3
+        RetriesExceededError = ()  # type: ignore[assignment]
+    if isinstance(exc, RetriesExceededError):  # s3transfer gave up on bodies that kept ending short
+        return True
+    try:
+        from urllib3 import exceptions as uexc
+
+        if isinstance(exc, (uexc.ProtocolError, uexc.ReadTimeoutError, uexc.IncompleteRead)):
+            return True
+    except ImportError:  # pragma: no cover - urllib3 comes with botocore
+        pass
+    return isinstance(exc, (ConnectionError, TimeoutError, http.client.IncompleteRead))
 
 
 def map_error(exc: BaseException, uri: str, action: str = "access") -> Exception:
     """Turn a botocore/boto3 exception into a one-line kerascut error naming ``uri`` and the fix.
 
     The caller raises the result ``from exc``. Errors kerascut already raised pass through.
+    Throttling, 5xx replies, connection resets and timeouts, an unreachable endpoint and
+    bodies cut short give an error with ``transient = True``; every other error keeps False.
     """
     from botocore import exceptions as bexc
-
-    from kerascut_core.errors import KerascutError
 
     if isinstance(exc, KerascutError):
         return exc
@@ -106,12 +173,14 @@ def map_error(exc: BaseException, uri: str, action: str = "access") -> Exception
             "AWS_SECRET_ACCESS_KEY, AWS_PROFILE, or attach a role to this machine."
         )
     if isinstance(exc, bexc.EndpointConnectionError):
-        return StoreError(
+        return _transient(StoreError(
             f"Cannot {action} {uri}: the S3 endpoint {getattr(exc, 'kwargs', {}).get('endpoint_url', '')} "
             "cannot be reached. Check AWS_ENDPOINT_URL and that the server is running."
-        )
+        ))
     if isinstance(exc, (bexc.ConnectionError, bexc.ReadTimeoutError, bexc.ConnectTimeoutError)):
-        return StoreError(f"Cannot {action} {uri}: connection to S3 failed after retries ({type(exc).__name__}). Retry later.")
+        error = StoreError(f"Cannot {action} {uri}: connection to S3 failed after retries ({type(exc).__name__}). Retry later.")
+        # a certificate that does not verify does not heal by waiting
+        return error if isinstance(exc, bexc.SSLError) else _transient(error)
     code = _code(exc)
     message = " ".join(str((getattr(exc, "response", None) or {}).get("Error", {}).get("Message", "")).split())
     if code in {"NoSuchBucket"}:
@@ -133,17 +202,12 @@ def map_error(exc: BaseException, uri: str, action: str = "access") -> Exception
     if code in {"ConditionalRequestConflict", "409", "OperationAborted"}:
         return PreconditionFailedError(f"Cannot {action} {uri}: a concurrent write to it is in progress ({code}). Retry.")
     if code:
-        return StoreError(f"Cannot {action} {uri}: {code}: {message}")
+        error = StoreError(f"Cannot {action} {uri}: {code}: {message}")
+        return _transient(error) if code in TRANSIENT_CODES or _status(exc) in TRANSIENT_CODES else error
     # anything else (s3transfer's RetriesExceededError after bodies kept ending short, ...)
     detail = " ".join(str(exc).split())[:300]
-    return StoreError(f"Cannot {action} {uri}: {type(exc).__name__}: {detail}. Retry; check the network or endpoint.")
-
-
-def exists_error(uri: str) -> ObjectExistsError:
-    return ObjectExistsError(
-        f"Cannot write {uri}: it already exists and published objects are immutable. "
-        "Publish a new version instead (a changed source or cut spec gets a new version)."
-    )
+    error = StoreError(f"Cannot {action} {uri}: {type(exc).__name__}: {detail}. Retry; check the network or endpoint.")
+    return _transient(error) if _is_transient_fault(exc) else error
 
 
 def check_bucket(bucket: str, action: str, endpoint_url: str | None = None) -> None:
