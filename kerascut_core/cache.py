@@ -26,18 +26,44 @@ import re
 import uuid
 from pathlib import Path
 
-from kerascut_core.errors import IntegrityError
+from kerascut_core._names import short_repr
+from kerascut_core.errors import ConfigError, IntegrityError
 
-__all__ = ["DownloadCache", "default_cache_dir"]
+__all__ = ["DownloadCache", "check_cache_dir", "default_cache_dir"]
 
 _SAFE = re.compile(r"[^A-Za-z0-9._-]")
+# "s3://...", "file:///...", "gs:/x": a URI where a local directory belongs (not "C:/..." nor "./a:b").
+_URI_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]+:/")
+
+
+def check_cache_dir(value: str | os.PathLike[str], what: str = "cache_dir") -> str:
+    """Return ``value`` if it is a local directory path; ``ConfigError`` for a URI.
+
+    The cache is always on local disk: ``s3://bucket/cache`` would otherwise become a
+    directory called ``s3:`` in the working directory.
+    """
+    text = os.fspath(value)
+    if not isinstance(text, str) or not text.strip():
+        raise ConfigError(
+            f"Expected `{what}` to be a local directory such as ~/.cache/kerascut. Received {short_repr(text)}."
+        )
+    if _URI_SCHEME.match(text.strip()):
+        raise ConfigError(
+            f"Expected `{what}` to be a local directory such as ~/.cache/kerascut. Received the URI "
+            f"{short_repr(text, 200)}; the download cache is always on local "
+            "disk, give a directory path instead."
+        )
+    return text
 
 
 def default_cache_dir() -> Path:
-    """``$KERASCUT_CACHE_DIR``, else ``$XDG_CACHE_HOME/kerascut``, else ``~/.cache/kerascut``."""
+    """``$KERASCUT_CACHE_DIR``, else ``$XDG_CACHE_HOME/kerascut``, else ``~/.cache/kerascut``.
+
+    ``KERASCUT_CACHE_DIR`` must be a local directory; a URI there is a ``ConfigError``.
+    """
     explicit = os.environ.get("KERASCUT_CACHE_DIR")
     if explicit:
-        return Path(explicit).expanduser()
+        return Path(check_cache_dir(explicit, "KERASCUT_CACHE_DIR")).expanduser()
     xdg = os.environ.get("XDG_CACHE_HOME")
     base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
     return base / "kerascut"
@@ -52,7 +78,7 @@ class DownloadCache:
     """A directory of verified downloads (see the module docstring)."""
 
     def __init__(self, root: str | os.PathLike[str] | None = None) -> None:
-        self.root = Path(root).expanduser() if root is not None else default_cache_dir()
+        self.root = Path(check_cache_dir(root)).expanduser() if root is not None else default_cache_dir()
 
     def entry_dir(self, bucket: str, key: str, etag: str) -> Path:
         key_hash = hashlib.sha256(f"{bucket}/{key}".encode()).hexdigest()[:32]

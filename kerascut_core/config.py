@@ -41,10 +41,11 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic import ValidationError as PydanticValidationError
 
-from kerascut_core._names import did_you_mean
-from kerascut_core.errors import ConfigError, CutError
+from kerascut_core._names import clip, did_you_mean, short_repr
+from kerascut_core.cache import check_cache_dir
+from kerascut_core.errors import ConfigError, CutError, KerascutError
 from kerascut_core.surgery.spec import CutSpec
-from kerascut_core.uris import APPLICATIONS_PREFIX
+from kerascut_core.uris import APPLICATIONS_PREFIX, file_uri_path, parse_s3, parse_uri
 
 __all__ = [
     "APPLICATIONS_PREFIX",
@@ -61,12 +62,31 @@ __all__ = [
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 _CRON_FIELD_RE = re.compile(r"^[0-9A-Za-z*/,?#LW-]+$")
 
+#: Limits of a config file, so that a careless or hostile file fails fast with one line.
+MAX_CONFIG_BYTES = 4 * 1024 * 1024
+#: YAML nodes after anchors and aliases are expanded (a "billion laughs" file is refused).
+MAX_YAML_NODES = 100_000
+#: Nesting of YAML collections, after alias expansion (a config needs about 6 levels).
+MAX_YAML_DEPTH = 64
+#: Characters of one integer scalar (Python refuses to parse more than 4300 digits anyway).
+MAX_INT_DIGITS = 100
+
+
+def _uri_value(value: str) -> str:
+    """Refuse s3:// URIs with '..' keys, file:// URIs with a host and unknown schemes."""
+    if "://" in value:
+        try:
+            parse_uri(value)
+        except KerascutError as exc:
+            raise ValueError(str(exc)) from None
+    return value
+
 
 def _deployment_name(value: str | None) -> str | None:
     if value is not None and (value.count("/") != 1 or not all(value.split("/"))):
         raise ValueError(
             "Expected a deployment name as 'FLOW/DEPLOYMENT' such as 'validate-backbone/gpu'. "
-            f"Received {value!r}."
+            f"Received {short_repr(value)}."
         )
     return value
 
@@ -87,7 +107,7 @@ class Schedule(_Strict):
         fields = value.split()
         if len(fields) not in (5, 6) or not all(_CRON_FIELD_RE.match(f) for f in fields):
             raise ValueError(
-                f'Expected a cron expression with 5 fields like "0 3 * * 1". Received {value!r}.'
+                f'Expected a cron expression with 5 fields like "0 3 * * 1". Received {short_repr(value)}.'
             )
         return " ".join(fields)
 
@@ -98,9 +118,9 @@ class Schedule(_Strict):
 
         try:
             ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
+        except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a name too long for a file
             raise ValueError(
-                f"Expected an IANA time zone such as 'UTC' or 'Europe/Berlin'. Received {value!r}."
+                f"Expected an IANA time zone such as 'UTC' or 'Europe/Berlin'. Received {short_repr(value)}."
                 + did_you_mean(value, sorted(available_timezones()))
             ) from None
         return value
@@ -129,6 +149,11 @@ class ValidationSettings(_Strict):
     def _check_deployment(cls, value: str | None) -> str | None:
         return _deployment_name(value)
 
+    @field_validator("data")
+    @classmethod
+    def _check_data(cls, value: str | None) -> str | None:
+        return None if value is None else _uri_value(value)
+
 
 class ValidationOverrides(_Strict):
     """Per-backbone overrides of :class:`ValidationSettings`; unset fields keep the defaults."""
@@ -146,6 +171,11 @@ class ValidationOverrides(_Strict):
     @classmethod
     def _check_deployment(cls, value: str | None) -> str | None:
         return _deployment_name(value)
+
+    @field_validator("data")
+    @classmethod
+    def _check_data(cls, value: str | None) -> str | None:
+        return None if value is None else _uri_value(value)
 
 
 class BackboneConfig(_Strict):
@@ -187,7 +217,7 @@ class BackboneConfig(_Strict):
         if not _NAME_RE.match(value) or ".." in value:
             raise ValueError(
                 "Expected a name of letters, digits, '.', '_' or '-' (starting with a letter or "
-                f"digit, at most 100 characters). Received {value!r}."
+                f"digit, at most 100 characters). Received {short_repr(value)}."
             )
         return value
 
@@ -200,15 +230,20 @@ class BackboneConfig(_Strict):
         if value.startswith(APPLICATIONS_PREFIX) and not value[len(APPLICATIONS_PREFIX):]:
             raise ValueError(
                 "Expected keras.applications/NAME such as 'keras.applications/MobileNetV2'. "
-                f"Received {value!r}."
+                f"Received {short_repr(value)}."
             )
-        return value
+        return _uri_value(value)
+
+    @field_validator("weights")
+    @classmethod
+    def _check_weights(cls, value: str | None) -> str | None:
+        return None if value is None else _uri_value(value)
 
     @field_validator("input_shape")
     @classmethod
     def _check_shape(cls, value: list[int] | None) -> list[int] | None:
         if value is not None and (not value or any(d < 1 for d in value)):
-            raise ValueError(f"Expected a list of positive sizes like [224, 224, 3]. Received {value!r}.")
+            raise ValueError(f"Expected a list of positive sizes like [224, 224, 3]. Received {short_repr(value)}.")
         return value
 
     @field_validator("start", "end", mode="before")
@@ -225,7 +260,7 @@ class BackboneConfig(_Strict):
             kinds = "a layer name or a list of names" + (
                 " or a mapping {output_name: layer}" if label == "end" else ""
             )
-            raise ValueError(f"Expected {kinds}. Received {value!r}.")
+            raise ValueError(f"Expected {kinds}. Received {short_repr(value)}.")
         return value
 
     @field_validator("formats")
@@ -239,13 +274,14 @@ class BackboneConfig(_Strict):
         try:
             self.cut_spec()
         except CutError as exc:
-            raise ValueError(str(exc)) from None
+            raise ValueError(clip(str(exc), 600)) from None
         if not self.is_application:
             for field in ("weights", "input_shape", "include_top"):
                 if getattr(self, field) is not None:
                     raise ValueError(
                         f"Expected `{field}` only with keras.applications/NAME sources. Received "
-                        f"{field}={getattr(self, field)!r} for source {self.source!r}. Remove `{field}`."
+                        f"{field}={short_repr(getattr(self, field))} for source {short_repr(self.source, 200)}. "
+                        f"Remove `{field}`."
                     )
         return self
 
@@ -304,11 +340,29 @@ class KerascutConfig(_Strict):
             scheme = value.split("://", 1)[0]
             raise ValueError(
                 "Expected a local directory, file:// URI or s3://bucket/prefix. "
-                f"Received a {scheme}:// URI {value!r}."
+                f"Received a {clip(scheme, 20)}:// URI {short_repr(value, 200)}."
             )
-        if value.startswith("s3://") and not value[5:].split("/", 1)[0]:
-            raise ValueError(f"Expected s3://bucket/prefix with a bucket name. Received {value!r}.")
+        if value.startswith("s3://"):
+            if not value[5:].split("/", 1)[0]:
+                raise ValueError(
+                    f"Expected s3://bucket/prefix with a bucket name. Received {short_repr(value, 200)}."
+                )
+            parse_s3(value, error=ValueError)  # a valid bucket, no '..' or '.' segments in the prefix
+        elif value.startswith("file://"):
+            file_uri_path(value, error=ValueError)  # any host but localhost is refused, not dropped
+            if value.startswith("file://localhost/"):
+                value = "file://" + value[len("file://localhost"):]  # the same directory, one spelling
         return value
+
+    @field_validator("cache_dir")
+    @classmethod
+    def _check_cache_dir(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            return check_cache_dir(value, "cache_dir")
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
 
     @field_validator("backbones")
     @classmethod
@@ -319,7 +373,7 @@ class KerascutConfig(_Strict):
         for backbone in value:
             if backbone.name in seen:
                 raise ValueError(
-                    f"Expected unique backbone names. Received {backbone.name!r} twice; rename one."
+                    f"Expected unique backbone names. Received {short_repr(backbone.name)} twice; rename one."
                 )
             seen.add(backbone.name)
         return value
@@ -331,7 +385,7 @@ class KerascutConfig(_Strict):
                 return backbone
         names = [b.name for b in self.backbones]
         raise ConfigError(
-            f"Expected a backbone name from the config. Received {name!r}."
+            f"Expected a backbone name from the config. Received {short_repr(name)}."
             + (did_you_mean(name, names) or f" Valid names: {', '.join(map(repr, names))}.")
         )
 
@@ -350,44 +404,191 @@ def load_config(path: str | os.PathLike[str]) -> KerascutConfig:
     """Read and validate a YAML config file.
 
     Raises ``ConfigError`` (one line: file, field path, reason, fix) for a missing file, a YAML
-    syntax error or a field that does not validate.
+    syntax error or a field that does not validate. A file is refused, before any of it is
+    turned into Python objects, when it is larger than :data:`MAX_CONFIG_BYTES` (4 MiB), nests
+    deeper than :data:`MAX_YAML_DEPTH` (64) levels, expands through anchors and aliases to more
+    than :data:`MAX_YAML_NODES` (100,000) nodes (a "billion laughs" file) or holds an integer of
+    more than :data:`MAX_INT_DIGITS` (100) characters. Small anchors such as
+    ``<<: *defaults`` are fine.
 
         >>> cfg = load_config("deployments/quickstart.yaml")  # doctest: +SKIP
         >>> [b.name for b in cfg.backbones]                     # doctest: +SKIP
     """
     path = Path(path).expanduser()
+    shown = clip(str(path), 300)
     if not path.is_file():
         raise ConfigError(
-            f"Expected a config file. Received {str(path)!r}, which "
+            f"Expected a config file. Received {short_repr(str(path), 300)}, which "
             + ("is a directory." if path.is_dir() else "does not exist.")
             + " See deployments/quickstart.yaml for an example."
         )
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_CONFIG_BYTES + 1)
+        if len(raw) > MAX_CONFIG_BYTES:
+            raise ConfigError(
+                f"{shown}: Expected a config file of at most {MAX_CONFIG_BYTES // (1024 * 1024)} MiB. "
+                "Received a larger file; a config names backbones and settings, not data: split it "
+                "into several configs."
+            )
+        text = raw.decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"Could not read config {str(path)!r}: {exc}.") from None
+        raise ConfigError(f"Could not read config {short_repr(str(path), 300)}: {clip(str(exc), 300)}.") from None
     try:
-        data = yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader subclass: plain data only
+        data = _load_yaml(text)
+    except _LimitError as exc:
+        mark = exc.problem_mark
+        where = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
+        raise ConfigError(f"{shown}{where}: {exc.problem}") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise ConfigError(
-            f"{path}{where}: Expected valid YAML. Received a syntax error: {problem}. Fix the YAML there."
+            f"{shown}{where}: Expected valid YAML. Received a syntax error: {clip(problem, 300)}. "
+            "Fix the YAML there."
         ) from None
-    return parse_config(data, source=str(path))
+    except (ValueError, OverflowError) as exc:  # belt and braces: constructors are wrapped above
+        raise ConfigError(
+            f"{shown}: Expected valid YAML values. Received one that cannot be read: "
+            f"{clip(str(exc), 200)}. Fix the value."
+        ) from None
+    except RecursionError:  # belt and braces: the depth limit comes first
+        raise ConfigError(
+            f"{shown}: Expected YAML nested at most {MAX_YAML_DEPTH} levels deep. Received nesting "
+            "too deep to read; flatten it."
+        ) from None
+    return parse_config(data, source=shown)
+
+
+class _LimitError(yaml.MarkedYAMLError):
+    """A YAML document over one of the limits; ``problem`` is the whole one-line message."""
+
+
+def _load_yaml(text: str) -> Any:
+    """``yaml.load`` with :class:`_UniqueKeyLoader`, the alias expansion checked in between."""
+    loader = _UniqueKeyLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _check_expansion(node)
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
+def _check_expansion(root: yaml.Node) -> None:
+    """Refuse a composed document that aliases expand past the node or depth limits.
+
+    Aliases are shared nodes in the composed graph, so the expanded size is counted once per
+    distinct node (memoised, iteratively): the check costs the size of the file, not of the
+    expansion. Counts saturate just above the limit.
+    """
+    size: dict[int, int] = {}
+    depth: dict[int, int] = {}
+    on_path: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        key = id(node)
+        children = _children(node)
+        if done:
+            on_path.discard(key)
+            size[key] = min(MAX_YAML_NODES + 1, 1 + sum(size[id(c)] for c in children))
+            depth[key] = 1 + max((depth[id(c)] for c in children), default=0)
+            continue
+        if key in size:
+            continue
+        if key in on_path:
+            raise _LimitError(
+                None, None,
+                "Expected YAML without recursive aliases. Received an alias inside its own anchor "
+                "here; a config cannot contain itself, write the value out.",
+                node.start_mark,
+            )
+        on_path.add(key)
+        stack.append((node, True))
+        stack.extend((child, False) for child in children if id(child) not in size)
+    if size[id(root)] > MAX_YAML_NODES:
+        raise _LimitError(
+            None, None,
+            f"Expected at most {MAX_YAML_NODES:,} YAML values once anchors and aliases are expanded. "
+            "Received aliases that expand to more (a 'billion laughs' document); write the values "
+            "out, or alias only small blocks such as `<<: *defaults`.",
+            None,
+        )
+    if depth[id(root)] > MAX_YAML_DEPTH:
+        raise _LimitError(
+            None, None,
+            f"Expected YAML nested at most {MAX_YAML_DEPTH} levels deep once aliases are expanded. "
+            "Received aliases nested inside each other deeper than that; write the values out.",
+            None,
+        )
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
-    """``yaml.safe_load`` that refuses a key given twice in one mapping.
+    """``yaml.safe_load`` that refuses a key given twice in one mapping, with limits.
 
     PyYAML silently keeps the last value, so ``end: c3`` and a later ``end: c1`` in the same
-    backbone would cut somewhere the reader of the file does not expect.
+    backbone would cut somewhere the reader of the file does not expect. Merge keys
+    (``<<: *defaults``) work as in YAML 1.1: the keys written out override merged ones.
+    Nesting deeper than :data:`MAX_YAML_DEPTH` and integers longer than :data:`MAX_INT_DIGITS`
+    are refused while the file is read (PyYAML composes recursively, and ``int()`` refuses
+    4300+ digits with a bare ``ValueError``).
     """
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+        self._depth += 1
+        try:
+            if self._depth > MAX_YAML_DEPTH:
+                raise _LimitError(
+                    None, None,
+                    f"Expected YAML nested at most {MAX_YAML_DEPTH} levels deep. Received deeper "
+                    "nesting here; flatten it (a config needs about 6 levels).",
+                    self.peek_event().start_mark,
+                )
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep=deep)
+        except (ValueError, OverflowError) as exc:  # e.g. the date 2024-13-45
+            value = short_repr(node.value, 60) if isinstance(node, yaml.ScalarNode) else f"<{node.id}>"
+            raise yaml.constructor.ConstructorError(
+                None, None, f"the value {value} cannot be read ({clip(str(exc), 100)})", node.start_mark,
+            ) from None
+
+    def _construct_int(self, node: yaml.ScalarNode) -> int:
+        text = str(node.value)
+        if len(text) > MAX_INT_DIGITS:
+            raise _LimitError(
+                None, None,
+                f"Expected integers of at most {MAX_INT_DIGITS} digits. Received an integer of "
+                f"{len(text):,} characters here; use a sensible number.",
+                node.start_mark,
+            )
+        return self.construct_yaml_int(node)
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: set[Any] = set()
         for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue  # `<<: *defaults`: the base class merges, and explicit keys win
             key = self.construct_object(key_node, deep=deep)
             try:
                 duplicate = key in seen
@@ -396,9 +597,13 @@ class _UniqueKeyLoader(yaml.SafeLoader):
                 continue
             if duplicate:
                 raise yaml.constructor.ConstructorError(
-                    None, None, f"found the key {key!r} twice in one mapping; keep one", key_node.start_mark
+                    None, None, f"found the key {short_repr(key)} twice in one mapping; keep one",
+                    key_node.start_mark,
                 )
         return super().construct_mapping(node, deep=deep)
+
+
+_UniqueKeyLoader.add_constructor("tag:yaml.org,2002:int", _UniqueKeyLoader._construct_int)
 
 
 def parse_config(data: Any, *, source: str = "config") -> KerascutConfig:
@@ -413,7 +618,12 @@ def parse_config(data: Any, *, source: str = "config") -> KerascutConfig:
     try:
         return KerascutConfig.model_validate(data)
     except PydanticValidationError as exc:
-        raise ConfigError(f"{source}: {_describe(exc)}") from None
+        raise ConfigError(f"{source}: {clip(_describe(exc), 1000)}") from None
+    except RecursionError:
+        raise ConfigError(
+            f"{source}: Expected a config nested at most {MAX_YAML_DEPTH} levels deep. Received "
+            "deeper nesting; flatten it."
+        ) from None
 
 
 def _describe(exc: PydanticValidationError) -> str:
@@ -431,7 +641,7 @@ def _path(loc: tuple[Any, ...]) -> str:
         if isinstance(part, int):
             out += f"[{part}]"
         else:
-            out += ("." if out else "") + str(part)
+            out += ("." if out else "") + clip(str(part), 60)
     return out or "(top level)"
 
 
@@ -442,21 +652,16 @@ def _message(error: dict[str, Any], loc: tuple[Any, ...]) -> str:
         key = str(loc[-1])
         options = sorted(model.model_fields) if model else []
         hint = did_you_mean(key, options) or (f" Valid keys: {', '.join(options)}." if options else "")
-        return f"Unknown key {key!r}.{hint} Remove or rename it."
+        return f"Unknown key {short_repr(key)}.{hint} Remove or rename it."
     if kind == "missing":
         return "Expected this required field. Received nothing; add it."
     if kind == "literal_error":
         expected = error.get("ctx", {}).get("expected", "")
-        return f"Expected one of {expected}. Received {error.get('input')!r}."
+        return f"Expected one of {expected}. Received {short_repr(error.get('input'))}."
     msg = error["msg"]
     if msg.startswith("Value error, "):
         return msg[len("Value error, "):]
-    return f"{msg[0].upper()}{msg[1:]}. Received {_short(error.get('input'))}."
-
-
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
+    return f"{msg[0].upper()}{msg[1:]}. Received {short_repr(error.get('input'))}."
 
 
 def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:

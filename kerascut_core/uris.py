@@ -15,8 +15,9 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
-from urllib.parse import unquote, urlparse
+from urllib.parse import unquote
 
+from kerascut_core._names import short_repr
 from kerascut_core.errors import SourceError, StoreError
 
 __all__ = [
@@ -24,6 +25,7 @@ __all__ = [
     "ParsedURI",
     "check_key",
     "check_name",
+    "file_uri_path",
     "parse_s3",
     "parse_uri",
     "split_backbone_ref",
@@ -33,6 +35,12 @@ APPLICATIONS_PREFIX = "keras.applications/"
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.\-_]{1,254}$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,127}$")
 _APP = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+# URIs and keys in messages are cut to this many characters before they are formatted.
+_SHOWN = 200
+
+
+def _q(value: object) -> str:
+    return short_repr(value, _SHOWN)
 
 
 @dataclass(frozen=True)
@@ -54,46 +62,68 @@ def parse_uri(uri: str | Path) -> ParsedURI:
     if not isinstance(uri, str) or not uri.strip():
         raise SourceError(
             f"Expected a source URI: s3://bucket/key, a local path, file://PATH or "
-            f"keras.applications/NAME. Received {uri!r}."
+            f"keras.applications/NAME. Received {_q(uri)}."
         )
     uri = uri.strip()
     if uri.startswith("s3://"):
         bucket, key = parse_s3(uri, error=SourceError)
         if not key:
-            raise SourceError(f"Expected s3://bucket/key with a key naming a model file. Received {uri!r}.")
+            raise SourceError(f"Expected s3://bucket/key with a key naming a model file. Received {_q(uri)}.")
         return ParsedURI("s3", uri, bucket=bucket, key=key)
     if uri.startswith(APPLICATIONS_PREFIX):
         name = uri[len(APPLICATIONS_PREFIX) :]
         if not _APP.match(name):
             raise SourceError(
                 f"Expected keras.applications/NAME with NAME a keras.applications model such as "
-                f"MobileNetV2 or ResNet50. Received {uri!r}."
+                f"MobileNetV2 or ResNet50. Received {_q(uri)}."
             )
         return ParsedURI("application", uri, name=name)
     if uri.startswith("file://"):
-        parsed = urlparse(uri)
-        if parsed.netloc not in ("", "localhost"):
-            raise SourceError(f"Expected file:///absolute/path (no host). Received {uri!r}.")
-        return ParsedURI("local", uri, path=Path(unquote(parsed.path)))
+        return ParsedURI("local", uri, path=file_uri_path(uri, error=SourceError))
     scheme = re.match(r"^([a-zA-Z][a-zA-Z0-9+.\-]*)://", uri)
     if scheme:
         raise SourceError(
             f"Expected a source URI with scheme s3:// or file://, a local path or "
-            f"keras.applications/NAME. Received scheme {scheme.group(1)!r} in {uri!r}."
+            f"keras.applications/NAME. Received scheme {_q(scheme.group(1))} in {_q(uri)}."
         )
     return ParsedURI("local", uri, path=Path(uri).expanduser())
+
+
+def file_uri_path(uri: str, *, error: type[Exception] = SourceError) -> Path:
+    """The local path of ``file:///abs/path`` or ``file://localhost/abs/path`` (percent-decoded).
+
+    Any other host is refused rather than dropped: ``file://server/data`` is not ``/data``. The
+    rest of the URI is the path as written (a ``#`` or ``?`` is part of the file name).
+
+        >>> file_uri_path("file://localhost/srv/model%20v2.keras")
+        PosixPath('/srv/model v2.keras')
+    """
+    if not isinstance(uri, str) or not uri.startswith("file://"):
+        raise error(f"Expected a file:///absolute/path URI. Received {_q(uri)}.")
+    host, slash, rest = uri[len("file://") :].partition("/")
+    if host not in ("", "localhost"):
+        raise error(
+            f"Expected file:///absolute/path or file://localhost/absolute/path. Received host "
+            f"{_q(host)} in {_q(uri)}; kerascut reads only local files, write the path with three slashes."
+        )
+    if not slash:
+        raise error(f"Expected file:///absolute/path with a path. Received {_q(uri)}.")
+    path = unquote("/" + rest)
+    if "\x00" in path:
+        raise error(f"Expected a file URI without NUL characters. Received {_q(uri)}.")
+    return Path(path)
 
 
 def parse_s3(uri: str, *, error: type[Exception] = StoreError) -> tuple[str, str]:
     """``"s3://bucket/a/b"`` -> ``("bucket", "a/b")``; the key may be empty. Rejects ``..`` keys."""
     if not uri.startswith("s3://"):
-        raise error(f"Expected an s3://bucket/key URI. Received {uri!r}.")
+        raise error(f"Expected an s3://bucket/key URI. Received {_q(uri)}.")
     rest = uri[len("s3://") :]
     bucket, _, key = rest.partition("/")
     if not _BUCKET.match(bucket or ""):
         raise error(
             f"Expected s3://BUCKET/key with a valid bucket name (lowercase letters, digits, '.', '-'). "
-            f"Received bucket {bucket!r} in {uri!r}."
+            f"Received bucket {_q(bucket)} in {_q(uri)}."
         )
     if key:
         check_key(key, uri=uri, error=error)
@@ -108,17 +138,17 @@ def check_key(key: str, *, uri: str | None = None, error: type[Exception] = Stor
     """
     shown = uri or key
     if not isinstance(key, str) or not key:
-        raise error(f"Expected a non-empty object key. Received {key!r}.")
+        raise error(f"Expected a non-empty object key. Received {_q(key)}.")
     if key.startswith("/") or key.startswith("\\") or re.match(r"^[A-Za-z]:[\\/]", key):
-        raise error(f"Expected a relative object key. Received an absolute key in {shown!r}; remove the leading '/'.")
+        raise error(f"Expected a relative object key. Received an absolute key in {_q(shown)}; remove the leading '/'.")
     parts = re.split(r"[\\/]", key)
     if any(part in ("..", ".") for part in parts):
         raise error(
-            f"Expected an object key without '.' or '..' segments. Received {shown!r}; "
+            f"Expected an object key without '.' or '..' segments. Received {_q(shown)}; "
             "keys that climb directories are refused."
         )
     if "\x00" in key:
-        raise error(f"Expected an object key without NUL characters. Received {shown!r}.")
+        raise error(f"Expected an object key without NUL characters. Received {_q(shown)}.")
     return key
 
 
@@ -127,7 +157,7 @@ def check_name(value: str, what: str = "name") -> str:
     if not isinstance(value, str) or not _NAME.match(value) or value in (".", ".."):
         raise StoreError(
             f"Expected the backbone {what} to be one path segment of letters, digits, '.', '_' or '-' "
-            f"(not starting with '.'). Received {value!r}."
+            f"(not starting with '.'). Received {_q(value)}."
         )
     return value
 
@@ -137,13 +167,13 @@ def split_backbone_ref(ref: str) -> tuple[str, str, str | None]:
     if not isinstance(ref, str) or "/" not in ref.rstrip("/"):
         raise StoreError(
             f"Expected STORE/NAME[@VERSION], e.g. s3://bucket/backbones/resnet50 or ./store/resnet50. "
-            f"Received {ref!r}."
+            f"Received {_q(ref)}."
         )
     ref = ref.rstrip("/")
     store, _, last = ref.rpartition("/")
     name, _, version = last.partition("@")
     if store in ("s3:", "s3:/") or store.endswith("://"):
-        raise StoreError(f"Expected STORE/NAME with STORE a bucket or directory. Received {ref!r}.")
+        raise StoreError(f"Expected STORE/NAME with STORE a bucket or directory. Received {_q(ref)}.")
     check_name(name)
     if version:
         check_name(version, "version")

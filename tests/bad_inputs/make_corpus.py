@@ -15,7 +15,10 @@ Files made (``{fx}`` in ``cases.yaml``):
 - ``lambda.keras`` (a ``Lambda`` layer with Python code), ``custom.keras`` (a layer class
   registered only in the process that saved it), ``subclassed.keras`` (a subclassed model);
 - ``tiny.weights.h5``: weights of ``tiny``, wrong for any keras.applications architecture;
-- ``samples_bad.npz``: not an npz.
+- ``samples_bad.npz``: not an npz; ``samples_object.npz``: an object array (needs pickle);
+  ``samples_bomb.npz``: 1 MB that inflates to 1 GiB of ``image`` rows shaped for ``tiny``;
+- ``huge_name.yaml``: a config whose backbone name is 1 MB; ``huge_int.yaml``: a config with a
+  5000-digit integer.
 """
 
 from __future__ import annotations
@@ -23,12 +26,50 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import struct
 import zipfile
+import zlib
 from pathlib import Path
 
 __all__ = ["make_corpus"]
 
 BOMB_BYTES = 256 * 1024 * 1024
+NPZ_BOMB_BYTES = 1024 * 1024 * 1024
+
+
+def write_npz_bomb(path: Path, name: str = "image", row_shape: tuple[int, ...] = (16, 16, 3),
+                   total_bytes: int = NPZ_BOMB_BYTES) -> Path:
+    """An ``.npz`` whose one float32 array inflates to about ``total_bytes`` of zeros.
+
+    Built in well under a second without compressing a gigabyte: one deflate block of zeros,
+    ended by a full flush (so it stands alone), is repeated, and the zip around it is written
+    by hand (CRC included, so the archive is valid).
+    """
+    import numpy as np
+
+    row = 4 * int(np.prod(row_shape))
+    chunk_rows = max(1, (8 << 20) // row)
+    repeats = max(1, total_bytes // (chunk_rows * row))
+    header_io = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header_io, {
+        "descr": "<f4", "fortran_order": False, "shape": (chunk_rows * repeats, *row_shape)})
+    header, chunk = header_io.getvalue(), bytes(chunk_rows * row)
+    deflate = zlib.compressobj(9, zlib.DEFLATED, -15)
+    head = deflate.compress(header) + deflate.flush(zlib.Z_FULL_FLUSH)
+    block = deflate.compress(chunk) + deflate.flush(zlib.Z_FULL_FLUSH)
+    data = head + block * repeats + deflate.flush(zlib.Z_FINISH)
+    crc = zlib.crc32(header)
+    for _ in range(repeats):
+        crc = zlib.crc32(chunk, crc)
+    size = len(header) + len(chunk) * repeats
+    member = f"{name}.npy".encode()
+    local = struct.pack("<IHHHHHIIIHH", 0x04034B50, 20, 0, 8, 0, 0x21, crc, len(data), size, len(member), 0)
+    central = struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, 20, 20, 0, 8, 0, 0x21, crc, len(data), size,
+                          len(member), 0, 0, 0, 0, 0, 0)
+    offset = len(local) + len(member) + len(data)
+    end = struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, 1, 1, len(central) + len(member), offset, 0)
+    path.write_bytes(local + member + data + central + member + end)
+    return path
 
 
 def _raw_files(out: Path) -> None:
@@ -39,6 +80,7 @@ def _raw_files(out: Path) -> None:
     (out / "directory.keras").mkdir(exist_ok=True)
     (out / "corrupt.h5").write_bytes(b"\x89HDF\r\n\x1a\n" + bytes(range(256)) * 64)
     (out / "samples_bad.npz").write_bytes(b"PK\x03\x04 definitely not numpy")
+    _data_files(out)
     with zipfile.ZipFile(out / "corrupt.keras", "w") as zf:
         zf.writestr("metadata.json", json.dumps({"keras_version": "3.15.1"}))
         zf.writestr("config.json", "{ this is : not json ]")
@@ -51,6 +93,19 @@ def _raw_files(out: Path) -> None:
             for _ in range(BOMB_BYTES // len(chunk)):
                 member.write(chunk)
         zf.writestr("model.weights.h5", b"")
+
+
+def _data_files(out: Path) -> None:
+    import numpy as np
+
+    np.savez(out / "samples_object.npz", image=np.array([{"rows": 2}, None], dtype=object))
+    write_npz_bomb(out / "samples_bomb.npz")
+    name = "a" * (1024 * 1024)
+    (out / "huge_name.yaml").write_text(
+        f"store: ./backbones\nbackbones:\n  - {{name: {name}, source: keras.applications/MobileNetV2}}\n")
+    (out / "huge_int.yaml").write_text(
+        "store: ./backbones\nconcurrency: " + "7" * 5000
+        + "\nbackbones:\n  - {name: a, source: keras.applications/MobileNetV2}\n")
 
 
 def _tiny(keras):
