@@ -1,23 +1,22 @@
-"""Text from outside (a store, a config, a model) made safe to print: bounded and escaped.
+"""Text from a store or a model printed on a terminal: bounded, control characters escaped.
 
-A manifest name with terminal escape sequences must not repaint a user's terminal, and a
-10 MB value must not become a 10 MB error line.
+A manifest field with terminal escape sequences must not repaint a user's terminal, and a
+10 MB value must not become a 10 MB line. (Values inside error messages go through
+:func:`kerascut_core._names.short_repr`.)
 
-    >>> shown("mnv2\\x1b[2J")
-    "'mnv2\\\\x1b[2J'"
+    >>> printable("mnv2\\x1b[2J")
+    'mnv2\\\\x1b[2J'
     >>> printable("a\\tb\\x07")
     'a\\\\tb\\\\x07'
-    >>> len(shown("x" * 10_000)) < 200
-    True
+    >>> len(printable("x" * 10_000))
+    403
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["printable", "shown"]
-
-_LIMIT = 120
+__all__ = ["printable"]
 
 
 def printable(value: Any, limit: int = 400) -> str:
@@ -33,14 +32,3 @@ def printable(value: Any, limit: int = 400) -> str:
         else:
             out.append(ch)
     return "".join(out) + ("..." if cut else "")
-
-
-def shown(value: Any, limit: int = _LIMIT) -> str:
-    """A quoted, bounded, escaped rendering for messages (like ``repr`` but never huge)."""
-    if isinstance(value, str):
-        return repr(value[:limit]) + ("..." if len(value) > limit else "")
-    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 3 * limit:
-        return f"<an integer of about {int(value.bit_length() * 0.30103)} digits>"
-    if isinstance(value, (int, float, bool, type(None))):
-        return repr(value)
-    return printable(f"<{type(value).__name__}>", limit)

@@ -71,7 +71,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from kerascut_core._text import shown
+from kerascut_core._names import short_repr as shown
 from kerascut_core.errors import (
     IntegrityError,
     ObjectExistsError,

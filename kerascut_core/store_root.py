@@ -20,7 +20,7 @@ import contextlib
 import datetime as dt
 import threading
 
-from kerascut_core._text import shown
+from kerascut_core._names import short_repr as shown
 from kerascut_core.errors import ObjectExistsError, ObjectNotFoundError, StoreError
 from kerascut_core.stores import Store
 
