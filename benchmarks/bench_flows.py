@@ -73,10 +73,8 @@ def _direct(cfg: dict[str, Any], workdir: Path) -> None:
 
     from kerascut_core import __version__
     from kerascut_core.config import parse_config
-    from kerascut_core.fetch import resolve_local
-    from kerascut_core.fingerprint import fingerprint, keras_version
     from kerascut_core.publish import commit_version, stage_candidate, update_latest
-    from kerascut_core.sources import load_model
+    from kerascut_core.sources import fingerprint, keras_version, load_model, resolve_local
     from kerascut_core.stores import open_store
     from kerascut_core.surgery import cut
     from kerascut_core.validation import validate
@@ -147,7 +145,7 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
                     "cache_dir": str(tmp / "cache"), "backbones": backbones}
 
             # Warm the download cache and TensorFlow once, outside the timings.
-            from kerascut_core.fetch import resolve_local
+            from kerascut_core.sources import resolve_local
 
             for i in range(4):
                 resolve_local(f"s3://bench/sources/mnv2-{i}.keras", cache_dir=base["cache_dir"])

@@ -44,7 +44,7 @@ def run(quick: bool = False) -> list[dict]:
         import boto3
 
         from kerascut_core import fingerprint
-        from kerascut_core.fingerprint import fingerprint_many
+        from kerascut_core.sources import fingerprint_many
         from kerascut_core.stores import _s3_client as _s3
         from kerascut_core.stores import open_store
 

@@ -28,15 +28,15 @@ from kerascut_core.errors import (
     StoreError,
     ValidationError,
 )
-from kerascut_core.fetch import fetch, resolve_local
-from kerascut_core.fingerprint import fingerprint, source_seed
+from kerascut_core.sources import fetch, fingerprint, resolve_local
 from kerascut_core.surgery.spec import CutSpec
 
 __version__ = "0.1.0"
 
-# ``fingerprint`` and ``fetch`` are both functions and the modules defining them; importing
-# the functions here (both modules are cheap: no boto3, TensorFlow or Keras at import) keeps
-# ``kerascut_core.fingerprint`` the function whatever is imported first.
+# ``fingerprint``, ``fetch`` and ``resolve_local`` are imported here (kerascut_core.sources is
+# cheap: no boto3, TensorFlow or Keras at import). No module is named like them (they live in
+# ``sources/fingerprints.py`` and ``sources/fetching.py``), so ``kerascut_core.fingerprint`` is
+# the function whatever is imported first.
 
 # public name -> module that defines it (imported on first access)
 _LAZY: dict[str, str] = {
@@ -48,7 +48,7 @@ _LAZY: dict[str, str] = {
     "cut": "kerascut_core.surgery.rebuild",
     "cut_points": "kerascut_core.surgery.dominators",
     # sources
-    "load_model": "kerascut_core.sources",
+    "load_model": "kerascut_core.sources.load",
     # stores, versions, manifests, consumers
     "open_store": "kerascut_core.stores.registry",
     "Manifest": "kerascut_core.manifest",
@@ -84,7 +84,6 @@ __all__ = [
     "fetch",
     "fingerprint",
     "resolve_local",
-    "source_seed",
     *sorted(_LAZY),
 ]
 

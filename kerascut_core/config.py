@@ -42,8 +42,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from pydantic import ValidationError as PydanticValidationError
 
 from kerascut_core._names import clip, did_you_mean, short_repr
-from kerascut_core.cache import check_cache_dir
 from kerascut_core.errors import ConfigError, CutError, KerascutError
+from kerascut_core.sources import check_cache_dir
 from kerascut_core.surgery.spec import CutSpec
 from kerascut_core.uris import APPLICATIONS_PREFIX, file_uri_path, parse_s3, parse_uri
 

@@ -22,10 +22,10 @@ from pathlib import Path
 from typing import Any
 
 from kerascut_core._names import did_you_mean
-from kerascut_core.cache import default_cache_dir
 from kerascut_core.errors import IntegrityError, ObjectNotFoundError, SourceError, StoreError
 from kerascut_core.manifest import Manifest
 from kerascut_core.publish import list_backbones, read_latest, read_manifest
+from kerascut_core.sources import default_cache_dir
 from kerascut_core.store_root import require_store_root
 from kerascut_core.stores import Store, open_store, sha256_file
 from kerascut_core.uris import check_key, check_name, split_backbone_ref
@@ -178,7 +178,7 @@ def load_backbone(
             f"Cannot load {ref}@{manifest.version}: it has no .keras or .h5 artifact "
             f"(formats: {sorted({a.format for a in manifest.artifacts})}). Use kerascut pull and load it yourself."
         )
-    from kerascut_core._archive import check_model_file
+    from kerascut_core.sources import check_model_file
 
     check_model_file(root / primary.path)  # the zip-bomb and format checks that sources get
     import keras

@@ -313,10 +313,8 @@ def _is_remote(text: str) -> bool:
 
 def _fetch(uri: str) -> Path:
     """Download a URI to the local cache with the storage layer's ``fetch`` (imported lazily)."""
-    try:
-        from kerascut_core.fetch import fetch
-    except ImportError:
-        from kerascut_core.sources import fetch
+    from kerascut_core.sources import fetch
+
     return Path(fetch(uri))
 
 

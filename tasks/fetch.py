@@ -37,7 +37,7 @@ def fetch_source(backbone: dict[str, Any], cache_dir: str | None = None) -> dict
     local path of its bytes; for ``keras.applications`` the URI itself, with an ``s3://``
     ``weights`` option replaced by the local path of the weights file.
     """
-    from kerascut_core.fetch import resolve_local
+    from kerascut_core.sources import resolve_local
 
     spec = BackboneConfig.model_validate(backbone)
     logger = get_run_logger()

@@ -38,7 +38,7 @@ def check_freshness(backbone: dict[str, Any], store: str, force: bool = False) -
     "manifest_uri"}``; ``up_to_date`` is ``published and not force``.
     """
     from kerascut_core import __version__ as kerascut_version
-    from kerascut_core.fingerprint import fingerprint, keras_version
+    from kerascut_core.sources import fingerprint, keras_version
     from kerascut_core.stores import open_store
     from kerascut_core.versioning import compute_version
 

@@ -53,7 +53,7 @@ def _validate(
 ) -> dict[str, Any]:
     import keras
 
-    from kerascut_core.fetch import resolve_local
+    from kerascut_core.sources import resolve_local
     from kerascut_core.stores import open_store
     from kerascut_core.validation import validate
 

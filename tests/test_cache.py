@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from kerascut_core import fetch, resolve_local
-from kerascut_core.cache import DownloadCache, default_cache_dir
 from kerascut_core.errors import IntegrityError, SourceError, StoreError
+from kerascut_core.sources.cache import DownloadCache, default_cache_dir
 
 
 def test_default_cache_dir(monkeypatch, tmp_path):

@@ -67,7 +67,7 @@ def test_require_gpu_fails_fast_in_a_fresh_process():
         "try:\n"
         "    validate('missing.keras', 'keras.applications/ResNet50', {}, require_gpu=True)\n"
         "except DeviceError as e:\n"
-        "    print('refused', round(time.perf_counter() - t, 1), 'kerascut_core.sources' in sys.modules, 'kerascut_core.surgery.graph' in sys.modules)\n"
+        "    print('refused', round(time.perf_counter() - t, 1), 'kerascut_core.sources.load' in sys.modules, 'kerascut_core.surgery.graph' in sys.modules)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.stdout.startswith("refused"), out.stderr[-2000:]

@@ -1,4 +1,4 @@
-"""load_model on s3:// sources: fetched through the download cache (runs once sources.py wires fetch)."""
+"""load_model on s3:// sources: fetched through the download cache."""
 
 from __future__ import annotations
 

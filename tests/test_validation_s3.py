@@ -11,7 +11,7 @@ import kerascut_core as kc
 from tests.fixtures.models import BUILDERS
 
 pytestmark = pytest.mark.integration
-pytest.importorskip("kerascut_core.fetch", reason="needs the storage layer (fetch, stores)")
+pytest.importorskip("kerascut_core.sources.fetching", reason="needs the storage layer (fetch, stores)")
 
 SPEC = {"start": "stem", "end": {"P2": "block2_out", "P3": "block3_out"}}
 

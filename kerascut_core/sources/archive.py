@@ -3,7 +3,8 @@
 Keras reports an empty, truncated or text file named ``.keras`` as "File not found", and inflates
 whatever a ``.keras`` zip declares, so a small archive can make it allocate gigabytes. These
 checks read only headers (the zip's central directory, the HDF5 signature) and raise a
-:class:`~kerascut_core.errors.SourceError` that names the file, the problem and the fix.
+:class:`~kerascut_core.errors.SourceError` that names the file, the problem and the fix. What
+Keras itself raises once it has opened a file is explained by :mod:`.load_errors`.
 
     >>> check_model_file("resnet50.keras")  # doctest: +SKIP
 """
@@ -16,7 +17,7 @@ from pathlib import Path
 
 from kerascut_core.errors import SourceError
 
-__all__ = ["MAX_INFLATE_RATIO", "MAX_JSON_BYTES", "check_model_file", "describe_load_error"]
+__all__ = ["MAX_INFLATE_RATIO", "MAX_JSON_BYTES", "check_model_file"]
 
 #: ``config.json`` and ``metadata.json`` larger than this are refused (real ones are kilobytes).
 MAX_JSON_BYTES = int(os.environ.get("KERASCUT_MAX_CONFIG_BYTES", str(64 * 2**20)))
@@ -78,41 +79,3 @@ def _check_zip(path: Path, shown: str, size: int) -> None:
             f"{MAX_INFLATE_RATIO}x (Keras stores members uncompressed): a zip bomb or a corrupt "
             "archive. Do not use this file."
         )
-
-
-def describe_load_error(shown: str, exc: BaseException) -> str:
-    """One line for an exception Keras raised while loading ``shown``: the problem and the fix."""
-    import json
-
-    text = " ".join(str(exc).split())
-    if isinstance(exc, zipfile.BadZipFile):
-        return f"Cannot load {shown!r}: the archive is corrupt ({text}). {_RESAVE}."
-    if isinstance(exc, json.JSONDecodeError):
-        return f"Cannot load {shown!r}: its config.json is not valid JSON ({text}); the file is corrupt. {_RESAVE}."
-    if "truncated file" in text or "file signature not found" in text or "bad byte number" in text \
-            or "Unable to synchronously open" in text:
-        return f"Cannot load {shown!r}: the HDF5 file is truncated or corrupt ({text[:120]}). {_RESAVE}."
-    if "Lambda" in text and ("safe_mode" in text or "arbitrary code" in text):
-        return (
-            f"Cannot load {shown!r}: it contains a Lambda layer with Python code, refused in safe mode. "
-            "Pass allow_unsafe=True (CLI: --allow-unsafe; config: allow_unsafe: true) only if you trust the file."
-        )
-    import re
-
-    classes = re.findall(r"['\"]class_name['\"]: ['\"]([^'\"]+)['\"]", text)
-    located = re.search(r"Could not locate (?:class|function) '([^']+)'", text)
-    unknown = re.search(r"Unknown (?:layer|object)[^:]*: ['\"]?([\w.]+)", text)
-    if located or unknown or "could not be deserialized" in text or "custom_objects" in text:
-        name = (located or unknown).group(1) if (located or unknown) else None
-        if name is None:
-            builtin = {"Functional", "InputLayer", "Conv2D", "Dense", "ReLU", "Add", "Sequential"}
-            custom = [c for c in classes if c not in builtin]
-            name = custom[-1] if custom else None
-        what = f"the custom class {name!r}" if name else "a custom class"
-        return (
-            f"Cannot load {shown!r}: it uses {what}, which is not registered in this process (a custom "
-            "layer or a subclassed model). Import the module that defines it (decorated with "
-            "@keras.saving.register_keras_serializable) before loading, or rebuild the model as a "
-            "functional model of built-in layers."
-        )
-    return f"Could not load model file {shown!r}: {type(exc).__name__}: {text[:300]}"

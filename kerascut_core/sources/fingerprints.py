@@ -12,8 +12,6 @@ cheap.
 
     >>> fingerprint("keras.applications/MobileNetV2", weights="none", input_shape=(96, 96, 3))  # doctest: +SKIP
     'keras.applications/MobileNetV2?include_top=false&input_shape=96x96x3&keras=3.15&weights=none'
-    >>> source_seed("sha256:00ff")
-    1078176744
 """
 
 from __future__ import annotations
@@ -29,7 +27,7 @@ from kerascut_core.errors import SourceError
 from kerascut_core.stores import _s3_client as _s3
 from kerascut_core.uris import parse_uri
 
-__all__ = ["fingerprint", "fingerprint_many", "keras_version", "source_seed", "weights_identity"]
+__all__ = ["fingerprint", "fingerprint_many", "keras_version", "weights_identity"]
 
 _IGNORED_OPTIONS = {"cache_dir", "allow_unsafe", "progress"}
 
@@ -108,11 +106,6 @@ def keras_version() -> str:
     except metadata.PackageNotFoundError:
         return "unknown"
     return ".".join(full.split(".")[:2])
-
-
-def source_seed(fingerprint: str) -> int:
-    """A deterministic 31-bit seed derived from a fingerprint, for ``weights: none`` builds."""
-    return int.from_bytes(hashlib.sha256(fingerprint.encode()).digest()[:4], "big") & 0x7FFFFFFF
 
 
 def _shape(shape: Sequence[int | None] | None) -> str:

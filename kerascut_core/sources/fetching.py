@@ -14,8 +14,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from kerascut_core.cache import DownloadCache
 from kerascut_core.errors import SourceError
+from kerascut_core.sources.cache import DownloadCache
 from kerascut_core.stores import _s3_client as _s3
 from kerascut_core.uris import parse_uri
 
@@ -30,9 +30,9 @@ def fetch(
     """A local path holding the bytes of ``uri``.
 
     ``s3://bucket/key`` is downloaded once into the cache (keyed by bucket, key and ETag;
-    verified by size and checksum; see :mod:`kerascut_core.cache`); a later call with the object
-    unchanged costs one HEAD. Local paths and ``file://`` URIs are returned as they are, after
-    checking they exist. ``progress(n_bytes)`` is called as bytes arrive.
+    verified by size and checksum; see :mod:`kerascut_core.sources.cache`); a later call with
+    the object unchanged costs one HEAD. Local paths and ``file://`` URIs are returned as they
+    are, after checking they exist. ``progress(n_bytes)`` is called as bytes arrive.
     """
     parsed = parse_uri(os.fspath(uri) if isinstance(uri, os.PathLike) else uri)
     if parsed.kind == "application":

@@ -1,0 +1,80 @@
+"""Sources: the models backbones are cut from, and how kerascut gets them.
+
+- :func:`load_model` loads a ``.keras`` / ``.h5`` file (a path, ``file://`` or ``s3://``) or
+  builds ``keras.applications/NAME`` (:func:`application_names` lists the names);
+- :func:`fetch` and :func:`resolve_local` bring ``s3://`` bytes into the download cache
+  (:class:`DownloadCache`) and return local paths;
+- :func:`fingerprint` is a cheap identity of a source (one HEAD, a sha256, or the build
+  options) that downloads nothing, so a refresh that finds nothing changed stays cheap.
+
+The modules, one concept each: ``load`` (:func:`load_model`), ``applications``
+(``keras.applications`` builds, seeded ``weights="none"`` builds), ``archive`` (header checks
+of a model file before Keras opens it), ``load_errors`` (Keras's load errors in one line),
+``fetching``, ``fingerprints`` and ``cache``. No module is named like a function it exports,
+so ``kerascut_core.sources.fingerprint`` and ``kerascut_core.sources.fetch`` are always the
+functions. Importing this package is cheap: it imports neither boto3, TensorFlow nor Keras, and
+the loader modules are imported when :func:`load_model` or :func:`application_names` is first
+used.
+
+    >>> from kerascut_core.sources import fingerprint, load_model
+    >>> fingerprint("keras.applications/MobileNetV2", weights="none")  # doctest: +SKIP
+    'keras.applications/MobileNetV2?include_top=default&input_shape=default&keras=3.15&weights=none'
+    >>> model = load_model("keras.applications/MobileNetV2", weights="none")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from kerascut_core.sources.cache import DownloadCache, check_cache_dir, default_cache_dir
+from kerascut_core.sources.fetching import fetch, resolve_local
+from kerascut_core.sources.fingerprints import (
+    fingerprint,
+    fingerprint_many,
+    keras_version,
+    weights_identity,
+)
+from kerascut_core.uris import APPLICATIONS_PREFIX
+
+if TYPE_CHECKING:
+    from kerascut_core.sources.applications import application_names
+    from kerascut_core.sources.archive import check_model_file
+    from kerascut_core.sources.load import load_model
+
+# public name -> module that defines it (imported on first access: the loaders are cheap to
+# import too, but a process that only fingerprints or fetches never needs them)
+_LAZY: dict[str, str] = {
+    "application_names": "kerascut_core.sources.applications",
+    "check_model_file": "kerascut_core.sources.archive",
+    "load_model": "kerascut_core.sources.load",
+}
+
+__all__ = [
+    "APPLICATIONS_PREFIX",
+    "DownloadCache",
+    "application_names",
+    "check_cache_dir",
+    "check_model_file",
+    "default_cache_dir",
+    "fetch",
+    "fingerprint",
+    "fingerprint_many",
+    "keras_version",
+    "load_model",
+    "resolve_local",
+    "weights_identity",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'kerascut_core.sources' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
