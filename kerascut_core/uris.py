@@ -22,6 +22,8 @@ from kerascut_core.errors import SourceError, StoreError
 
 __all__ = [
     "APPLICATIONS_PREFIX",
+    "NAME_MAX_LENGTH",
+    "NAME_PATTERN",
     "ParsedURI",
     "check_key",
     "check_name",
@@ -33,7 +35,11 @@ __all__ = [
 
 APPLICATIONS_PREFIX = "keras.applications/"
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.\-_]{1,254}$")
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,127}$")
+#: The longest backbone name, version or run id: one path segment of a store (see check_name).
+NAME_MAX_LENGTH = 128
+#: :func:`check_name` as a pattern of the whole name, in JSON-schema syntax (``$`` is the end).
+NAME_PATTERN = f"^[A-Za-z0-9][A-Za-z0-9._-]{{0,{NAME_MAX_LENGTH - 1}}}$"
+_NAME = re.compile(NAME_PATTERN[1:-1])  # with fullmatch: Python's `$` also matches before a final "\n"
 _APP = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 # URIs and keys in messages are cut to this many characters before they are formatted.
 _SHOWN = 200
@@ -153,11 +159,31 @@ def check_key(key: str, *, uri: str | None = None, error: type[Exception] = Stor
 
 
 def check_name(value: str, what: str = "name") -> str:
-    """A backbone name or version: one path segment of letters, digits, ``.``, ``_``, ``-``."""
-    if not isinstance(value, str) or not _NAME.match(value) or value in (".", ".."):
+    """A backbone name or version: one path segment of letters, digits, ``.``, ``_``, ``-``.
+
+    The one rule for backbone names, versions and run ids: stores check every path segment they
+    write or read with it, and the config checks ``backbones[i].name`` with it. A name starts
+    with a letter or digit (so it is never ``.``, ``..`` or hidden) and goes on with at most
+    :data:`NAME_MAX_LENGTH` - 1 more letters, digits, ``.``, ``_`` or ``-``; the whole string
+    must match, so a trailing newline is refused too.
+
+    Decision (issue 11): the config allowed at most 100 characters and no ``..`` anywhere,
+    stores 128 characters and ``..`` inside a segment. The config now follows the stores' rule,
+    so every name the config accepted stays valid and no store path a publish wrote becomes
+    invalid; names of 101 to 128 characters and names such as ``v1..2`` are now valid in a
+    config too. ``..`` inside a segment is harmless: only a whole ``..`` segment climbs a
+    directory, and a segment cannot start with ``.``.
+
+        >>> check_name("mobilenetv2-stride16")
+        'mobilenetv2-stride16'
+        >>> check_name("../etc")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        kerascut_core.errors.StoreError: Expected the backbone name to be one path segment ...
+    """
+    if not isinstance(value, str) or not _NAME.fullmatch(value):
         raise StoreError(
             f"Expected the backbone {what} to be one path segment of letters, digits, '.', '_' or '-' "
-            f"(not starting with '.'). Received {_q(value)}."
+            f"(starting with a letter or digit, at most {NAME_MAX_LENGTH} characters). Received {_q(value)}."
         )
     return value
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -16,7 +17,8 @@ from kerascut_core.config import (
     load_config,
     parse_config,
 )
-from kerascut_core.errors import ConfigError, KerascutError
+from kerascut_core.errors import ConfigError, KerascutError, StoreError
+from kerascut_core.uris import NAME_MAX_LENGTH, check_name
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -261,3 +263,76 @@ def test_cli_config_check_layer_names_against_the_model(tmp_path: Path) -> None:
     assert out.returncode == 2
     assert "backbones[1].end:" in out.stderr and "'blokc3'" in out.stderr and "'block3'" in out.stderr
     assert "ok  a:" in out.stdout and "Traceback" not in out.stderr
+
+
+# One backbone-name rule (issue 11): the config checks `name` with uris.check_name, the rule every
+# store path segment follows. Expected: True = valid. The config used to refuse 101-128
+# characters and 'a..b'; it now accepts exactly what a store can hold.
+NAME_TABLE = [
+    ("", False),
+    ("a", True),
+    ("7", True),
+    ("a" * 100, True),
+    ("a" * 101, True),
+    ("a" * 128, True),
+    ("a" * 129, False),
+    ("A1.b_c-d", True),
+    (".a", False),
+    (".", False),
+    ("..", False),
+    ("a..b", True),
+    ("a.", True),
+    ("-a", False),
+    ("_a", False),
+    ("é", False),
+    ("aé", False),
+    ("\uff41", False),  # a fullwidth a
+    ("a\u0661", False),  # an Arabic-Indic digit one
+    ("a b", False),
+    (" a", False),
+    ("a ", False),
+    ("a/b", False),
+    ("/a", False),
+    ("a\\b", False),
+    ("a\x00", False),
+    ("\x00", False),
+    ("a\n", False),  # `$` would match before a trailing newline: the rule is a full match
+    ("a\tb", False),
+    ("a@b", False),
+    ("a:b", False),
+]
+
+
+def _store_accepts(name: str) -> bool:
+    try:
+        return check_name(name) == name
+    except StoreError:
+        return False
+
+
+def _config_accepts(name: str) -> bool:
+    try:
+        parse_config(_base(name=name), source="team.yaml")
+    except ConfigError as exc:
+        message = str(exc)
+        assert message.startswith("team.yaml: backbones[0].name: Expected a name of letters, digits")
+        assert f"at most {NAME_MAX_LENGTH} characters" in message and "\n" not in message
+        return False
+    return True
+
+
+@pytest.mark.parametrize(("name", "valid"), NAME_TABLE, ids=[repr(n)[:20] for n, _ in NAME_TABLE])
+def test_config_and_stores_share_one_name_rule(name: str, valid: bool) -> None:
+    assert _store_accepts(name) is valid
+    assert _config_accepts(name) is valid
+    # the JSON schema's pattern (ECMA `$`: the end of the string) says the same, for editors
+    pattern = config_json_schema()["$defs"]["BackboneConfig"]["properties"]["name"]["pattern"]
+    assert (re.fullmatch(pattern.removeprefix("^").removesuffix("$"), name) is not None) is valid
+
+
+def test_name_rule_length_is_the_store_limit() -> None:
+    assert NAME_MAX_LENGTH == 128  # no published store path (names, versions, run ids) becomes invalid
+    schema = config_json_schema()["$defs"]["BackboneConfig"]["properties"]["name"]
+    assert schema["maxLength"] == NAME_MAX_LENGTH
+    with pytest.raises(StoreError, match="at most 128 characters"):
+        check_name("a" * 129, "version")

@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from kerascut_core import config as config_module
 from kerascut_core._names import short_repr
 from kerascut_core.config import MAX_YAML_DEPTH, MAX_YAML_NODES, load_config, parse_config
+from kerascut_core.config import yaml_loader as config_module
 from kerascut_core.errors import ConfigError, SourceError
 from kerascut_core.sources.cache import DownloadCache, check_cache_dir, default_cache_dir
 from kerascut_core.uris import file_uri_path, parse_uri

@@ -1,0 +1,107 @@
+"""The settings of a config file: when it is refreshed and how backbones are validated.
+
+``schedule`` (:class:`Schedule`: a cron string and its time zone), ``validation``
+(:class:`ValidationSettings`, the defaults for every backbone) and a backbone's
+``validation`` (:class:`ValidationOverrides`: the fields it changes).
+
+    >>> Schedule(cron="0  3 * * 1").cron
+    '0 3 * * 1'
+    >>> ValidationSettings().samples, ValidationOverrides(atol=1e-5).samples
+    (8, None)
+"""
+
+from __future__ import annotations
+
+import re
+
+from pydantic import Field, field_validator
+
+from kerascut_core._names import did_you_mean, short_repr
+from kerascut_core.config._fields import StrictModel, check_deployment_name, check_uri_value
+
+__all__ = ["Schedule", "ValidationOverrides", "ValidationSettings"]
+
+_CRON_FIELD_RE = re.compile(r"^[0-9A-Za-z*/,?#LW-]+$")
+
+
+class Schedule(StrictModel):
+    """When ``kerascut deploy`` schedules the refresh: a cron string and its time zone."""
+
+    cron: str = Field(description='Cron expression (5 fields), e.g. "0 3 * * 1" for Mondays at 03:00.')
+    timezone: str = Field("UTC", description="IANA time zone the cron is read in, e.g. Europe/Berlin.")
+
+    @field_validator("cron")
+    @classmethod
+    def _check_cron(cls, value: str) -> str:
+        fields = value.split()
+        if len(fields) not in (5, 6) or not all(_CRON_FIELD_RE.match(f) for f in fields):
+            raise ValueError(
+                f'Expected a cron expression with 5 fields like "0 3 * * 1". Received {short_repr(value)}.'
+            )
+        return " ".join(fields)
+
+    @field_validator("timezone")
+    @classmethod
+    def _check_timezone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a name too long for a file
+            raise ValueError(
+                f"Expected an IANA time zone such as 'UTC' or 'Europe/Berlin'. Received {short_repr(value)}."
+                + did_you_mean(value, sorted(available_timezones()))
+            ) from None
+        return value
+
+
+class ValidationSettings(StrictModel):
+    """How candidates are validated before they are published (defaults for every backbone)."""
+
+    samples: int = Field(8, ge=1, description="Random (or data) samples pushed through source and candidate.")
+    batch_size: int = Field(8, ge=1, description="Batch size for the comparison forward passes.")
+    atol: float = Field(0.0, ge=0.0, description="Absolute tolerance; 0.0 on the same device and dtype.")
+    rtol: float = Field(0.0, ge=0.0, description="Relative tolerance, for cross-device validation.")
+    seed: int = Field(0, description="Seed of the random inputs.")
+    require_gpu: bool = Field(False, description="Refuse to validate on a worker without a GPU.")
+    data: str | None = Field(None, description="Sample data (.npz/.npy, local path or s3:// URI) instead of random inputs.")
+    deployment: str | None = Field(
+        None,
+        description=(
+            'Run validation as this Prefect deployment ("validate-backbone/gpu", a GPU work pool) '
+            "through run_deployment and wait for it; null validates in-process."
+        ),
+    )
+
+    @field_validator("deployment")
+    @classmethod
+    def _check_deployment(cls, value: str | None) -> str | None:
+        return check_deployment_name(value)
+
+    @field_validator("data")
+    @classmethod
+    def _check_data(cls, value: str | None) -> str | None:
+        return None if value is None else check_uri_value(value)
+
+
+class ValidationOverrides(StrictModel):
+    """Per-backbone overrides of :class:`ValidationSettings`; unset fields keep the defaults."""
+
+    samples: int | None = Field(None, ge=1)
+    batch_size: int | None = Field(None, ge=1)
+    atol: float | None = Field(None, ge=0.0)
+    rtol: float | None = Field(None, ge=0.0)
+    seed: int | None = None
+    require_gpu: bool | None = None
+    data: str | None = None
+    deployment: str | None = None
+
+    @field_validator("deployment")
+    @classmethod
+    def _check_deployment(cls, value: str | None) -> str | None:
+        return check_deployment_name(value)
+
+    @field_validator("data")
+    @classmethod
+    def _check_data(cls, value: str | None) -> str | None:
+        return None if value is None else check_uri_value(value)
