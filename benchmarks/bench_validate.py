@@ -53,7 +53,8 @@ def _case(name: str, size: int, samples: int, batch_size: int, repeats: int) -> 
     import keras
 
     import kerascut_core as kc
-    from kerascut_core.validation import _forward, _probe, _random_inputs, _run_batched
+    from kerascut_core.validation.forward import forward_fn, probe_model, run_batched
+    from kerascut_core.validation.inputs import random_inputs
 
     keras.backend.clear_session()
     spec = CASES[name]
@@ -62,14 +63,14 @@ def _case(name: str, size: int, samples: int, batch_size: int, repeats: int) -> 
         path = Path(tmp) / "model.keras"
         kc.cut(source, **spec).save(path)
         candidate = keras.saving.load_model(path, compile=False)
-        inputs = _random_inputs(source, samples, seed=0)
+        inputs = random_inputs(source, samples, seed=0)
         plan = kc.plan_cut(source, **spec)
-        probe, index = _probe(source, plan)
-        starts = [_run_batched(_forward(probe), inputs, batch_size)[index[a]] for a in plan.inputs]
+        probe, index = probe_model(source, plan)
+        starts = [run_batched(forward_fn(probe), inputs, batch_size)[index[a]] for a in plan.inputs]
 
-        source_fwd = _forward(source)
-        candidate_fwd = _forward(candidate, names=list(plan.outputs))
-        probe_fwd = _forward(probe)
+        source_fwd = forward_fn(source)
+        candidate_fwd = forward_fn(candidate, names=list(plan.outputs))
+        probe_fwd = forward_fn(probe)
         # warm up every path once (first calls allocate and pick kernels)
         source_fwd([a[:batch_size] for a in inputs])
         probe_fwd([a[:batch_size] for a in inputs])
@@ -77,9 +78,9 @@ def _case(name: str, size: int, samples: int, batch_size: int, repeats: int) -> 
 
         t_source, t_candidate, t_probe, t_validate, t_reload = [], [], [], [], []
         for _ in range(repeats):  # interleaved, so machine noise hits every measurement alike
-            t_source.append(_timed(lambda: _run_batched(source_fwd, inputs, batch_size)))
-            t_candidate.append(_timed(lambda: _run_batched(candidate_fwd, starts, batch_size)))
-            t_probe.append(_timed(lambda: _run_batched(probe_fwd, inputs, batch_size)))
+            t_source.append(_timed(lambda: run_batched(source_fwd, inputs, batch_size)))
+            t_candidate.append(_timed(lambda: run_batched(candidate_fwd, starts, batch_size)))
+            t_probe.append(_timed(lambda: run_batched(probe_fwd, inputs, batch_size)))
             report = None
 
             def run() -> None:

@@ -62,8 +62,8 @@ _LAZY: dict[str, str] = {
     "load_backbone": "kerascut_core.consumer",
     "pull": "kerascut_core.consumer",
     # validation
-    "validate": "kerascut_core.validation",
-    "ValidationReport": "kerascut_core.report",
+    "validate": "kerascut_core.validation.run",
+    "ValidationReport": "kerascut_core.validation.report",
 }
 
 __all__ = [

@@ -13,8 +13,8 @@ import sys
 import numpy as np
 import pytest
 
-from kerascut_core import device
 from kerascut_core.errors import DeviceError, ValidationError
+from kerascut_core.validation import device
 
 HAS_GPU = bool(device.list_gpus())
 
@@ -121,8 +121,7 @@ def test_throughput_row_runs_twice_and_times():
 def test_validation_measures_throughput_on_gpu_only(tmp_path, monkeypatch):
     """On CPU no throughput rows; with a GPU reported, the rows come from the same models."""
     import kerascut_core as kc
-    from kerascut_core import validation
-    from kerascut_core.report import DeviceInfo
+    from kerascut_core.validation.report import DeviceInfo
     from tests.fixtures.models import BUILDERS
 
     source = BUILDERS["residual"]()
@@ -132,7 +131,7 @@ def test_validation_measures_throughput_on_gpu_only(tmp_path, monkeypatch):
     assert [r.model for r in rows] == (["source", "candidate"] if HAS_GPU else [])
 
     # pretend to be a GPU worker: the same code path then measures (here on the CPU)
-    monkeypatch.setattr(validation._device, "prepare",
+    monkeypatch.setattr(device, "prepare",
                         lambda require_gpu: DeviceInfo(kind="gpu", name="fake", gpu_count=1))
     report = kc.validate(tmp_path / "model.keras", source, spec, batch_size=4)
     assert report.passed, report.failures

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import kerascut_core as kc
-from kerascut_core.report import ValidationReport
+from kerascut_core.validation.report import ValidationReport
 from tests.fixtures.models import BUILDERS
 
 CORRECT_CUTS = [
@@ -198,13 +198,13 @@ def _int_model() -> Any:
 
 
 def test_random_integer_inputs_stay_in_the_embedding_range(tmp_path):
-    from kerascut_core.validation import _random_inputs
+    from kerascut_core.validation.inputs import random_inputs
 
     source = _int_model()
-    tokens, flags = _random_inputs(source, 64, seed=0)
+    tokens, flags = random_inputs(source, 64, seed=0)
     assert tokens.dtype == np.int32 and tokens.min() >= 0 and tokens.max() == 6
     assert flags.dtype == np.int32 and set(np.unique(flags)) == {0, 1}
-    again = _random_inputs(source, 64, seed=0)
+    again = random_inputs(source, 64, seed=0)
     assert all(np.array_equal(a, b) for a, b in zip(again, (tokens, flags), strict=True))
 
     spec = {"end": "concat"}
@@ -213,9 +213,9 @@ def test_random_integer_inputs_stay_in_the_embedding_range(tmp_path):
 
 
 def test_random_float_inputs_respect_shape_and_dtype():
-    from kerascut_core.validation import _random_inputs
+    from kerascut_core.validation.inputs import random_inputs
 
-    (x,) = _random_inputs(BUILDERS["residual"](), 3, seed=0)
+    (x,) = random_inputs(BUILDERS["residual"](), 3, seed=0)
     assert x.shape == (3, 8, 8, 3) and x.dtype == np.float32
     assert x.min() >= -1.0 and x.max() < 1.0
 
@@ -278,18 +278,18 @@ def test_report_round_trips_through_json_and_renders_markdown(tmp_path):
 
 
 def test_compare_is_exact_by_default_and_nan_always_fails():
-    from kerascut_core.validation import _compare
+    from kerascut_core.validation.comparisons import compare
 
     a = np.array([1.0, 2.0], "float32")
     b = np.nextafter(a, np.float32(3))
-    assert _compare(a, a, 0.0, 0.0)[-1] is True
-    assert _compare(b, a, 0.0, 0.0)[-1] is False
-    assert _compare(b, a, 1e-6, 0.0)[-1] is True
-    assert _compare(b, a, 0.0, 1e-6)[-1] is True
+    assert compare(a, a, 0.0, 0.0)[-1] is True
+    assert compare(b, a, 0.0, 0.0)[-1] is False
+    assert compare(b, a, 1e-6, 0.0)[-1] is True
+    assert compare(b, a, 0.0, 1e-6)[-1] is True
     with_nan = np.array([1.0, np.nan], "float32")
-    max_abs, _, nan, inf, ok = _compare(with_nan, with_nan, 1e9, 1e9)
+    max_abs, _, nan, inf, ok = compare(with_nan, with_nan, 1e9, 1e9)
     assert not ok and nan == 2 and inf == 0 and np.isnan(max_abs)
-    assert _compare(np.array([np.inf]), np.array([np.inf]), 1.0, 1.0)[-1] is False
+    assert compare(np.array([np.inf]), np.array([np.inf]), 1.0, 1.0)[-1] is False
 
 
 # ---------------------------------------------------------------------------------------------

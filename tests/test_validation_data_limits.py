@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 
 from kerascut_core.errors import ValidationError
-from kerascut_core.validation import _load_data, validate
+from kerascut_core.validation import validate
+from kerascut_core.validation.sample_data import load_data
 from tests.bad_inputs.make_corpus import write_npz_bomb
 
 SHAPE = (4, 4, 3)
@@ -50,7 +51,7 @@ def _rows(n: int = 10) -> np.ndarray:
 
 def _refused(path, model, samples: int = 2) -> str:
     with pytest.raises(ValidationError) as info:
-        _load_data(path, model, samples)
+        load_data(path, model, samples)
     message = str(info.value)
     assert "\n" not in message and len(message) < 1000
     return message
@@ -77,7 +78,7 @@ def test_npz_bomb_reads_only_the_rows_samples_needs(tmp_path: Path, model) -> No
     tracemalloc.start()
     started = time.monotonic()
     try:
-        (array,) = _load_data(bomb, model, 2)
+        (array,) = load_data(bomb, model, 2)
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
@@ -89,7 +90,7 @@ def test_npz_bomb_reads_only_the_rows_samples_needs(tmp_path: Path, model) -> No
 def test_bytes_over_the_limit_are_refused(tmp_path: Path, model, monkeypatch: pytest.MonkeyPatch) -> None:
     bomb = write_npz_bomb(tmp_path / "bomb.npz", row_shape=SHAPE, total_bytes=64 * 1024 * 1024)
     monkeypatch.setenv("KERASCUT_MAX_DATA_BYTES", "10000")
-    assert _load_data(bomb, model, 50)[0].shape == (50, *SHAPE)  # 50 rows of 192 bytes fit
+    assert load_data(bomb, model, 50)[0].shape == (50, *SHAPE)  # 50 rows of 192 bytes fit
     message = _refused(bomb, model, samples=1000)
     assert "bomb.npz" in message and "192,000 bytes" in message and "KERASCUT_MAX_DATA_BYTES" in message
     monkeypatch.setenv("KERASCUT_MAX_DATA_BYTES", "lots")
@@ -114,13 +115,13 @@ def test_formats_orders_and_names(tmp_path: Path, model, two_inputs) -> None:
     np.savez(tmp_path / "arr.npz", x)
     np.savez_compressed(tmp_path / "z.npz", image=x.astype(">f4"))
     for name in ("c.npy", "f.npy", "named.npz", "arr.npz", "z.npz"):
-        (array,) = _load_data(tmp_path / name, model, 3)
+        (array,) = load_data(tmp_path / name, model, 3)
         assert array.dtype == np.float32 and array.flags.c_contiguous and array.flags.writeable
         np.testing.assert_array_equal(array, x[:3])
-    (array,) = _load_data(f"file://{tmp_path}/named.npz", model, 20)  # fewer rows than samples
+    (array,) = load_data(f"file://{tmp_path}/named.npz", model, 20)  # fewer rows than samples
     assert array.shape == (10, *SHAPE)
     np.savez(tmp_path / "two.npz", b=np.ones((5, 2), "int32"), a=np.zeros((5, 3), "float64"))
-    a, b = _load_data(tmp_path / "two.npz", two_inputs, 4)
+    a, b = load_data(tmp_path / "two.npz", two_inputs, 4)
     assert (a.shape, a.dtype, b.shape, b.dtype) == ((4, 3), np.float32, (4, 2), np.int32)
 
 

@@ -9,7 +9,7 @@ The pieces are small functions so that they can be tested on CPU: :func:`check_g
 list of GPUs it checks, :func:`measure_throughput` times any callable, and :func:`runs_agree`
 compares two runs' outputs.
 
-    >>> from kerascut_core import device
+    >>> from kerascut_core.validation import device
     >>> info = device.prepare(require_gpu=False)   # doctest: +SKIP
     >>> info.kind, info.name                        # doctest: +SKIP
     ('cpu', 'x86_64')
@@ -26,7 +26,7 @@ from typing import Any
 from kerascut_core.errors import DeviceError
 from kerascut_core.pipeline_names import GPU_POOL
 from kerascut_core.pipeline_names import VALIDATE_DEPLOYMENT as GPU_DEPLOYMENT
-from kerascut_core.report import DeviceInfo, ThroughputRow
+from kerascut_core.validation.report import DeviceInfo, ThroughputRow
 
 __all__ = [
     "GPU_DEPLOYMENT",

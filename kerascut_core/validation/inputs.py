@@ -1,0 +1,71 @@
+"""Seeded random inputs for the source: its input shapes and dtypes, integers kept in range.
+
+Without sample data, validation feeds the source seeded random inputs: floats uniform in
+[-1, 1), integers below the size of the ``Embedding`` / ``CategoryEncoding`` layer they feed
+(0 or 1 otherwise), booleans fair coins; unknown dimensions other than the batch are 64. User
+sample data (``data=``) is read by :mod:`kerascut_core.validation.sample_data`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["input_specs", "random_inputs"]
+
+# Integer inputs feeding these layers draw values below the layer's size; others draw 0 or 1.
+_INTEGER_RANGE_ATTRS = {
+    "Embedding": "input_dim",
+    "CategoryEncoding": "num_tokens",
+    "Discretization": None,
+}
+_DEFAULT_INTEGER_HIGH = 2
+# Unknown (None) dimensions other than the batch are filled with this size for random inputs.
+_DEFAULT_DIM = 64
+
+
+def input_specs(model: Any) -> list[tuple[str, tuple[int | None, ...], str]]:
+    """``(name, shape, dtype)`` of each model input, in ``model.inputs`` order."""
+    return [
+        (getattr(t, "name", f"input_{i}"), tuple(t.shape), str(t.dtype))
+        for i, t in enumerate(model.inputs)
+    ]
+
+
+def _integer_highs(model: Any) -> list[int]:
+    """For each model input, an exclusive upper bound that keeps integer values valid."""
+    from kerascut_core.surgery import graph_view
+
+    view = graph_view(model)
+    highs = []
+    for tensor in view.inputs:
+        bounds = []
+        for op_index in view.consumers[tensor]:
+            op = view.ops[op_index]
+            attr = _INTEGER_RANGE_ATTRS.get(op.type)
+            if attr and isinstance(getattr(op.operation, attr, None), int):
+                bounds.append(int(getattr(op.operation, attr)))
+        highs.append(min(bounds) if bounds else _DEFAULT_INTEGER_HIGH)
+    return highs
+
+
+def random_inputs(model: Any, samples: int, seed: int) -> list[Any]:
+    """Seeded inputs that respect each source input's shape and dtype.
+
+    Floats are uniform in [-1, 1); integers are uniform below the size of the embedding or
+    encoding layer they feed (0 or 1 otherwise); booleans are fair coins.
+    """
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    highs = _integer_highs(model)
+    arrays = []
+    for (_, shape, dtype), high in zip(input_specs(model), highs, strict=True):
+        dims = (samples, *(_DEFAULT_DIM if d is None else d for d in shape[1:]))
+        kind = np.dtype(dtype).kind
+        if kind == "b":
+            arrays.append(rng.integers(0, 2, size=dims).astype(bool))
+        elif kind in "iu":
+            arrays.append(rng.integers(0, high, size=dims).astype(dtype))
+        else:
+            arrays.append(rng.uniform(-1.0, 1.0, size=dims).astype(dtype))
+    return arrays

@@ -1,0 +1,240 @@
+"""The public :func:`validate`: the phases of one validation, in order, and the report.
+
+Each phase is a private step here or one call into the module of its concept: the device
+(:mod:`.device`), the inputs (:mod:`.inputs`, :mod:`.sample_data`), the probe pass
+(:mod:`.forward`), the numbers (:mod:`.comparisons`), :mod:`.structure`, :mod:`.weights`,
+:mod:`.formats` and, on a GPU, throughput. What the phases find is collected in a
+:class:`~kerascut_core.validation.state.Run`.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from kerascut_core.errors import ValidationError
+from kerascut_core.surgery.spec import CutSpec
+from kerascut_core.validation import device as _device
+from kerascut_core.validation.comparisons import check_numbers
+from kerascut_core.validation.formats import FORMATS, check_saved_model, keras_format, reload_keras
+from kerascut_core.validation.forward import forward_fn, probe_model, run_batched
+from kerascut_core.validation.inputs import random_inputs
+from kerascut_core.validation.locations import local_candidate
+from kerascut_core.validation.report import ThroughputRow, ValidationReport
+from kerascut_core.validation.sample_data import load_data
+from kerascut_core.validation.state import Run
+from kerascut_core.validation.structure import check_structure
+from kerascut_core.validation.weights import (
+    check_weights,
+    kept_layer_ids,
+    match_layers,
+    weight_failures,
+)
+
+__all__ = ["validate"]
+
+
+def validate(
+    candidate: str | os.PathLike[str],
+    source_model: Any,
+    cut_spec: CutSpec | dict[str, Any] | None,
+    *,
+    samples: int = 8,
+    batch_size: int = 8,
+    atol: float = 0.0,
+    rtol: float = 0.0,
+    seed: int = 0,
+    require_gpu: bool = False,
+    data: str | os.PathLike[str] | None = None,
+    formats: Sequence[str] = ("keras",),
+    saved_model: str | os.PathLike[str] | None = None,
+    source_options: dict[str, Any] | None = None,
+    jit_compile: bool = False,
+    allow_unsafe: bool = False,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> ValidationReport:
+    """Check a saved candidate against the source sub-graph it was cut from.
+
+    Args:
+        candidate: path or URI (``s3://``, ``file://``) of the candidate's ``model.keras``, or a
+            directory holding one.
+        source_model: the source as a Keras model, or a source URI for
+            :func:`kerascut_core.sources.load_model` (options in ``source_options``).
+        cut_spec: a :class:`~kerascut_core.surgery.spec.CutSpec` or a dict of the config's cut fields
+            (``start``, ``end``, ``drop_first``, ``extra_inputs``).
+        samples: how many inputs to run (rows of ``data`` when given).
+        batch_size: the batch size of every forward pass.
+        atol, rtol: tolerance, elementwise ``|candidate - source| <= atol + rtol * |source|``.
+            ``0.0`` (exact) is right on the same device and dtype; loosen it only across devices.
+        seed: seed of the random inputs: floats uniform in [-1, 1), integers below the size
+            of the embedding they feed (0 or 1 otherwise); unknown dimensions other than the
+            batch are 64. Pass ``data`` for realistic activations.
+        require_gpu: refuse to run without a GPU (before any model is loaded).
+        data: ``.npz`` / ``.npy`` sample inputs for the *source*, local or a URI. An ``.npz``
+            names arrays after the source's inputs (or ``arr_0``, ``arr_1``... in order).
+        formats: formats to check; ``keras`` is always checked, ``saved_model`` may be added.
+        saved_model: the SavedModel artifact to check. By default a ``saved_model`` directory
+            beside the candidate is used when there is one, otherwise the reloaded candidate
+            is exported to a temporary directory.
+        source_options: keyword arguments for ``load_model`` when ``source_model`` is a URI.
+        jit_compile: use XLA for the GPU throughput measurement.
+        allow_unsafe: allow ``Lambda`` layers when reloading the candidate (``safe_mode=False``).
+        progress: called as ``progress(phase, done, total)`` after each batch, with ``phase``
+            ``"source"`` (the probe pass) or ``"candidate"``, and rows done out of ``total``.
+
+    Returns:
+        A :class:`~kerascut_core.validation.report.ValidationReport`; ``passed`` is the verdict.
+
+    Raises:
+        DeviceError: ``require_gpu=True`` and TensorFlow sees no GPU.
+        ValidationError: validation cannot run (bad arguments, missing candidate, bad data).
+        CutError: the cut spec does not fit the source.
+    """
+    started = time.perf_counter()
+    spec = CutSpec.from_dict(cut_spec)
+    formats = _check_arguments(samples, batch_size, atol, rtol, formats)
+    run = Run(atol=float(atol), rtol=float(rtol), batch_size=batch_size, progress=progress)
+
+    with run.timed("device"):  # first: nothing is loaded before a missing GPU is refused
+        info = _device.prepare(require_gpu=require_gpu)
+    with run.timed("load"):
+        candidate_path = local_candidate(candidate)
+        source, source_label = _load_source(source_model, source_options)
+        plan = _plan(source, spec)
+        probe, probe_index = probe_model(source, plan)
+    with run.timed("probe"):  # one pass of the source gives the start and the end activations
+        source_inputs = (
+            load_data(data, source, samples) if data is not None
+            else random_inputs(source, samples, seed)
+        )
+        probed = run_batched(forward_fn(probe), source_inputs, batch_size, run.reporter("source"))
+        starts = [probed[probe_index[a]] for a in plan.inputs]
+        ends = [probed[probe_index[a]] for a in plan.outputs.values()]
+    with run.timed("reload"):
+        model = reload_keras(candidate_path, allow_unsafe, run)
+    with run.timed("candidate"):
+        kept = kept_layer_ids(source, plan)
+        matches = match_layers(model, source, kept) if model is not None else []
+        run.structure = check_structure(
+            model, source, plan,
+            expected_inputs=[probe.outputs[probe_index[a]] for a in plan.inputs],
+            expected_outputs=[probe.outputs[probe_index[a]] for a in plan.outputs.values()],
+            matches=matches,
+        )
+        run.fail_all(run.structure.problems)
+        if model is not None:
+            check_numbers(run, model, plan, starts, ends)
+    with run.timed("weights"):
+        if model is not None:
+            run.weights = check_weights(source, kept, matches)
+            run.fail_all(weight_failures(run.weights))
+    with run.timed("formats"):
+        run.formats.append(keras_format(run, model, candidate))
+        if "saved_model" in formats:
+            check = check_saved_model(
+                model, os.fspath(candidate), candidate_path, saved_model, plan, starts, ends, run
+            )
+            run.formats.append(check)
+    with run.timed("throughput"):  # GPU workers only
+        if info.kind == "gpu" and model is not None:
+            run.throughput = _throughput(probe, model, source_inputs, starts, jit_compile, run)
+
+    run.timings.total = time.perf_counter() - started
+    return run.report(
+        candidate=str(candidate),
+        source=source_label,
+        cut_spec=spec.to_dict(),
+        plan=_plan_summary(plan),
+        inputs=list(plan.inputs),
+        samples=len(source_inputs[0]) if source_inputs else 0,
+        batch_size=batch_size,
+        seed=seed,
+        data=None if data is None else str(data),
+        device=info,
+    )
+
+
+def _check_arguments(
+    samples: int, batch_size: int, atol: float, rtol: float, formats: Sequence[str]
+) -> tuple[str, ...]:
+    for label, value in (("samples", samples), ("batch_size", batch_size)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValidationError(f"Expected `{label}` to be a positive integer. Received {label}={value!r}.")
+    for label, value in (("atol", atol), ("rtol", rtol)):
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0 or math.isnan(value):
+            raise ValidationError(f"Expected `{label}` to be a number >= 0. Received {label}={value!r}.")
+    if isinstance(formats, str):
+        formats = (formats,)
+    unknown = [f for f in formats if f not in FORMATS]
+    if unknown:
+        raise ValidationError(
+            f"Expected `formats` to contain only {list(FORMATS)}. Received {list(formats)!r}; "
+            f"remove {unknown!r}."
+        )
+    return tuple(dict.fromkeys(["keras", *formats]))
+
+
+def _load_source(source_model: Any, options: dict[str, Any] | None) -> tuple[Any, str]:
+    if isinstance(source_model, (str, os.PathLike)):
+        from kerascut_core.sources import load_model
+
+        uri = os.fspath(source_model)
+        return load_model(uri, **(options or {})), uri
+    if not hasattr(source_model, "layers") or not hasattr(source_model, "inputs"):
+        raise ValidationError(
+            "Expected `source_model` to be a Keras model or a source URI. "
+            f"Received {type(source_model).__name__}."
+        )
+    return source_model, f"<in-memory model {source_model.name!r}>"
+
+
+def _plan(source: Any, spec: CutSpec) -> Any:
+    from kerascut_core.surgery import plan_cut
+
+    return plan_cut(
+        source,
+        start=spec.start,
+        end=spec.end,
+        drop_first=spec.drop_first,
+        extra_inputs=spec.extra_inputs,
+    )
+
+
+def _plan_summary(plan: Any) -> dict[str, Any]:
+    to_dict = getattr(plan, "to_dict", None)
+    if callable(to_dict):
+        return dict(to_dict())
+    return {"inputs": list(plan.inputs), "outputs": dict(plan.outputs)}
+
+
+def _throughput(
+    probe: Any,
+    model: Any,
+    source_inputs: list[Any],
+    starts: list[Any],
+    jit_compile: bool,
+    run: Run,
+) -> list[ThroughputRow]:
+    """Items/s of the source (through the probe) and the candidate, plus two-run agreement.
+
+    Both run as ``tf.function`` graphs (with XLA when ``jit_compile``), as a serving
+    deployment would; the first two calls on the same batch must agree.
+    """
+    rows = []
+    for label, net, arrays in (("source", probe, source_inputs), ("candidate", model, starts)):
+        batch = [a[: run.batch_size] for a in arrays]
+        forward = forward_fn(net, graph=True, jit_compile=jit_compile)
+        row = _device.throughput_row(
+            label, forward, batch, batch_size=len(batch[0]), jit_compile=jit_compile,
+            atol=run.atol, rtol=run.rtol,
+        )
+        if not row.runs_agree:
+            run.fail(
+                f"{label}: two runs on the same batch disagree on this GPU (non-deterministic "
+                "kernels); set TF_DETERMINISTIC_OPS=1 on the worker"
+            )
+        rows.append(row)
+    return rows
