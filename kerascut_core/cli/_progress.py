@@ -20,7 +20,7 @@ def phase_bars(quiet: bool) -> Iterator[Callable[[str, int, int], None] | None]:
         yield None
         return
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TimeElapsedColumn
 
     with Progress(
         "[progress.description]{task.description}",
@@ -30,7 +30,7 @@ def phase_bars(quiet: bool) -> Iterator[Callable[[str, int, int], None] | None]:
         console=Console(stderr=True),
         transient=True,
     ) as bars:
-        tasks: dict[str, int] = {}
+        tasks: dict[str, TaskID] = {}
 
         def progress(phase: str, done: int, total: int) -> None:
             if phase not in tasks:

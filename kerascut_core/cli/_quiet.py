@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import contextlib
 import importlib.abc
+import importlib.machinery
 import importlib.util
 import os
 import re
 import sys
 import tempfile
-from collections.abc import Iterator
+import types
+from collections.abc import Iterator, Sequence
 
 __all__ = ["install"]
 
@@ -52,7 +54,12 @@ def _fd2_filtered() -> Iterator[None]:
 
 
 class _QuietTensorFlow(importlib.abc.MetaPathFinder):
-    def find_spec(self, name, path, target=None):  # type: ignore[no-untyped-def]
+    def find_spec(
+        self,
+        name: str,
+        path: Sequence[str] | None,
+        target: types.ModuleType | None = None,
+    ) -> importlib.machinery.ModuleSpec | None:
         if name != "tensorflow":
             return None
         sys.meta_path.remove(self)
@@ -61,7 +68,7 @@ class _QuietTensorFlow(importlib.abc.MetaPathFinder):
             loader = spec.loader
             run = loader.exec_module
 
-            def exec_module(module):  # type: ignore[no-untyped-def]
+            def exec_module(module: types.ModuleType) -> None:
                 with _fd2_filtered():
                     run(module)
 

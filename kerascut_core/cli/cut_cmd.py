@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import click
 
@@ -61,7 +61,7 @@ def cut_command(
     starts: tuple[str, ...],
     drop_first: int | None,
     ends: tuple[str, ...],
-    extra_inputs: str,
+    extra_inputs: Literal["error", "auto"],  # click.Choice(["error", "auto"])
     copy_weights: bool,
     name: str | None,
     output: Path,

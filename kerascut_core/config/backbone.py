@@ -28,6 +28,11 @@ from kerascut_core.uris import APPLICATIONS_PREFIX, NAME_MAX_LENGTH, NAME_PATTER
 __all__ = ["BackboneConfig"]
 
 
+def _keras_only() -> list[Literal["keras", "saved_model"]]:
+    """The default ``formats``: a fresh ``["keras"]`` for each config."""
+    return ["keras"]
+
+
 class BackboneConfig(StrictModel):
     """One backbone: where its source comes from and where it is cut."""
 
@@ -64,7 +69,7 @@ class BackboneConfig(StrictModel):
         "error", description='"auto" turns skip connections crossing the start into extra inputs.'
     )
     formats: list[Literal["keras", "saved_model"]] = Field(
-        default_factory=lambda: ["keras"], description="Artifacts to publish; keras is always included."
+        default_factory=_keras_only, description="Artifacts to publish; keras is always included."
     )
     validation: ValidationOverrides | None = Field(None, description="Overrides of the top-level validation.")
 

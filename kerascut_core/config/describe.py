@@ -19,6 +19,7 @@ from typing import Any, Union
 
 from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
+from pydantic_core import ErrorDetails
 
 from kerascut_core._names import clip, did_you_mean, short_repr
 from kerascut_core.config.models import KerascutConfig
@@ -46,7 +47,7 @@ def _path(loc: tuple[Any, ...]) -> str:
     return out or "(top level)"
 
 
-def _message(error: dict[str, Any], loc: tuple[Any, ...]) -> str:
+def _message(error: ErrorDetails, loc: tuple[Any, ...]) -> str:
     kind = error["type"]
     if kind == "extra_forbidden":
         model = _model_at(loc[:-1])

@@ -181,7 +181,7 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         super().__init__(stream)
         self._depth = 0
 
-    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
         self._depth += 1
         try:
             if self._depth > MAX_YAML_DEPTH:
@@ -199,7 +199,10 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         try:
             return super().construct_object(node, deep=deep)
         except (ValueError, OverflowError) as exc:  # e.g. the date 2024-13-45
-            value = short_repr(node.value, 60) if isinstance(node, yaml.ScalarNode) else f"<{node.id}>"
+            if isinstance(node, yaml.ScalarNode):
+                value = short_repr(node.value, 60)
+            else:  # a SequenceNode or MappingNode: "<sequence>", "<mapping>"
+                value = f"<{getattr(node, 'id', 'node')}>"
             raise yaml.constructor.ConstructorError(
                 None, None, f"the value {value} cannot be read ({clip(str(exc), 100)})", node.start_mark,
             ) from None

@@ -42,7 +42,8 @@ def describe_load_error(shown: str, exc: BaseException) -> str:
     located = re.search(r"Could not locate (?:class|function) '([^']+)'", text)
     unknown = re.search(r"Unknown (?:layer|object)[^:]*: ['\"]?([\w.]+)", text)
     if located or unknown or "could not be deserialized" in text or "custom_objects" in text:
-        name = (located or unknown).group(1) if (located or unknown) else None
+        match = located or unknown
+        name = match.group(1) if match else None
         if name is None:
             builtin = {"Functional", "InputLayer", "Conv2D", "Dense", "ReLU", "Add", "Sequential"}
             custom = [c for c in classes if c not in builtin]

@@ -143,9 +143,10 @@ def _is_transient_fault(exc: BaseException) -> bool:
     try:
         from s3transfer.exceptions import RetriesExceededError
     except ImportError:  # pragma: no cover - s3transfer comes with boto3
-        RetriesExceededError = ()  # type: ignore[assignment]
-    if isinstance(exc, RetriesExceededError):  # s3transfer gave up on bodies that kept ending short
-        return True
+        pass
+    else:
+        if isinstance(exc, RetriesExceededError):  # s3transfer gave up on bodies that kept ending short
+            return True
     try:
         from urllib3 import exceptions as uexc
 

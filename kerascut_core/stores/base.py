@@ -9,6 +9,7 @@ between full URIs and keys.
 
 from __future__ import annotations
 
+import builtins
 import datetime as dt
 import hashlib
 import json
@@ -175,12 +176,13 @@ class Store(ABC):
     def scan(self, prefix: str = "") -> ScanResult:
         """Every object under ``prefix`` with size and time, plus the entries skipped and why."""
 
-    def list_objects(self, prefix: str = "") -> list[ObjectInfo]:
+    # `builtins.list` below: in the class body, `list` is the method above.
+    def list_objects(self, prefix: str = "") -> builtins.list[ObjectInfo]:
         """Like :meth:`list`, with sizes and modification times (no per-object requests on S3)."""
         return self.scan(prefix).objects
 
     @abstractmethod
-    def list_dirs(self, prefix: str = "") -> list[str]:
+    def list_dirs(self, prefix: str = "") -> builtins.list[str]:
         """The immediate sub-"directories" under ``prefix`` (names only, sorted)."""
 
     @abstractmethod

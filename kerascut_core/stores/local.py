@@ -8,6 +8,7 @@ A reader never sees a half-written object under its real name.
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import errno
 import hashlib
@@ -336,7 +337,9 @@ class LocalStore(Store):
             return []
         return sorted(e.name for e in os.scandir(base) if e.is_dir(follow_symlinks=False) and e.name != LOCK_DIR)
 
-    def temp_files(self, skip: Callable[[Path], bool] | None = None) -> list[tuple[Path, float]]:
+    def temp_files(
+        self, skip: Callable[[Path], bool] | None = None
+    ) -> builtins.list[tuple[Path, float]]:  # `list` here is the method above
         """Hidden temporary files left by crashed writers, with their mtimes (for gc).
 
         Links are never followed; ``skip(dir)`` prunes directories (nested stores).

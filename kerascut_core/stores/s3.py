@@ -11,6 +11,7 @@ sha256. Transfers over ``KERASCUT_S3_MULTIPART_THRESHOLD`` are multipart
 
 from __future__ import annotations
 
+import builtins
 import datetime as dt
 import hashlib
 from collections.abc import Callable
@@ -192,10 +193,11 @@ class S3Store(Store):
             return
         for start in range(0, len(versions), 1000):
             batch = versions[start : start + 1000]
-            response = self._call(
-                "delete", key,
-                lambda batch=batch: client.delete_objects(Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True}),
-            )
+
+            def delete_batch(batch: list[dict[str, str]] = batch) -> Any:
+                return client.delete_objects(Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True})
+
+            response = self._call("delete", key, delete_batch)
             if response.get("Errors"):
                 first = response["Errors"][0]
                 raise StoreError(f"Cannot delete {self.uri(key)}: {first.get('Code')}: {first.get('Message')}")
@@ -315,7 +317,9 @@ class S3Store(Store):
         _, dirs = self._list(prefix, "/")
         return sorted(d for d in dirs if d and d not in (".", "..") and "/" not in d)
 
-    def incomplete_uploads(self, prefix: str = "") -> list[tuple[str, str, dt.datetime]]:
+    def incomplete_uploads(
+        self, prefix: str = ""
+    ) -> builtins.list[tuple[str, str, dt.datetime]]:  # `list` here is the method above
         """``(key, upload_id, initiated)`` for multipart uploads never completed nor aborted."""
         found: list[tuple[str, str, dt.datetime]] = []
         s3_prefix = self._dir_prefix(prefix)

@@ -59,7 +59,7 @@ __all__ = [
 ]
 
 
-def functional_type() -> type:
+def functional_type() -> type[Any]:
     """The class of Functional models (``keras.src.models.functional.Functional``)."""
     from keras.src.models.functional import Functional
 

@@ -126,8 +126,10 @@ def dot_source(
         if any(view.tensors[t].address in points for t in out_tensors):
             classes.append("cut-point")
         if kept_ops is not None:
-            kept = [op.index in kept_ops for op in ops]
-            classes.append("kept" if all(kept) else "dropped" if not any(kept) else "partial")
+            kept_flags = [op.index in kept_ops for op in ops]
+            classes.append(
+                "kept" if all(kept_flags) else "dropped" if not any(kept_flags) else "partial"
+            )
         if any(t in starts for t in out_tensors):
             classes.append("start")
         if any(t in outputs for t in out_tensors):

@@ -94,7 +94,8 @@ def output_keys(view: GraphView, names: list[str], ends: list[int], form: str) -
     if form == "dict" or len(set(keys)) == len(keys):
         return keys
     # The same tensor asked for twice: keep both, with distinct keys.
-    out, seen = [], {}
+    out: list[str] = []
+    seen: dict[str, int] = {}
     for k in keys:
         seen[k] = seen.get(k, -1) + 1
         out.append(k if seen[k] == 0 else f"{k}#{seen[k]}")

@@ -234,8 +234,8 @@ class _Builder:
                 self._add_op(flat_name(op.name, within=within), node, (), context, local)
                 continue
 
-            k = call_index.get(id(node)) if call_index else None
-            base = flat_name(op.name, within=within, call=k)
+            call = call_index.get(id(node)) if call_index else None
+            base = flat_name(op.name, within=within, call=call)
             in_tensors = tuple([local[id(kt)] for kt in node.arguments.keras_tensors])
             inner = _inlinable(op)
             fed_inner = _call_inputs(node, inner) if inner is not None else None

@@ -5,6 +5,7 @@ Pure Python, no TensorFlow: the spec travels through configs, manifests and Pref
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -58,7 +59,7 @@ class CutSpec:
         }
 
     @classmethod
-    def from_dict(cls, data: CutSpec | dict[str, Any] | None) -> CutSpec:
+    def from_dict(cls, data: CutSpec | Mapping[str, Any] | None) -> CutSpec:
         """Build from a dict with the config's cut fields; unknown keys are ignored."""
         if isinstance(data, CutSpec):
             return data

@@ -227,11 +227,11 @@ class ValidationReport(_Model):
                 + ("pass" if fmt.passed else "FAIL")
                 + (f", max abs diff {_num(fmt.max_abs_diff)}" if fmt.max_abs_diff is not None else "")
             )
-        for row in self.throughput:
+        for speed in self.throughput:
             lines.append(
-                f"- throughput {row.model}: {row.items_per_s:,.1f} items/s at batch {row.batch_size}"
-                f"{' (XLA)' if row.jit_compile else ''}; two runs "
-                + ("agree" if row.runs_agree else "DIFFER")
+                f"- throughput {speed.model}: {speed.items_per_s:,.1f} items/s at batch {speed.batch_size}"
+                f"{' (XLA)' if speed.jit_compile else ''}; two runs "
+                + ("agree" if speed.runs_agree else "DIFFER")
             )
         lines.append(f"- took {self.timings.total:.2f}s")
         if self.failures:

@@ -163,9 +163,9 @@ def _check_arguments(
     for label, value in (("samples", samples), ("batch_size", batch_size)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValidationError(f"Expected `{label}` to be a positive integer. Received {label}={value!r}.")
-    for label, value in (("atol", atol), ("rtol", rtol)):
-        if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0 or math.isnan(value):
-            raise ValidationError(f"Expected `{label}` to be a number >= 0. Received {label}={value!r}.")
+    for label, number in (("atol", atol), ("rtol", rtol)):
+        if not isinstance(number, (int, float)) or isinstance(number, bool) or number < 0 or math.isnan(number):
+            raise ValidationError(f"Expected `{label}` to be a number >= 0. Received {label}={number!r}.")
     if isinstance(formats, str):
         formats = (formats,)
     unknown = [f for f in formats if f not in FORMATS]

@@ -9,7 +9,7 @@ counterpart's.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 from kerascut_core.surgery import _keras_api
 from kerascut_core.validation.messages import shape_text
@@ -34,7 +34,7 @@ def check_structure(
         check.problems.append("structure not checked: the candidate did not load")
         return check
     actual_outputs = _model_outputs(model, list(plan.outputs))
-    pairs = [
+    pairs: list[tuple[Literal["input", "output"], Any, Any, Any, Any]] = [
         ("input", address, address, exp, act)
         for address, exp, act in _zip_longest(plan.inputs, expected_inputs, list(model.inputs))
     ]
