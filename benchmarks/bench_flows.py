@@ -30,18 +30,6 @@ __all__ = ["run"]
 _ENDS = [f"block_{i}_expand_relu" for i in (4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16)]
 
 
-def _env(endpoint: str, tmp: Path) -> dict[str, str]:
-    return {
-        "AWS_ACCESS_KEY_ID": "bench",
-        "AWS_SECRET_ACCESS_KEY": "bench",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_ENDPOINT_URL": endpoint,
-        "AWS_CONFIG_FILE": str(tmp / "no-aws-config"),
-        "AWS_SHARED_CREDENTIALS_FILE": str(tmp / "no-aws-credentials"),
-        "AWS_EC2_METADATA_DISABLED": "true",
-    }
-
-
 def _backbones(bucket: str, n: int) -> list[dict[str, Any]]:
     return [
         {
@@ -128,15 +116,16 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
     os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_TASK_RUNS_LEVEL", "CRITICAL")
     import boto3
 
-    from tests.fixtures.s3 import start_moto_server, stop_process
+    from tests.reliability.servers import moto_server, s3_environment
 
     n, pairs = (4, 2) if quick else (20, 6)
-    proc, endpoint = start_moto_server()
-    saved = {k: os.environ.get(k) for k in _env(endpoint, Path("/"))}
+    server = moto_server()
+    endpoint = server.start()
+    saved = {k: os.environ.get(k) for k in s3_environment(endpoint, Path("/"))}
     try:
         with tempfile.TemporaryDirectory(prefix="kerascut-bench-") as tmp_name:
             tmp = Path(tmp_name)
-            os.environ.update(_env(endpoint, tmp))
+            os.environ.update(s3_environment(endpoint, tmp))
             client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
             client.create_bucket(Bucket="bench")
             _make_sources(tmp, "bench", client)
@@ -176,7 +165,7 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
             if full["published"] != n or noop["up_to_date"] != n:
                 raise RuntimeError(f"unexpected refresh results: full={full} noop={noop}")
     finally:
-        stop_process(proc)
+        server.stop()
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)

@@ -31,14 +31,15 @@ def _time(fn) -> float:
 
 
 def run(quick: bool = False) -> list[dict]:
-    from tests.fixtures.s3 import s3_environment, start_moto_server, stop_process
+    from tests.reliability.servers import moto_server, s3_environment
 
     size_mb = 30 if quick else 300
     repeats = 3
     rows: list[dict] = []
     work = Path(tempfile.mkdtemp(prefix="kc-bench-store-"))
     saved_env = dict(os.environ)
-    proc, endpoint = start_moto_server()
+    server = moto_server()
+    endpoint = server.start()
     try:
         os.environ.update(s3_environment(endpoint, work))
         import boto3
@@ -134,7 +135,7 @@ def run(quick: bool = False) -> list[dict]:
         rows.append({"case": "20 S3 sources", "metric": "bytes downloaded", "value": counted["get_bytes"],
                      "unit": "bytes", "goal": "0 (no GetObject)", "ok": counted["get_calls"] == 0})
     finally:
-        stop_process(proc)
+        server.stop()
         os.environ.clear()
         os.environ.update(saved_env)
         shutil.rmtree(work, ignore_errors=True)

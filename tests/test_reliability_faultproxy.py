@@ -12,23 +12,15 @@ import os
 import pytest
 
 from tests.reliability.faultproxy import FAULT_KINDS, FaultProxy
-from tests.reliability.servers import moto_server
+from tests.reliability.servers import moto_server, s3_env
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
 def s3_url():
-    env = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    with moto_server(lifetime=600) as url:
+    with moto_server(lifetime=600) as url, s3_env(url):
         yield url
-    for k, v in saved.items():
-        if v is None:
-            os.environ.pop(k, None)
-        else:
-            os.environ[k] = v
 
 
 def _client(url: str, attempts: int):

@@ -28,6 +28,9 @@ from typing import Any
 
 import yaml
 
+from tests.reliability.faultproxy import FaultProxy
+from tests.reliability.servers import moto_server, s3_env, s3_environment
+
 __all__ = ["CASES", "CaseResult", "Corpus", "load_cases"]
 
 HERE = Path(__file__).resolve().parent
@@ -35,7 +38,6 @@ REPO = HERE.parents[1]
 CASES = HERE / "cases.yaml"
 SRC_BUCKET = "reliab-src"
 STORE_BUCKET = "reliab-store"
-S3_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
 # Environment a user's shell might carry that must not leak into a case.
 _SCRUB = ("PREFECT_API_URL", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_PROFILE", "KERASCUT_DEBUG",
           "TF_CPP_MIN_LOG_LEVEL")
@@ -111,32 +113,16 @@ class Corpus:
         self.home = self.root / "home"
         (self.home / "cache").mkdir(parents=True)
         if self.want_s3:
-            from tests.reliability.faultproxy import FaultProxy
-            from tests.reliability.servers import moto_server
-
             url = self._stack.enter_context(moto_server(lifetime=1800))
             denied = self._stack.enter_context(FaultProxy(url, rate=1.0, kinds=("denied",), lifetime=1800))
             self.values.update(s3=url, s3store=f"s3://{STORE_BUCKET}/prod", denied=denied.url)
-            saved = {k: os.environ.get(k) for k in (*S3_ENV, "AWS_ENDPOINT_URL")}
-            os.environ.update(S3_ENV, AWS_ENDPOINT_URL=url)
-            try:
-                from kerascut_core.stores import _s3_client as _s3
-
-                _s3.clear_clients()
+            with s3_env(url):
                 s3 = self.s3_client()
                 s3.create_bucket(Bucket=SRC_BUCKET)
                 s3.create_bucket(Bucket=STORE_BUCKET)
                 if self.want_models:
                     s3.upload_file(str(fx / "tiny.keras"), SRC_BUCKET, "models/tiny.keras")
                 _seed_store(self.values["s3store"], self.root)
-            finally:
-                for k, v in saved.items():
-                    if v is None:
-                        os.environ.pop(k, None)
-                    else:
-                        os.environ[k] = v
-                with contextlib.suppress(ImportError):
-                    _s3.clear_clients()
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -190,7 +176,7 @@ class Corpus:
             PREFECT_HOME=str(self.home / "prefect"), COLUMNS="200", NO_COLOR="1",
         )
         if case.get("s3"):
-            env.update(S3_ENV, AWS_ENDPOINT_URL=self.values["s3"])
+            env.update(s3_environment(self.values["s3"]))
         for key, value in (case.get("env") or {}).items():
             if value is None:
                 env.pop(key, None)

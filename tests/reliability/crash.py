@@ -399,7 +399,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.child:
         return _child(args.store_uri, args.versions.split(","), args.size, args.seed)
 
-    from tests.reliability.servers import moto_server
+    from tests.reliability.servers import moto_server, s3_env
 
     reports = []
     kinds = ["local", "s3"] if args.store == "both" else [args.store]
@@ -408,10 +408,7 @@ def main(argv: list[str] | None = None) -> int:
             if kind == "local":
                 reports.append(run_crash_harness(args.store_uri or tmp, kills=args.kills, seed=args.seed, size=args.size))
                 continue
-            with moto_server() as url:
-                env = {"AWS_ENDPOINT_URL": url, "AWS_ACCESS_KEY_ID": "testing",
-                       "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
-                os.environ.update(env)
+            with moto_server() as url, s3_env(url) as env:
                 import boto3
 
                 boto3.client("s3", endpoint_url=url).create_bucket(Bucket="crash-store")

@@ -11,7 +11,12 @@ configurable fraction of requests chosen by a seeded random generator, does one 
   connection instead of answering: the client sees a failure for a write that happened;
 - ``denied`` (only when asked for): answers ``403 AccessDenied``, a permanent refusal;
 - ``short``: forwards, then sends the headers with the full ``Content-Length`` and only half
-  of the body before closing: a download that ends short.
+  of the body before resetting the connection: a download that ends short.
+
+Apart from the drawn faults, ``proxy.cut = n`` cuts the body of the next ``n`` successful
+(200/206) GET answers in half (``-1``: every one from now on), with the full ``Content-Length``
+and a clean close, as a server that stops mid-body; ``proxy.cuts_done`` counts them. With
+``rate=0`` that makes it the truncating proxy of the ``truncating_proxy`` fixture.
 
 Requests are forwarded byte for byte with their original ``Host`` header, so SigV4 signatures
 stay valid. The proxy runs in a daemon thread with a bounded lifetime::
@@ -121,7 +126,9 @@ class _Handler(BaseHTTPRequestHandler):
         finally:
             conn.close()
 
-    def _send(self, status: int, reason: str, headers: list[tuple[str, str]], data: bytes, *, cut: bool = False) -> None:
+    def _send(self, status: int, reason: str, headers: list[tuple[str, str]], data: bytes, *,
+              cut: str | None = None) -> None:
+        """Answer; ``cut`` (``"reset"`` or ``"close"``) sends half the body and then ends the connection so."""
         self.send_response_only(status, reason)
         has_length = False
         for name, value in headers:
@@ -141,7 +148,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(data[: len(data) // 2])
             self.wfile.flush()
             self.close_connection = True
-            self._reset()
+            if cut == "reset":
+                self._reset()
             return
         self.wfile.write(data)
 
@@ -165,7 +173,12 @@ class _Handler(BaseHTTPRequestHandler):
         if kind == "reset_after":
             self._reset()
             return
-        self._send(status, reason, headers, data, cut=(kind == "short" and len(data) > 1))
+        if kind == "short" and len(data) > 1:
+            self._send(status, reason, headers, data, cut="reset")
+        elif self.command == "GET" and status in (200, 206) and len(data) > 1 and self.server.take_cut():
+            self._send(status, reason, headers, data, cut="close")
+        else:
+            self._send(status, reason, headers, data)
 
 
 class _Server(ThreadingHTTPServer):
@@ -180,6 +193,17 @@ class _Server(ThreadingHTTPServer):
         self._rng = random.Random(seed)
         self._lock = threading.Lock()
         self.stats: Counter[str] = Counter()
+        self.cut = 0
+
+    def take_cut(self) -> bool:
+        """Whether to cut this answer short (see ``FaultProxy.cut``); counted as ``stats["cut"]``."""
+        with self._lock:
+            if self.cut == 0:
+                return False
+            if self.cut > 0:
+                self.cut -= 1
+            self.stats["cut"] += 1
+            return True
 
     def count(self, key: str) -> None:
         with self._lock:
@@ -240,6 +264,20 @@ class FaultProxy:
     def rate(self, value: float) -> None:
         with self._server._lock:
             self._server.rate = value
+
+    @property
+    def cut(self) -> int:
+        """How many of the next successful GET bodies are cut in half (``-1``: all); 0 by default."""
+        return self._server.cut
+
+    @cut.setter
+    def cut(self, value: int) -> None:
+        with self._server._lock:
+            self._server.cut = value
+
+    @property
+    def cuts_done(self) -> int:
+        return self.stats.get("cut", 0)
 
     @property
     def stats(self) -> dict[str, int]:
