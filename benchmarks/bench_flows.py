@@ -61,12 +61,12 @@ def _direct(cfg: dict[str, Any], workdir: Path) -> None:
 
     from kerascut_core import __version__
     from kerascut_core.config import parse_config
-    from kerascut_core.publish import commit_version, stage_candidate, update_latest
+    from kerascut_core.publishing import commit_version, stage_candidate, update_latest
+    from kerascut_core.publishing.versioning import compute_version
     from kerascut_core.sources import fingerprint, keras_version, load_model, resolve_local
     from kerascut_core.stores import open_store
     from kerascut_core.surgery import cut
     from kerascut_core.validation import validate
-    from kerascut_core.versioning import compute_version
 
     parsed = parse_config(cfg)
     store = open_store(parsed.store)

@@ -173,6 +173,7 @@ def _validate(
 
 
 def _manifest_uri(store: str, name: str, version: str) -> str:
+    from kerascut_core.publishing.layout import manifest_key
     from kerascut_core.stores import open_store
 
-    return open_store(store).uri(f"{name}/{version}/manifest.json")
+    return open_store(store).uri(manifest_key(name, version))

@@ -38,9 +38,10 @@ def check_freshness(backbone: dict[str, Any], store: str, force: bool = False) -
     "manifest_uri"}``; ``up_to_date`` is ``published and not force``.
     """
     from kerascut_core import __version__ as kerascut_version
+    from kerascut_core.publishing.layout import manifest_key
+    from kerascut_core.publishing.versioning import compute_version
     from kerascut_core.sources import fingerprint, keras_version
     from kerascut_core.stores import open_store
-    from kerascut_core.versioning import compute_version
 
     spec = BackboneConfig.model_validate(backbone)
     logger = get_run_logger()
@@ -53,7 +54,7 @@ def check_freshness(backbone: dict[str, Any], store: str, force: bool = False) -
         kerascut_version,
     )
     target = open_store(store)
-    published = target.exists(f"{spec.name}/{version}/manifest.json")
+    published = target.exists(manifest_key(spec.name, version))
     latest = _latest(target, spec.name)
     logger.info(
         "%s: source %s fingerprint %s -> version %s (%s)",
@@ -67,15 +68,16 @@ def check_freshness(backbone: dict[str, Any], store: str, force: bool = False) -
         "published": published,
         "latest": latest,
         "up_to_date": published and not force,
-        "manifest_uri": target.uri(f"{spec.name}/{version}/manifest.json"),
+        "manifest_uri": target.uri(manifest_key(spec.name, version)),
     }
 
 
 def _latest(store: Any, name: str) -> str | None:
     from kerascut_core.errors import ObjectNotFoundError
+    from kerascut_core.publishing.layout import latest_key
 
     try:
-        pointer = store.read_json(f"{name}/latest.json")
+        pointer = store.read_json(latest_key(name))
     except ObjectNotFoundError:
         return None
     return (pointer or {}).get("version")

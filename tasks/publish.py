@@ -1,6 +1,6 @@
 """Publish a validated candidate (artifacts, then ``manifest.json``) and move ``latest``.
 
-Wraps :func:`kerascut_core.publish.commit_version` and :func:`~kerascut_core.publish.update_latest`.
+Wraps :func:`kerascut_core.publishing.commit_version` and :func:`~kerascut_core.publishing.update_latest`.
 The manifest records the source, the cut, the candidate's inputs and outputs, its parameters
 and the full validation report; ``commit_version`` refuses a report that did not pass, so no
 code path publishes an unvalidated backbone.
@@ -42,7 +42,8 @@ def publish_version(
 ) -> dict[str, Any]:
     """Commit ``version``; return ``{"manifest_uri", "status"}`` where ``status`` is
     ``"published"``, or ``"exists"`` when another run published the same version first."""
-    from kerascut_core.publish import commit_version
+    from kerascut_core.publishing import commit_version
+    from kerascut_core.publishing.layout import manifest_key
     from kerascut_core.stores import open_store
 
     spec = BackboneConfig.model_validate(backbone)
@@ -64,7 +65,7 @@ def publish_version(
     }
     target = open_store(store)
     result = commit_version(target, spec.name, version, candidate_uri, manifest)
-    manifest_uri = target.uri(f"{spec.name}/{version}/manifest.json")
+    manifest_uri = target.uri(manifest_key(spec.name, version))
     logger = get_run_logger()
     if result.committed:
         logger.info("%s: published %s (%s)", spec.name, version, manifest_uri)
@@ -79,7 +80,7 @@ def update_latest(store: str, name: str, version: str, run_id: str | None = None
 
     ``run_id`` (the Prefect flow run) is recorded in the pointer's history.
     """
-    from kerascut_core.publish import update_latest as move_latest
+    from kerascut_core.publishing import update_latest as move_latest
     from kerascut_core.stores import open_store
 
     pointer = move_latest(open_store(store), name, version, run_id=run_id)

@@ -26,10 +26,11 @@ from typing import Any
 from prefect import get_run_logger, task
 
 from kerascut.tasks._common import IO_TASK
+from kerascut_core.publishing.layout import REPORT, run_of
 
 __all__ = ["REPORT_NAME", "discard_candidate", "read_report", "sibling", "stage_candidate"]
 
-REPORT_NAME = "report.json"
+REPORT_NAME = REPORT
 
 
 def sibling(uri: str, name: str) -> tuple[str, str]:
@@ -42,7 +43,7 @@ def sibling(uri: str, name: str) -> tuple[str, str]:
 def stage_candidate(store: str, name: str, version: str, run_id: str, files: dict[str, str]) -> str:
     """Upload the candidate's files (``{"model.keras": path, ...}``); return the URI of its
     ``model.keras`` under staging."""
-    from kerascut_core.publish import stage_candidate as stage
+    from kerascut_core.publishing import stage_candidate as stage
     from kerascut_core.stores import open_store
 
     uri = stage(open_store(store), name, version, files, run_id=run_id)
@@ -70,8 +71,8 @@ def discard_candidate(store: str, candidate_uri: str) -> int:
 
     target = open_store(store)
     key = target.key_of(candidate_uri)
-    prefix = "/".join(key.split("/")[:4])  # .staging/<name>/<version>/<run_id>
-    if not prefix.startswith(".staging/") or prefix.count("/") != 3:
+    prefix = run_of(key)  # .staging/<name>/<version>/<run_id>
+    if prefix is None:
         raise ValueError(f"Expected a staged candidate URI. Received {candidate_uri!r}.")
     keys = target.list(prefix + "/")
     for item in keys:

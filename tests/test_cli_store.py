@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from kerascut_core import open_store
-from kerascut_core.publish import read_latest, stage_candidate, update_latest
+from kerascut_core.publishing import read_latest, stage_candidate, update_latest
 from tests.test_publish import publish
 
 

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from kerascut_core import load_backbone, open_store
-from kerascut_core.consumer import pull
 from kerascut_core.errors import IntegrityError, ObjectNotFoundError
-from kerascut_core.publish import commit_version, stage_candidate, update_latest
+from kerascut_core.publishing import commit_version, stage_candidate, update_latest
+from kerascut_core.publishing.consumer import pull
 from tests.test_publish import make_manifest
 
 
@@ -89,3 +89,20 @@ def test_unknown_version_and_name(store_uri, tiny_model_file, tmp_path):
         load_backbone(f"{store_uri}/tiny", version="v9", cache_dir=tmp_path)
     with pytest.raises(ObjectNotFoundError, match=r"latest\.json"):
         load_backbone(f"{store_uri}/other", cache_dir=tmp_path)
+
+
+@pytest.mark.parametrize("cache_dir", ["s3://bucket/cache", "file:///tmp/cache"])
+def test_a_uri_as_cache_dir_is_refused(cache_dir, tiny_model_file, tmp_path, monkeypatch):
+    """The backbone cache is local, as the download cache is: no directory called ``s3:``."""
+    from kerascut_core.errors import ConfigError
+
+    path, _ = tiny_model_file
+    store_uri = str(tmp_path / "store")
+    _publish(store_uri, path)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError, match="Expected `cache_dir` to be a local directory") as info:
+        pull(f"{store_uri}/tiny", cache_dir=cache_dir)
+    assert "\n" not in str(info.value)
+    with pytest.raises(ConfigError, match="the URI"):
+        load_backbone(f"{store_uri}/tiny", cache_dir=cache_dir)
+    assert not (tmp_path / "s3:").exists() and not (tmp_path / "file:").exists()

@@ -114,7 +114,7 @@ def test_fingerprint_many_keeps_order(s3_client, s3_bucket, tmp_path):
 
 def test_package_names_stay_functions_whatever_is_imported_first():
     code = (
-        "import kerascut_core.sources.fingerprints, kerascut_core.sources.fetching, kerascut_core.publish; "
+        "import kerascut_core.sources.fingerprints, kerascut_core.sources.fetching, kerascut_core.publishing; "
         "import kerascut_core as kc, kerascut_core.sources as src; import types; "
         "print(not any(isinstance(f, types.ModuleType) for f in (kc.fingerprint, kc.fetch, src.fingerprint, src.fetch)))"
     )

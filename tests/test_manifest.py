@@ -9,8 +9,8 @@ import pytest
 from pydantic import ValidationError
 
 from kerascut_core import CutSpec, compute_version
-from kerascut_core.manifest import SCHEMA_PATH, Manifest, schema, software_versions
-from kerascut_core.versioning import major_minor
+from kerascut_core.publishing.manifest import SCHEMA_PATH, Manifest, schema, software_versions
+from kerascut_core.publishing.versioning import major_minor
 
 BASE = {
     "name": "mnv2",
@@ -52,7 +52,7 @@ def test_rejects_bad_manifests(patch):
 
 
 def test_exported_schema_is_up_to_date():
-    """Regenerate with `python -m kerascut_core.manifest` after changing the model."""
+    """Regenerate with `python -m kerascut_core.publishing.manifest` after changing the model."""
     assert json.loads(SCHEMA_PATH.read_text()) == json.loads(json.dumps(schema(), sort_keys=True))
 
 
@@ -60,7 +60,7 @@ def test_software_versions_do_not_import_tensorflow():
     import subprocess
     import sys
 
-    code = "import sys; from kerascut_core.manifest import software_versions as s; s(); print('tensorflow' in sys.modules)"
+    code = "import sys; from kerascut_core.publishing.manifest import software_versions as s; s(); print('tensorflow' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
     assert software_versions().keras.startswith("3.")

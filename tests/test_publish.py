@@ -17,8 +17,7 @@ from kerascut_core.errors import (
     PreconditionFailedError,
     PublishRefusedError,
 )
-from kerascut_core.manifest import Manifest
-from kerascut_core.publish import (
+from kerascut_core.publishing import (
     CLAIM,
     commit_version,
     gc,
@@ -32,6 +31,7 @@ from kerascut_core.publish import (
     update_latest,
     verify_version,
 )
+from kerascut_core.publishing.manifest import Manifest
 
 
 @pytest.fixture(params=["local", "s3", "s3-versioned"])
@@ -264,7 +264,7 @@ def test_manifest_json_is_the_schema(store, tmp_path):
 _KILL_SCRIPT = r"""
 import os, sys, time
 from kerascut_core import open_store
-from kerascut_core.publish import commit_version, stage_candidate
+from kerascut_core.publishing import commit_version, stage_candidate
 from tests.test_publish import make_manifest
 
 store = open_store(sys.argv[1])
@@ -321,7 +321,7 @@ def test_promote_pins_latest_against_automatic_updates(store, tmp_path):
 _RACE_SCRIPT = r"""
 import json, sys
 from kerascut_core import open_store
-from kerascut_core.publish import commit_version, stage_candidate, update_latest
+from kerascut_core.publishing import commit_version, stage_candidate, update_latest
 from tests.test_publish import make_manifest
 
 store = open_store(sys.argv[1])

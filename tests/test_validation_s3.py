@@ -63,8 +63,8 @@ def test_truncated_s3_candidate_fails(s3_client, s3_bucket, tmp_path):
 
 @pytest.mark.parametrize("where", ["s3", "local"])
 def test_validate_what_stage_candidate_staged(where, request, tmp_path):
-    from kerascut_core.manifest import ValidationSummary
-    from kerascut_core.publish import stage_candidate
+    from kerascut_core.publishing import stage_candidate
+    from kerascut_core.publishing.manifest import ValidationSummary
     from kerascut_core.stores import open_store
 
     source = BUILDERS["residual"]()

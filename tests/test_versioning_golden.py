@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from kerascut_core.versioning import compute_version
+from kerascut_core.publishing.versioning import compute_version
 
 GOLDEN = [
     (("sha256:ab12", {"end": "block_13_expand_relu"}, [224, 224, 3], "3.15.1", "0.1.0"), "dacbebb99180baec"),

@@ -100,8 +100,12 @@ def ls_cmd(store: str, name: str | None, as_json: bool, verify: bool) -> None:
       kerascut ls ./backbones
       kerascut ls s3://team-models/backbones mnv2 --json
     """
-    from kerascut_core.publish import list_backbones, scan_versions, verify_version
-    from kerascut_core.store_root import require_store_root
+    from kerascut_core.publishing import (
+        list_backbones,
+        require_store_root,
+        scan_versions,
+        verify_version,
+    )
     from kerascut_core.stores import LocalStore, open_store
 
     opened = open_store(store)
@@ -147,7 +151,7 @@ def ls_cmd(store: str, name: str | None, as_json: bool, verify: bool) -> None:
         return
     if not rows:
         from kerascut_core._names import did_you_mean
-        from kerascut_core.publish import list_backbones
+        from kerascut_core.publishing import list_backbones
 
         hint = did_you_mean(name, list_backbones(opened))
         raise StoreError(
@@ -175,7 +179,7 @@ def pull_cmd(ref: str, output: str, cache_dir: str | None, quiet: bool) -> None:
       kerascut pull s3://team-models/backbones/mnv2 -o ./mnv2
       kerascut pull ./backbones/mnv2@3f9a0c1d2e4b5a69 -o ./mnv2
     """
-    from kerascut_core.consumer import pull, resolve
+    from kerascut_core.publishing import pull, resolve
 
     _, _, _, manifest = resolve(ref)
     total = sum(a.bytes for a in manifest.artifacts)
@@ -201,8 +205,7 @@ def promote_cmd(ref: str, version: str, no_pin: bool) -> None:
     Example:
       kerascut promote s3://team-models/backbones/mnv2 3f9a0c1d2e4b5a69
     """
-    from kerascut_core.publish import promote
-    from kerascut_core.store_root import require_store_root
+    from kerascut_core.publishing import promote, require_store_root
     from kerascut_core.stores import open_store
     from kerascut_core.uris import split_backbone_ref
 
@@ -232,7 +235,7 @@ def gc_cmd(store: str, older_than: str, dry_run: bool, as_json: bool) -> None:
     Example:
       kerascut gc s3://team-models/backbones --older-than 7d --dry-run
     """
-    from kerascut_core.publish import gc
+    from kerascut_core.publishing import gc
     from kerascut_core.stores import open_store
 
     opened = open_store(store)

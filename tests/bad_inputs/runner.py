@@ -71,7 +71,7 @@ def _sha(path: Path) -> str:
 
 def _seed_store(store_uri: str, work: Path) -> None:
     """Commit one backbone ``seed`` (through the real publish protocol) so stores are not empty."""
-    from kerascut_core.publish import commit_version, stage_candidate, update_latest
+    from kerascut_core.publishing import commit_version, stage_candidate, update_latest
     from kerascut_core.stores import open_store
 
     store = open_store(store_uri)

@@ -48,7 +48,7 @@ NAME = "crashnet"
 
 
 def _child(store_uri: str, versions: list[str], size: int, seed: int) -> int:
-    from kerascut_core.publish import commit_version, stage_candidate, update_latest
+    from kerascut_core.publishing import commit_version, stage_candidate, update_latest
     from kerascut_core.stores import open_store
 
     store = open_store(store_uri)
@@ -96,7 +96,7 @@ def snapshot(store_uri: str, prefix: str = "") -> dict[str, str]:
 def check_invariants(store_uri: str) -> tuple[list[str], dict[str, int]]:
     """Problems found in the store (``[]`` when every invariant holds) and a state summary."""
     from kerascut_core.errors import ObjectNotFoundError
-    from kerascut_core.publish import list_versions, read_manifest
+    from kerascut_core.publishing import list_versions, read_manifest
     from kerascut_core.stores import open_store
 
     store = open_store(store_uri)
@@ -159,7 +159,7 @@ def check_invariants(store_uri: str) -> tuple[list[str], dict[str, int]]:
 
 def _phase(store_uri: str, versions: list[str]) -> str:
     """Where the killed child was, judged from what it left in the store."""
-    from kerascut_core.publish import read_latest
+    from kerascut_core.publishing import read_latest
     from kerascut_core.stores import open_store
 
     store = open_store(store_uri)
@@ -307,7 +307,7 @@ def _finish(store_uri, report, final_versions, size, seed, env, gc_command, star
     _run_to_end(store_uri, final_versions, size, seed + 10_000, env)
     problems, _ = check_invariants(store_uri)
     report.problems += [f"after the rerun: {p}" for p in problems]
-    from kerascut_core.publish import list_versions, read_latest
+    from kerascut_core.publishing import list_versions, read_latest
     from kerascut_core.stores import open_store
 
     store = open_store(store_uri)
@@ -329,7 +329,7 @@ def _finish(store_uri, report, final_versions, size, seed, env, gc_command, star
         if done.returncode != 0:
             report.problems.append(f"gc exited {done.returncode}: {done.stderr.strip()[-300:]}")
     else:
-        from kerascut_core.publish import gc
+        from kerascut_core.publishing import gc
 
         gc(store, older_than=0)
     after = snapshot(store_uri)
@@ -368,7 +368,7 @@ def run_publish_race(store_uri: str, processes: int, versions: list[str], *, siz
         if sorted(said) != ["committed"] + ["exists"] * (processes - 1):
             problems.append(f"{version}: publishers reported {said}, expected one 'committed'")
     problems += check_invariants(store_uri)[0]
-    from kerascut_core.publish import read_latest
+    from kerascut_core.publishing import read_latest
     from kerascut_core.stores import open_store
 
     store = open_store(store_uri)

@@ -1,0 +1,99 @@
+"""Publishing: how a validated candidate becomes an immutable, versioned backbone in a store.
+
+The modules, one concept each, in the order a backbone goes through them:
+
+- ``layout``: every object name and key of the store (``manifest.json``, ``latest.json``,
+  ``.staging/``, ...); nothing else spells them;
+- ``root``: the store root marker (``.kerascut-store.json``), and the refusal of any path that
+  is not a store root (:func:`require_store_root`);
+- ``versioning``: the version, a content address (:func:`compute_version`);
+- ``manifest``: the :class:`Manifest` model and its JSON schema;
+- ``staging``: a candidate's files under ``.staging/``, index last (:func:`stage_candidate`);
+- ``claim``: one writer per version at a time (the commit lease);
+- ``commit``: the commit protocol, artifacts then the manifest (:func:`commit_version`; its
+  docstring states the protocol's rules);
+- ``pointers``: ``latest.json`` (:func:`read_latest`, :func:`update_latest`, :func:`promote`);
+- ``listing``: reading a store (:func:`read_manifest`, :func:`list_backbones`,
+  :func:`scan_versions`, :func:`list_versions`, :func:`verify_version`);
+- ``garbage``: :func:`gc`, which removes only what the protocol can leave behind;
+- ``consumer``: :func:`load_backbone`, :func:`pull`, :func:`resolve`, every sha256 checked.
+
+Importing this package is cheap: it imports neither boto3, TensorFlow nor Keras (Keras only when
+:func:`load_backbone` loads a model).
+
+    >>> from kerascut_core.publishing import commit_version, stage_candidate, update_latest
+    >>> from kerascut_core.stores import open_store
+    >>> store = open_store("./backbones")                                                  # doctest: +SKIP
+    >>> uri = stage_candidate(store, "mnv2", version, {"model.keras": "/tmp/cut.keras"})   # doctest: +SKIP
+    >>> commit_version(store, "mnv2", version, uri, manifest)                              # doctest: +SKIP
+    >>> update_latest(store, "mnv2", version)                                               # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from kerascut_core.publishing.commit import CommitResult, commit_version
+from kerascut_core.publishing.consumer import load_backbone, pull, resolve
+from kerascut_core.publishing.garbage import GcReport, gc
+from kerascut_core.publishing.layout import (
+    CLAIM,
+    LATEST,
+    MANIFEST,
+    MARKER,
+    STAGED_INDEX,
+    STAGING,
+    artifact_format,
+)
+from kerascut_core.publishing.listing import (
+    VersionInfo,
+    list_backbones,
+    list_versions,
+    read_manifest,
+    scan_versions,
+    verify_version,
+)
+from kerascut_core.publishing.manifest import Artifact, Manifest
+from kerascut_core.publishing.pointers import promote, read_latest, update_latest
+from kerascut_core.publishing.root import (
+    StoreRootError,
+    ensure_store_root,
+    is_store_root,
+    require_store_root,
+)
+from kerascut_core.publishing.staging import new_run_id, stage_candidate, staged_artifacts
+from kerascut_core.publishing.versioning import compute_version
+
+__all__ = [
+    "CLAIM",
+    "LATEST",
+    "MANIFEST",
+    "MARKER",
+    "STAGED_INDEX",
+    "STAGING",
+    "Artifact",
+    "CommitResult",
+    "GcReport",
+    "Manifest",
+    "StoreRootError",
+    "VersionInfo",
+    "artifact_format",
+    "commit_version",
+    "compute_version",
+    "ensure_store_root",
+    "gc",
+    "is_store_root",
+    "list_backbones",
+    "list_versions",
+    "load_backbone",
+    "new_run_id",
+    "promote",
+    "pull",
+    "read_latest",
+    "read_manifest",
+    "require_store_root",
+    "resolve",
+    "scan_versions",
+    "stage_candidate",
+    "staged_artifacts",
+    "update_latest",
+    "verify_version",
+]

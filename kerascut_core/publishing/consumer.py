@@ -1,0 +1,199 @@
+"""Consumers: load a published backbone, or pull its files, with every sha256 checked.
+
+    >>> import kerascut_core as kc
+    >>> backbone = kc.load_backbone("s3://team-models/backbones/mnv2")              # doctest: +SKIP
+    >>> backbone = kc.load_backbone("./backbones/mnv2", version="3f9a0c1d2e4b5a69")  # doctest: +SKIP
+
+Artifacts are downloaded once into the cache (``<cache>/backbones/<store>/<name>/<version>/``;
+versions are immutable, so a cached copy never goes stale) and their sha256 is checked against
+the manifest on every load; a mismatch raises :class:`IntegrityError` and the bad copy is
+removed. Keras is imported only when a model is loaded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import stat
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from kerascut_core._names import did_you_mean
+from kerascut_core.errors import IntegrityError, ObjectNotFoundError, SourceError, StoreError
+from kerascut_core.publishing.layout import MANIFEST, artifact_key, latest_key
+from kerascut_core.publishing.listing import list_backbones, read_manifest
+from kerascut_core.publishing.manifest import Manifest
+from kerascut_core.publishing.pointers import read_latest
+from kerascut_core.publishing.root import require_store_root
+from kerascut_core.sources import check_cache_dir, default_cache_dir
+from kerascut_core.stores import TMP_PREFIX, Store, open_store, sha256_file
+from kerascut_core.uris import check_key, check_name, split_backbone_ref
+
+__all__ = ["load_backbone", "pull", "resolve"]
+
+
+def resolve(ref: str, version: str | None = "latest") -> tuple[Store, str, str, Manifest]:
+    """``(store, name, version, manifest)`` for ``"<store>/<name>[@version]"``.
+
+    ``version="latest"`` follows ``latest.json``; an ``@version`` in ``ref`` wins over it.
+    """
+    store_uri, name, pinned = split_backbone_ref(ref)
+    store = open_store(store_uri)
+    require_store_root(store, f"read {name!r} from")
+    version = pinned or version or "latest"
+    if version == "latest":
+        found = read_latest(store, name)
+        if found is None:
+            known = list_backbones(store)
+            hint = did_you_mean(name, known) if name not in known else ""
+            raise ObjectNotFoundError(
+                f"Cannot resolve {store.uri(name)}@latest: no {latest_key(name)} in {store.root_uri}.{hint} "
+                f"Publish it first, or run `kerascut ls {store.root_uri}` to see what is there."
+            )
+        version = found
+    check_name(version, "version")
+    return store, name, version, read_manifest(store, name, version)
+
+
+def _cache_root(cache_dir: str | os.PathLike[str] | None, store: Store, name: str, version: str) -> Path:
+    """``<cache>/backbones/<store id>/<name>/<version>``; an explicit ``cache_dir`` must be a local
+    directory (a URI is a :class:`ConfigError`, as for the download cache)."""
+    base = Path(check_cache_dir(cache_dir)).expanduser() if cache_dir is not None else default_cache_dir()
+    store_id = hashlib.sha256(store.root_uri.encode()).hexdigest()[:16]
+    return base / "backbones" / store_id / name / version
+
+
+def _download_verified(
+    store: Store, key: str, dest: Path, size: int, sha256: str, progress: Callable[[int], Any] | None
+) -> Path:
+    """``dest`` holding the bytes of ``key``, checked against ``size`` and ``sha256``."""
+    if dest.is_file() and dest.stat().st_size == size and sha256_file(dest) == sha256:
+        if progress:
+            progress(size)
+        return dest
+    store.get_file(key, dest, progress=progress, max_bytes=size)  # fails at the first byte over
+    actual_size = dest.stat().st_size
+    digest = sha256_file(dest)
+    if actual_size != size or digest != sha256:
+        with contextlib.suppress(FileNotFoundError):
+            dest.unlink()
+        raise IntegrityError(
+            f"Refusing {store.uri(key)}: its sha256 {digest} ({actual_size} bytes) does not match the manifest's "
+            f"{sha256} ({size} bytes). The stored artifact is corrupt or was replaced; do not use it, and "
+            "republish or promote another version."
+        )
+    return dest
+
+
+def pull(
+    ref: str,
+    dest: str | os.PathLike[str] | None = None,
+    *,
+    version: str | None = "latest",
+    cache_dir: str | os.PathLike[str] | None = None,
+    progress: Callable[[int], Any] | None = None,
+) -> tuple[Manifest, Path]:
+    """Download a version's artifacts (checked) and its ``manifest.json``; return them.
+
+    Without ``dest`` the files stay in the cache; with it they are copied into ``dest``
+    (created if needed), laid out as in the store.
+    """
+    store, name, version, manifest = resolve(ref, version)
+    root = _cache_root(cache_dir, store, name, version)
+    if not manifest.artifacts:
+        raise IntegrityError(f"Refusing {store.uri(name)}@{version}: its manifest lists no artifacts.")
+    for artifact in manifest.artifacts:
+        rel = check_key(artifact.path)
+        _download_verified(store, artifact_key(name, version, rel), root / rel, artifact.bytes, artifact.sha256, progress)
+    _write_atomic(root / MANIFEST, manifest.to_json())
+    if dest is None:
+        return manifest, root
+    target = Path(dest).expanduser()
+    target.mkdir(parents=True, exist_ok=True)
+    for artifact in [*manifest.artifacts]:
+        rel = check_key(artifact.path)
+        with open(root / rel, "rb") as src:
+            _write_atomic(_safe_parent(target, rel) / Path(rel).name, src)
+    _write_atomic(target / MANIFEST, manifest.to_json())
+    return manifest, target
+
+
+def _safe_parent(base: Path, rel: str) -> Path:
+    """``base / dirname(rel)``, created, refusing a link planted anywhere on the way."""
+    current = base
+    for part in Path(rel).parts[:-1]:
+        current = current / part
+        try:
+            st = os.lstat(current)
+        except FileNotFoundError:
+            current.mkdir()
+            continue
+        if stat.S_ISLNK(st.st_mode) or not stat.S_ISDIR(st.st_mode):
+            raise StoreError(
+                f"Refusing to write into {current}: it is {'a symbolic link' if stat.S_ISLNK(st.st_mode) else 'not a directory'}. "
+                "Remove it, or pull into a fresh directory."
+            )
+    return current
+
+
+def _write_atomic(path: Path, content: str | Any) -> None:
+    """Write through ``mkstemp`` beside ``path`` (O_EXCL: never follows a planted link), then
+    rename into place (a link at ``path`` itself is replaced, not followed)."""
+    fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, suffix="-" + path.name[:100], dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            if isinstance(content, str):
+                out.write(content.encode())
+            else:
+                while chunk := content.read(8 << 20):
+                    out.write(chunk)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def load_backbone(
+    ref: str,
+    version: str = "latest",
+    cache_dir: str | os.PathLike[str] | None = None,
+    *,
+    compile: bool = False,
+    safe_mode: bool = True,
+    progress: Callable[[int], Any] | None = None,
+) -> Any:
+    """Load a published backbone as a ``keras.Model``.
+
+    ``ref`` is ``"<store>/<name>"`` (``s3://bucket/prefix/name`` or ``./store/name``), optionally
+    ``@version``. Every artifact's sha256 is checked against the manifest before loading; a
+    mismatch raises :class:`IntegrityError`. ``safe_mode=True`` refuses ``Lambda`` layers with
+    code; a backbone published from an ``allow_unsafe`` source needs ``safe_mode=False``.
+    """
+    manifest, root = pull(ref, version=version, cache_dir=cache_dir, progress=progress)
+    primary = manifest.primary
+    if primary is None or primary.format not in ("keras", "h5"):
+        raise SourceError(
+            f"Cannot load {ref}@{manifest.version}: it has no .keras or .h5 artifact "
+            f"(formats: {sorted({a.format for a in manifest.artifacts})}). Use kerascut pull and load it yourself."
+        )
+    from kerascut_core.sources import check_model_file
+
+    check_model_file(root / primary.path)  # the zip-bomb and format checks that sources get
+    import keras
+
+    try:
+        return keras.saving.load_model(root / primary.path, compile=compile, safe_mode=safe_mode)
+    except ValueError as exc:
+        if "safe_mode" in str(exc) or "Lambda" in str(exc):
+            hint = " It was published from an allow_unsafe source." if manifest.source.allow_unsafe else ""
+            raise SourceError(
+                f"Cannot load {ref}@{manifest.version}: it contains a Lambda layer with code, refused in safe mode.{hint} "
+                "Pass safe_mode=False only if you trust the store."
+            ) from None
+        raise StoreError(f"Cannot load {ref}@{manifest.version}: {' '.join(str(exc).split())[:300]}") from exc

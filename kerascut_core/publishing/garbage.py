@@ -1,0 +1,231 @@
+"""Garbage collection: remove only what the publish protocol itself can leave behind.
+
+    >>> from kerascut_core.stores import open_store
+    >>> report = gc(open_store("./backbones"), older_than=86400, dry_run=True)   # doctest: +SKIP
+    >>> report.removed                                                           # doctest: +SKIP
+
+What gc may remove, and nothing else (see ``commit.py`` for the protocol that leaves it):
+
+* ``.staging/<name>/<version>/claim.json`` whose lease is stale;
+* ``.staging/<name>/<version>/<run_id>/...``: staged candidates of runs that are not live;
+* ``<name>/<version>/...`` with no ``manifest.json``: a commit that died before its manifest,
+  in a directory that is a backbone of this store (it has ``latest.json``, a committed version
+  or staging entries);
+* multipart uploads never completed, for keys of those two kinds;
+* ``.kerascut-tmp-*`` files of a local store (a writer killed between write and rename).
+
+What gc never removes, however it is pointed: anything under a directory holding a
+``manifest.json`` at any depth (``saved_model/``, ``assets/`` and every future format included),
+any ``latest.json``, anything of another store nested inside (a directory with its own marker),
+anything outside the store prefix, and anything reached through a link. A path that is not a
+store root is refused before anything is listed (:func:`require_store_root`). An entry it
+cannot parse is skipped and reported in ``GcReport.skipped``, never fatal.
+
+``dry_run=True`` computes the same plan and deletes nothing: the list it returns is exactly
+what a real run with the same arguments deletes, when nothing changes in between.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from kerascut_core.errors import StoreError
+from kerascut_core.publishing.claim import claim_is_stale
+from kerascut_core.publishing.layout import CLAIM, LATEST, MANIFEST, MARKER, STAGING
+from kerascut_core.publishing.root import require_store_root
+from kerascut_core.stores import ObjectInfo, Store
+from kerascut_core.uris import check_name
+
+__all__ = ["GcReport", "gc"]
+
+_PROTECTING = (MANIFEST, MARKER)
+
+
+@dataclass
+class GcReport:
+    """What ``gc`` removed (or would remove with ``dry_run``), kept on purpose, and skipped."""
+
+    removed: list[str] = field(default_factory=list)
+    aborted_uploads: list[str] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    dry_run: bool = False
+
+
+def _seconds(older_than: float | dt.timedelta) -> float:
+    return older_than.total_seconds() if isinstance(older_than, dt.timedelta) else float(older_than)
+
+
+def _protected_dirs(keys: Iterable[str]) -> set[str]:
+    """Directories under which nothing is deleted: a committed version (its manifest, at any
+    depth below a backbone), or a nested store (its marker, at any depth)."""
+    protected = set()
+    for key in keys:
+        head, _, leaf = key.rpartition("/")
+        if not head:
+            continue
+        if leaf == MARKER or (leaf == MANIFEST and "/" in head) or (leaf == LATEST and "/" in head):
+            protected.add(head)
+    return protected
+
+
+def _under(key: str, dirs: set[str]) -> bool:
+    parts = key.split("/")
+    return any("/".join(parts[:i]) in dirs for i in range(1, len(parts)))
+
+
+def _relative(store: Store, where: str) -> str | None:
+    """The store-relative path of a skipped entry (``where`` is its full path or URI)."""
+    root = store.uri("").rstrip("/") + "/"
+    return where[len(root) :] if where.startswith(root) else None
+
+
+def _valid_segments(*parts: str) -> bool:
+    try:
+        for part in parts:
+            check_name(part)
+    except StoreError:
+        return False
+    return True
+
+
+def gc(store: Store, older_than: float | dt.timedelta = dt.timedelta(hours=24), *, dry_run: bool = False) -> GcReport:
+    """Remove orphaned staging, stale claims, uncommitted version leftovers and partial uploads.
+
+    Only objects older than ``older_than`` (seconds or a timedelta) go; see the module
+    docstring for what can never go. Raises :class:`StoreRootError` when ``store`` is not a
+    store root.
+    """
+    require_store_root(store, "gc")
+    cutoff = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=_seconds(older_than))
+    report = GcReport(dry_run=dry_run)
+    scan = store.scan("")
+    report.skipped.extend(f"{where} ({why})" for where, why in scan.skipped)
+    keys = [o.key for o in scan.objects]
+    protected = _protected_dirs(keys)
+    # a link or special file is never followed, so what it stands for is unknown: a manifest,
+    # marker or pointer that is one protects like a real one, and any of them keeps its version
+    # directory (a version whose manifest.json is a link is not garbage to collect)
+    unknown = [rel for rel in (_relative(store, where) for where, _ in scan.skipped) if rel]
+    protected |= _protected_dirs(unknown)
+    protected |= {"/".join(rel.split("/")[:2]) for rel in unknown if rel.count("/") >= 1 and not rel.startswith(f"{STAGING}/")}
+    plan: list[str] = []
+
+    def old(objects: list[ObjectInfo]) -> bool:
+        return bool(objects) and max(o.last_modified for o in objects) < cutoff
+
+    # staging: claims first (a live claim keeps its run and its version directory)
+    staging = [o for o in scan.objects if o.key.startswith(f"{STAGING}/")]
+    live_runs: set[str] = set()
+    live_versions: set[str] = set()
+    for obj in staging:
+        parts = obj.key.split("/")
+        if len(parts) == 4 and parts[3] == CLAIM and _valid_segments(parts[1], parts[2]):
+            try:
+                claim: Any = store.read_json(obj.key)
+            except StoreError:
+                claim = None
+            if claim_is_stale(claim):
+                if obj.last_modified < cutoff:
+                    plan.append(obj.key)
+            else:
+                live_versions.add(f"{parts[1]}/{parts[2]}")
+                if isinstance(claim, dict) and isinstance(claim.get("run_id"), str):
+                    live_runs.add(f"{STAGING}/{parts[1]}/{parts[2]}/{claim['run_id']}")
+    runs: dict[str, list[ObjectInfo]] = {}
+    staged_names: set[str] = set()
+    for obj in staging:
+        parts = obj.key.split("/")
+        if len(parts) >= 5 and _valid_segments(parts[1], parts[2], parts[3]):
+            runs.setdefault("/".join(parts[:4]), []).append(obj)
+            staged_names.add(parts[1])
+        elif not (len(parts) == 4 and parts[3] == CLAIM):
+            report.skipped.append(f"{store.uri(obj.key)} (not a staging entry kerascut writes)")
+    for run, objects in sorted(runs.items()):
+        if run in live_runs or not old(objects):
+            report.kept.append(store.uri(run))
+        else:
+            plan.extend(o.key for o in objects)
+
+    # uncommitted version directories, only in directories that are backbones of this store
+    backbones = {k.split("/")[0] for k in keys if k.count("/") == 1 and k.endswith(f"/{LATEST}")}
+    backbones |= {k.split("/")[0] for k in keys if k.count("/") == 2 and k.endswith(f"/{MANIFEST}")}
+    backbones |= staged_names
+    by_version: dict[str, list[ObjectInfo]] = {}
+    for obj in scan.objects:
+        parts = obj.key.split("/")
+        if len(parts) < 3 or parts[0].startswith(".") or parts[0] not in backbones:
+            continue
+        if not _valid_segments(parts[0], parts[1]):
+            continue
+        by_version.setdefault(f"{parts[0]}/{parts[1]}", []).append(obj)
+    for version_dir, objects in sorted(by_version.items()):
+        if version_dir in protected or _under(version_dir + "/x", protected):
+            continue  # committed (or holding a store): never touched
+        if any(_under(o.key, protected) for o in objects):
+            continue
+        if version_dir in live_versions or not old(objects):
+            report.kept.append(store.uri(version_dir))
+            continue
+        plan.extend(o.key for o in objects)
+
+    # partial uploads of keys gc could remove anyway
+    uploads: list[tuple[str, str]] = []
+    incomplete = getattr(store, "incomplete_uploads", None)
+    if incomplete is not None:
+        for key, upload_id, initiated in incomplete(""):
+            parts = key.split("/")
+            ours = (parts[0] == STAGING and len(parts) >= 4) or (len(parts) >= 3 and parts[0] in backbones)
+            if not ours or _under(key, protected) or not _valid_segments(*[p for p in parts[:2] if p != STAGING]):
+                continue
+            if _under(key, live_runs) or "/".join(parts[:2]) in live_versions:
+                continue  # the transfer of a commit in progress (its claim is live)
+            if initiated < cutoff:
+                uploads.append((key, upload_id))
+
+    temp_files = getattr(store, "temp_files", None)
+    temps: list[Any] = []
+    if temp_files is not None:
+        root = getattr(store, "root", None)
+
+        def nested_store(path: Any) -> bool:
+            return (path / MARKER).exists() and path != root
+
+        temps = [path for path, mtime in temp_files(skip=nested_store) if mtime < cutoff.timestamp()]
+
+    # the plan is complete: a dry run reports it, a real run carries out exactly it
+    for key in plan:
+        report.removed.append(store.uri(key))
+    report.removed.extend(str(p) for p in temps)
+    report.aborted_uploads.extend(store.uri(k) for k, _ in uploads)
+    if dry_run:
+        return report
+    committed_now: dict[str, bool] = {}
+    for key in plan:
+        parts = key.split("/")
+        if parts[0] != STAGING:  # a version directory: recheck that it was not committed since
+            version_dir = "/".join(parts[:2])
+            if version_dir not in committed_now:
+                try:
+                    committed_now[version_dir] = store.exists(f"{version_dir}/{MANIFEST}")
+                except StoreError as exc:  # a manifest that is now a link or special file: keep it all
+                    committed_now[version_dir] = True
+                    report.skipped.append(f"{store.uri(version_dir)} ({' '.join(str(exc).split())[:200]})")
+            if committed_now[version_dir]:
+                report.removed.remove(store.uri(key))
+                continue
+        try:
+            store.delete(key)
+        except StoreError as exc:
+            report.removed.remove(store.uri(key))
+            report.skipped.append(f"{store.uri(key)} ({' '.join(str(exc).split())[:200]})")
+    for path in temps:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+    for key, upload_id in uploads:
+        store.abort_upload(key, upload_id)  # type: ignore[attr-defined]
+    return report

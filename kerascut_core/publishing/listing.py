@@ -1,0 +1,169 @@
+"""Reading a store: manifests, backbones, versions, and whether a version is whole.
+
+A version is published when its ``manifest.json`` exists and checks: it is the manifest of that
+backbone and version, and its validation passed. A version directory without one (a commit in
+progress, or the leftovers of a crashed one) is never listed or served. One bad entry (a
+corrupt manifest, a manifest of another backbone, a link) never hides the others.
+
+    >>> [v.version for v in list_versions(open_store("./backbones"), "mnv2")]   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from kerascut_core._names import short_repr as shown
+from kerascut_core.errors import IntegrityError, ObjectNotFoundError, StoreError
+from kerascut_core.publishing.layout import MANIFEST, manifest_key, version_dir
+from kerascut_core.publishing.manifest import Artifact, Manifest
+from kerascut_core.stores import MAX_JSON_BYTES, Store
+from kerascut_core.uris import check_name
+
+__all__ = [
+    "VersionInfo",
+    "artifact_problems",
+    "list_backbones",
+    "list_versions",
+    "read_manifest",
+    "scan_versions",
+    "verify_version",
+]
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    """A committed version, as listed."""
+
+    name: str
+    version: str
+    manifest: Manifest
+    latest: bool = False
+
+    @property
+    def created_at(self) -> dt.datetime:
+        return self.manifest.created_at
+
+
+def read_manifest(store: Store, name: str, version: str, *, check: bool = True) -> Manifest:
+    """The manifest of a committed version (:class:`ObjectNotFoundError` when not committed).
+
+    The manifest is checked against where it is: its ``name`` and ``version`` must be those
+    of its path, and its validation must have passed; otherwise :class:`IntegrityError` (a
+    version directory copied from another backbone, or a manifest edited by hand, is never
+    served). ``check=False`` skips those two checks (listings that report such versions).
+    Reads are bounded: a manifest over ``MAX_JSON_BYTES`` is refused unread.
+    """
+    key = manifest_key(name, version)
+    try:
+        data = store.get_bytes(key, max_bytes=MAX_JSON_BYTES)
+    except ObjectNotFoundError:
+        raise ObjectNotFoundError(
+            f"Version {version!r} of {name!r} is not published in {store.root_uri} (no {MANIFEST}). "
+            f"Run `kerascut ls {store.root_uri} {name}` to see the published versions."
+        ) from None
+    try:
+        manifest = Manifest.model_validate_json(data)
+    except ValueError as exc:
+        raise StoreError(f"Cannot read {store.uri(key)}: not a valid kerascut manifest ({type(exc).__name__}).") from None
+    if check:
+        if (manifest.name, manifest.version) != (name, version):
+            raise IntegrityError(
+                f"Refusing {store.uri(key)}: it is the manifest of {shown(manifest.name)}@{shown(manifest.version)}, "
+                f"not of {name}@{version} (a version directory copied or moved from elsewhere, or edited). "
+                "Do not use it; republish the backbone or promote another version."
+            )
+        if manifest.validation.passed is not True:
+            raise IntegrityError(
+                f"Refusing {store.uri(key)}: its validation did not pass, so it was never published by kerascut. "
+                "Do not use it; promote another version."
+            )
+    return manifest
+
+
+def list_backbones(store: Store) -> list[str]:
+    """Names with at least one object in the store (staging, hidden and unaddressable directories
+    excluded: a directory whose name is not a valid backbone name is not a backbone)."""
+    names = []
+    for d in store.list_dirs(""):
+        if d.startswith("."):
+            continue
+        with contextlib.suppress(StoreError):
+            names.append(check_name(d))
+    return names
+
+
+def scan_versions(store: Store, name: str) -> tuple[list[VersionInfo], list[str]]:
+    """Committed versions of ``name`` (oldest first), and one line per entry that was skipped.
+
+    One bad entry (a corrupt manifest, a manifest of another backbone, a link) never hides the
+    others: it is reported in the second list and the listing goes on.
+    """
+    from kerascut_core.publishing.pointers import read_latest  # pointers reads manifests from here
+
+    try:
+        latest = read_latest(store, name)
+    except StoreError as exc:
+        latest, problems = None, [str(exc)]
+    else:
+        problems = []
+    scan = store.scan(check_name(name))
+    problems.extend(f"skipped {where}: {why}" for where, why in scan.skipped)
+    versions = []
+    for obj in scan.objects:
+        parts = obj.key.split("/")
+        if len(parts) == 3 and parts[2] == MANIFEST:
+            try:
+                manifest = read_manifest(store, name, check_name(parts[1], "version"))
+            except ObjectNotFoundError:
+                continue
+            except StoreError as exc:
+                problems.append(str(exc))
+                continue
+            versions.append(VersionInfo(name, parts[1], manifest, latest=parts[1] == latest))
+    return sorted(versions, key=lambda v: (v.created_at, v.version)), problems
+
+
+def list_versions(store: Store, name: str) -> list[VersionInfo]:
+    """Committed versions of ``name`` (those with a valid manifest), oldest first.
+
+    A version directory without ``manifest.json`` (a commit in progress, or the leftovers of a
+    crashed one) is never listed; nor is one whose manifest does not check
+    (:func:`scan_versions` says why).
+    """
+    return scan_versions(store, name)[0]
+
+
+def verify_version(store: Store, name: str, version: str, *, checksums: bool = True) -> list[str]:
+    """Problems with a committed version (missing artifacts, wrong sizes or sha256); ``[]`` if whole.
+
+    Checksums come from S3 metadata (recorded at upload, no download) or are computed locally;
+    ``checksums=False`` checks presence and sizes only.
+    """
+    try:
+        manifest = read_manifest(store, name, version)
+    except ObjectNotFoundError as exc:
+        return [str(exc)]
+    return artifact_problems(store, version_dir(name, version), manifest.artifacts, checksums=checksums)
+
+
+def artifact_problems(
+    store: Store, directory: str, artifacts: Iterable[Artifact], *, checksums: bool = True
+) -> list[str]:
+    """One line per artifact under ``directory`` that is missing or differs (size, sha256)."""
+    problems = []
+    for artifact in artifacts:
+        key = f"{directory}/{artifact.path}"
+        info = store.head(key)
+        if info is None:
+            problems.append(f"artifact {store.uri(key)} is missing")
+            continue
+        if info.size != artifact.bytes:
+            problems.append(f"artifact {store.uri(key)} has {info.size} bytes, the manifest says {artifact.bytes}")
+            continue
+        digest = store.sha256(key) if checksums else None
+        if digest is not None and digest != artifact.sha256:
+            problems.append(f"artifact {store.uri(key)} has sha256 {digest}, the manifest says {artifact.sha256}")
+    return problems

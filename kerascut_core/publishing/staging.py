@@ -1,0 +1,113 @@
+"""Staging: a candidate's files under ``.staging/<name>/<version>/<run_id>/``, index last.
+
+Each file is put-if-absent, then ``staged.json`` (paths, formats, sizes, sha256): a candidate
+without it is incomplete and is never committed. Validation reads these exact bytes, and the
+commit copies them server-side, so what is published is what was validated (rule 2 of the
+protocol in :mod:`kerascut_core.publishing.commit`).
+
+    >>> store = open_store("./backbones")                                                   # doctest: +SKIP
+    >>> uri = stage_candidate(store, "mnv2", version, {"model.keras": "/tmp/cut.keras"})    # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from kerascut_core.errors import ObjectNotFoundError, PublishRefusedError, StoreError
+from kerascut_core.publishing._clock import iso
+from kerascut_core.publishing.layout import (
+    MODEL,
+    STAGED_INDEX,
+    artifact_format,
+    run_prefix,
+    staging_dir,
+)
+from kerascut_core.publishing.manifest import Artifact
+from kerascut_core.publishing.root import ensure_store_root
+from kerascut_core.stores import Store, sha256_file
+from kerascut_core.uris import check_key, check_name
+
+__all__ = ["candidate_prefix", "new_run_id", "stage_candidate", "staged_artifacts"]
+
+
+def new_run_id() -> str:
+    """A sortable, unique run id: ``20260101T120000Z-1a2b3c4d``."""
+    return dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:8]
+
+
+def _files_mapping(files: Mapping[str, str | os.PathLike[str]] | str | os.PathLike[str] | Iterable[Any]) -> dict[str, Path]:
+    if isinstance(files, (str, os.PathLike)):
+        return {MODEL: Path(files)}
+    if isinstance(files, Mapping):
+        return {check_key(str(k)): Path(v) for k, v in files.items()}
+    return {Path(f).name: Path(f) for f in files}
+
+
+def stage_candidate(
+    store: Store,
+    name: str,
+    version: str,
+    files: Mapping[str, str | os.PathLike[str]] | str | os.PathLike[str] | Iterable[Any],
+    *,
+    run_id: str | None = None,
+    progress: Callable[[int], Any] | None = None,
+) -> str:
+    """Upload a candidate under ``.staging/<name>/<version>/<run_id>/``; return its URI.
+
+    ``files`` maps artifact paths (``model.keras``, ``saved_model/saved_model.pb``, ...) to local
+    files; a single path is staged as ``model.keras``. ``staged.json`` (paths, formats, sizes,
+    sha256) is written last, so a candidate without it is incomplete. The returned URI is that
+    of the staged ``model.keras`` (or of the first file when there is none); validation reloads
+    the bytes from it.
+    """
+    mapping = _files_mapping(files)
+    if not mapping:
+        raise PublishRefusedError(f"Cannot stage {name}/{version}: no files given. Pass at least model.keras.")
+    run_id = check_name(run_id or new_run_id(), "run id")
+    prefix = run_prefix(name, version, run_id)
+    ensure_store_root(store)
+    entries = []
+    for rel, path in mapping.items():
+        if not path.is_file():
+            raise StoreError(f"Cannot stage {path}: no such file. Save the candidate first.")
+        digest = sha256_file(path)
+        store.put_file(f"{prefix}/{rel}", path, progress=progress, metadata={"sha256": digest})
+        entries.append({"path": rel, "format": artifact_format(rel), "bytes": path.stat().st_size, "sha256": digest})
+    store.put_json(
+        f"{prefix}/{STAGED_INDEX}",
+        {"name": name, "version": version, "run_id": run_id, "staged_at": iso(), "files": entries},
+    )
+    primary = MODEL if MODEL in mapping else next(iter(mapping))
+    return store.uri(f"{prefix}/{primary}")
+
+
+def candidate_prefix(store: Store, staged: str, name: str, version: str) -> str:
+    """The run directory (``.staging/<name>/<version>/<run_id>``) of a staged URI or key;
+    :class:`PublishRefusedError` when it is not a candidate of ``name/version``."""
+    key = store.key_of(staged) if ("://" in staged or os.path.isabs(staged)) else check_key(staged)
+    parts = key.split("/")
+    expected = staging_dir(name, version).split("/")
+    if len(parts) < 4 or parts[:3] != expected:
+        raise PublishRefusedError(
+            f"Expected a candidate staged under {store.uri(staging_dir(name, version))}/<run_id>/. "
+            f"Received {staged!r}; stage it with stage_candidate(store, {name!r}, {version!r}, files)."
+        )
+    return "/".join(parts[:4])
+
+
+def staged_artifacts(store: Store, staged: str, name: str, version: str) -> list[Artifact]:
+    """The artifacts of a staged candidate (from its ``staged.json``)."""
+    prefix = candidate_prefix(store, staged, name, version)
+    try:
+        index = store.read_json(f"{prefix}/{STAGED_INDEX}")
+    except ObjectNotFoundError:
+        raise PublishRefusedError(
+            f"Cannot publish {store.uri(prefix)}: the candidate is incomplete (no {STAGED_INDEX}); "
+            "its staging was interrupted. Stage it again."
+        ) from None
+    return [Artifact(**entry) for entry in index.get("files", [])]
