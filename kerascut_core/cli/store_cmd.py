@@ -110,6 +110,7 @@ def ls_cmd(store: str, name: str | None, as_json: bool, verify: bool) -> None:
 
     opened = open_store(store)
     require_store_root(opened, "list")
+    rows: list[dict[str, Any]]  # JSON objects, one per line of the table
     if name is None:
         rows = []
         for backbone in list_backbones(opened):

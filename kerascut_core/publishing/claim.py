@@ -128,6 +128,8 @@ def acquire_claim(
         except BaseException:
             _ACTIVE_TOKENS.discard(token)
             raise
+        current: Any
+        etag: str | None
         try:
             current, etag = store._read_json_etag(key)
         except ObjectNotFoundError:
