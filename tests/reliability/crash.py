@@ -320,8 +320,10 @@ def _finish(store_uri, report, final_versions, size, seed, env, gc_command, star
     report.rerun_ok = not missing and read_latest(store, NAME) == final_versions[-1]
     report.committed = len(listed)
     # gc: removes every orphan (threshold 0), touches no committed object
+    # committed: pointers, the store's root marker, and everything under a listed version
     committed_before = {k: v for k, v in snapshot(store_uri).items() if not k.startswith(".staging/")
-                        and (k.endswith("latest.json") or k.split("/")[1] in listed)}
+                        and (k.endswith("latest.json") or k == ".kerascut-store.json"
+                             or ("/" in k and k.split("/")[1] in listed))}
     before_keys = set(snapshot(store_uri))
     if gc_command:
         argv = [a.replace("{store}", store_uri) for a in gc_command]
