@@ -39,6 +39,7 @@ from kerascut.tasks.stage import discard_candidate, read_report, stage_candidate
 from kerascut_core.config import BackboneConfig, ValidationSettings
 from kerascut_core.errors import KerascutError
 from kerascut_core.pipeline_names import PREPARE_FLOW
+from kerascut_core.publishing.listing import manifest_uri as manifest_uri_of
 
 __all__ = ["artifact_key", "prepare_backbone"]
 
@@ -81,29 +82,29 @@ def prepare_backbone(
         emit(name, "fetching", version=version)
         fetched = fetch_source(payload, cache_dir)
         emit(name, "cutting", version=version)
-        cut = cut_backbone(payload, fetched, workdir)
+        candidate = cut_backbone(payload, fetched, workdir)
         emit(name, "staging", version=version)
-        candidate_uri = stage_candidate(store, name, version, str(run_id), cut["files"])
+        staged = stage_candidate(store, name, version, str(run_id), candidate.files)
         try:
             emit(name, "validating", version=version, where=settings.deployment or "in-process")
-            report = _validate(candidate_uri, payload, settings, cache_dir, aws_credentials_block)
+            report = _validate(staged.uri, payload, settings, cache_dir, aws_credentials_block)
             if already_published:
-                status, manifest_uri = "verified", _manifest_uri(store, name, version)
+                status, manifest_uri = "verified", manifest_uri_of(store, name, version)
                 logger.info("%s %s is already published; revalidated it", name, version)
             else:
                 emit(name, "publishing", version=version)
                 published = publish_version(
-                    store, candidate_uri, payload, version, fingerprint, cut, report
+                    store, staged.uri, payload, version, fingerprint, candidate, report
                 )
-                manifest_uri = published["manifest_uri"]
+                manifest_uri = published.manifest_uri
                 # "exists": a concurrent run published this very version first; we did not.
-                status = "published" if published["status"] == "published" else "up-to-date"
+                status = "published" if published.status == "published" else "up-to-date"
             update_latest(store, name, version, str(run_id))
         finally:
             # Cleaning staging must not hide the real outcome; gc removes what is left.
-            cleaned = discard_candidate(store, candidate_uri, return_state=True)
+            cleaned = discard_candidate(store, staged.uri, return_state=True)
             if not cleaned.is_completed():
-                logger.warning("%s: could not clean %s: %s", name, candidate_uri, cleaned.message)
+                logger.warning("%s: could not clean %s: %s", name, staged.uri, cleaned.message)
 
     create_link_artifact(
         key=artifact_key(name),
@@ -171,9 +172,3 @@ def _validate(
         )
     return report
 
-
-def _manifest_uri(store: str, name: str, version: str) -> str:
-    from kerascut_core.publishing.layout import manifest_key
-    from kerascut_core.stores import open_store
-
-    return open_store(store).uri(manifest_key(name, version))

@@ -37,6 +37,7 @@ from kerascut.tasks.publish import update_latest
 from kerascut_core.config import KerascutConfig, load_config, parse_config
 from kerascut_core.errors import KerascutError
 from kerascut_core.pipeline_names import REFRESH_FLOW
+from kerascut_core.publishing.freshness import Freshness
 
 __all__ = ["SUMMARY_ARTIFACT_KEY", "RefreshFailed", "refresh_backbones"]
 
@@ -89,7 +90,7 @@ def refresh_backbones(
             b.name: check_freshness.submit(b.model_dump(mode="json"), cfg.store, force)
             for b in selected
         }
-        checks: dict[str, dict[str, Any]] = {}
+        checks: dict[str, Freshness] = {}
         for b in selected:
             futures[b.name].wait()
             state = futures[b.name].state
@@ -100,13 +101,13 @@ def refresh_backbones(
 
         # 2. Up-to-date backbones: make sure latest points at them (completes an interrupted run).
         for name, check in checks.items():
-            if check["up_to_date"]:
-                if check["latest"] != check["version"]:
-                    update_latest(cfg.store, name, check["version"], flow_run.get_id())
-                _record(rows, _row(name, "up-to-date", check["version"], check["manifest_uri"]))
+            if check.up_to_date:
+                if check.latest != check.version:
+                    update_latest(cfg.store, name, check.version, flow_run.get_id())
+                _record(rows, _row(name, "up-to-date", check.version, check.manifest_uri))
 
         # 3. Stale backbones: prepare them concurrently, at most cfg.concurrency at a time.
-        stale = [b for b in selected if b.name in checks and not checks[b.name]["up_to_date"]]
+        stale = [b for b in selected if b.name in checks and not checks[b.name].up_to_date]
         if stale:
             logger.info(
                 "%d of %d backbones to prepare: %s",
@@ -119,12 +120,12 @@ def refresh_backbones(
                         prepare_backbone,
                         backbone=b.model_dump(mode="json"),
                         store=cfg.store,
-                        version=checks[b.name]["version"],
-                        fingerprint=checks[b.name]["fingerprint"],
+                        version=checks[b.name].version,
+                        fingerprint=checks[b.name].fingerprint,
                         validation=cfg.validation.model_dump(mode="json"),
                         cache_dir=cfg.cache_dir,
                         aws_credentials_block=cfg.aws_credentials_block,
-                        already_published=checks[b.name]["published"],
+                        already_published=checks[b.name].published,
                         return_state=True,
                     )
                     for b in stale
@@ -132,7 +133,7 @@ def refresh_backbones(
                 names = {future: name for name, future in running.items()}
                 for future in as_completed(names):
                     name, state = names[future], future.result()
-                    version = checks[name]["version"]
+                    version = checks[name].version
                     if state.is_completed():
                         result = state.result()
                         row = _row(

@@ -53,6 +53,7 @@ _LAZY: dict[str, str] = {
     "open_store": "kerascut_core.stores.registry",
     "Manifest": "kerascut_core.publishing.manifest",
     "compute_version": "kerascut_core.publishing.versioning",
+    "backbone_version": "kerascut_core.publishing.versioning",
     "stage_candidate": "kerascut_core.publishing.staging",
     "commit_version": "kerascut_core.publishing.commit",
     "update_latest": "kerascut_core.publishing.pointers",

@@ -1,14 +1,16 @@
 """Thin Prefect tasks over ``kerascut_core``, one core function each.
 
-| task | wraps | kind |
+| task | wraps | returns |
 | --- | --- | --- |
-| ``kerascut.tasks.freshness.check_freshness`` | ``fingerprint`` + ``compute_version`` + store lookups | I/O |
-| ``kerascut.tasks.fetch.fetch_source`` | ``fetch.resolve_local`` (download cache) | I/O |
-| ``kerascut.tasks.cut.cut_backbone`` | ``load_model`` + ``surgery.cut`` + save | compute |
-| ``kerascut.tasks.stage.stage_candidate`` / ``discard_candidate`` / ``read_report`` | ``publish.stage_candidate``, store deletes/reads | I/O |
-| ``kerascut.tasks.validate.validate_candidate`` | ``validation.validate`` | compute |
-| ``kerascut.tasks.publish.publish_version`` / ``update_latest`` | ``publish.commit_version`` / ``publish.update_latest`` | I/O |
+| ``kerascut.tasks.freshness.check_freshness`` | ``publishing.check_freshness`` (fingerprint, ``backbone_version``, store lookups) | ``Freshness`` |
+| ``kerascut.tasks.fetch.fetch_source`` | ``publishing.fetch_source`` (``sources.resolve_local``, download cache) | ``FetchedSource`` |
+| ``kerascut.tasks.cut.cut_backbone`` | ``publishing.cut_candidate`` (``load_model`` + ``surgery.cut`` + ``surgery.save_candidate``) | ``Candidate`` |
+| ``kerascut.tasks.stage.stage_candidate`` / ``read_report`` / ``discard_candidate`` | ``publishing.stage_candidate`` / ``read_report`` / ``discard_candidate`` | ``StagedCandidate`` / report dict / count |
+| ``kerascut.tasks.validate.validate_candidate`` | ``publishing.validate_staged`` (``validation.validate``, ``report.json`` beside the candidate) | report dict |
+| ``kerascut.tasks.publish.publish_version`` / ``update_latest`` | ``publishing.publish_candidate`` (``build_manifest`` + ``commit_version``) / ``publishing.update_latest`` | ``PublishResult`` / pointer |
 
+A task is a logger, retries and a timeout around one core call: the domain logic is in
+``kerascut_core`` (the typed results are pydantic models of ``kerascut_core.publishing``).
 I/O tasks retry with exponential backoff on transient S3 errors only (``kerascut.tasks._common``);
-every task has a timeout, logs through ``get_run_logger()``, and passes URIs and small dicts.
+every task logs through ``get_run_logger()`` and passes URIs and typed models, never Keras models.
 """

@@ -1,7 +1,8 @@
 """What every kerascut task shares: retry on transient S3 errors, timeouts, no result caching.
 
-Tasks pass URIs and small dicts, never model objects, so a task can run in any process (or be
-retried) and the Prefect UI shows readable parameters.
+Tasks pass URIs and typed models (pydantic, from ``kerascut_core.publishing``), never Keras
+model objects, so a task can run in any process (or be retried) and the Prefect UI shows
+readable parameters.
 """
 
 from __future__ import annotations

@@ -1,9 +1,12 @@
 """Publish a validated candidate (artifacts, then ``manifest.json``) and move ``latest``.
 
-Wraps :func:`kerascut_core.publishing.commit_version` and :func:`~kerascut_core.publishing.update_latest`.
-The manifest records the source, the cut, the candidate's inputs and outputs, its parameters
-and the full validation report; ``commit_version`` refuses a report that did not pass, so no
-code path publishes an unvalidated backbone.
+Wraps :func:`kerascut_core.publishing.publish_candidate` (the manifest assembled by
+:func:`~kerascut_core.publishing.build_manifest`, then
+:func:`~kerascut_core.publishing.commit_version`) and
+:func:`~kerascut_core.publishing.update_latest`. The manifest records the source, the cut, the
+candidate's inputs and outputs, its parameters and the full validation report;
+``commit_version`` refuses a report that did not pass, so no code path publishes an
+unvalidated backbone.
 
 Example::
 
@@ -11,11 +14,11 @@ Example::
     from kerascut.tasks.publish import publish_version, update_latest
 
     @flow
-    def example(candidate_uri, backbone, version, fingerprint, cut, report):
-        manifest_uri = publish_version("./backbones", candidate_uri, backbone, version,
-                                       fingerprint, cut, report)
+    def example(staged, backbone, version, fingerprint, candidate, report):
+        published = publish_version("./backbones", staged.uri, backbone, version,
+                                    fingerprint, candidate, report)
         update_latest("./backbones", backbone["name"], version)
-        return manifest_uri
+        return published.manifest_uri
 """
 
 from __future__ import annotations
@@ -25,7 +28,8 @@ from typing import Any
 from prefect import get_run_logger, task
 
 from kerascut.tasks._common import IO_TASK
-from kerascut_core.config import BackboneConfig
+from kerascut_core.publishing.assemble import PublishResult
+from kerascut_core.publishing.candidate import Candidate
 
 __all__ = ["publish_version", "update_latest"]
 
@@ -37,41 +41,21 @@ def publish_version(
     backbone: dict[str, Any],
     version: str,
     fingerprint: str,
-    cut: dict[str, Any],
+    cut: Candidate | dict[str, Any],
     report: dict[str, Any],
-) -> dict[str, Any]:
-    """Commit ``version``; return ``{"manifest_uri", "status"}`` where ``status`` is
-    ``"published"``, or ``"exists"`` when another run published the same version first."""
-    from kerascut_core.publishing import commit_version
-    from kerascut_core.publishing.layout import manifest_key
-    from kerascut_core.stores import open_store
+) -> PublishResult:
+    """Commit ``version``; return a :class:`~kerascut_core.publishing.PublishResult` whose
+    ``status`` is ``"published"``, or ``"exists"`` when another run published the same version
+    first."""
+    from kerascut_core.publishing.assemble import publish_candidate
 
-    spec = BackboneConfig.model_validate(backbone)
-    options = spec.source_options()
-    manifest = {
-        "name": spec.name,
-        "version": version,
-        "source": {
-            "uri": spec.source,
-            "fingerprint": fingerprint,
-            "weights": options.get("weights"),
-            "allow_unsafe": spec.allow_unsafe,
-        },
-        "cut": spec.cut_spec().to_dict(),
-        "inputs": cut["inputs"],
-        "outputs": cut["outputs"],
-        "params": cut["params"],
-        "validation": report,
-    }
-    target = open_store(store)
-    result = commit_version(target, spec.name, version, candidate_uri, manifest)
-    manifest_uri = target.uri(manifest_key(spec.name, version))
+    result = publish_candidate(store, candidate_uri, backbone, version, fingerprint, cut, report)
     logger = get_run_logger()
-    if result.committed:
-        logger.info("%s: published %s (%s)", spec.name, version, manifest_uri)
-        return {"manifest_uri": manifest_uri, "status": "published"}
-    logger.info("%s: %s was published by another run meanwhile; nothing written", spec.name, version)
-    return {"manifest_uri": manifest_uri, "status": "exists"}
+    if result.status == "published":
+        logger.info("%s: published %s (%s)", result.name, version, result.manifest_uri)
+    else:
+        logger.info("%s: %s was published by another run meanwhile; nothing written", result.name, version)
+    return result
 
 
 @task(name="update-latest", task_run_name="update-latest-{name}", timeout_seconds=300, **IO_TASK)

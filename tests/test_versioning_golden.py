@@ -30,3 +30,26 @@ GOLDEN = [
 @pytest.mark.parametrize(("args", "expected"), GOLDEN, ids=[g[1] for g in GOLDEN])
 def test_compute_version_golden(args, expected):
     assert compute_version(*args) == expected
+
+
+MNV2 = {"name": "mnv2", "source": "keras.applications/MobileNetV2", "weights": "none",
+        "input_shape": [96, 96, 3], "end": "block_13_expand_relu"}
+# Computed with the pipeline's code before backbone_version existed (tasks/freshness.py folded
+# the formats into the fingerprint itself): the versions already published with these configs.
+BACKBONE_GOLDEN = [
+    (MNV2, "app:MobileNetV2:weights=none", "eede319b6cd4f913"),
+    ({**MNV2, "formats": ["keras"]}, "app:MobileNetV2:weights=none", "eede319b6cd4f913"),
+    ({**MNV2, "formats": ["keras", "saved_model"]}, "app:MobileNetV2:weights=none", "123af801b1ce21a8"),
+    ({**MNV2, "formats": ["saved_model"]}, "app:MobileNetV2:weights=none", "123af801b1ce21a8"),  # keras is always first
+    ({"name": "det", "source": "s3://team/det.keras", "start": "conv3_block1_out", "end": {"p3": "x", "p4": "y"},
+      "extra_inputs": "auto", "formats": ["keras", "saved_model"]}, 's3:etag="abc":size=123', "b45ce5aab2250d38"),
+]
+
+
+@pytest.mark.parametrize(("config", "fingerprint", "expected"), BACKBONE_GOLDEN, ids=[g[2] + "-" + "+".join(g[0].get("formats", ["default"])) for g in BACKBONE_GOLDEN])
+def test_backbone_version_golden(config, fingerprint, expected):
+    import kerascut_core as kc
+    from kerascut_core.config import BackboneConfig
+
+    backbone = BackboneConfig.model_validate(config)
+    assert kc.backbone_version(backbone, fingerprint, keras_version="3.15.1", kerascut_version="0.1.0") == expected

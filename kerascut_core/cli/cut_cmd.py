@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any, Literal
 
@@ -75,7 +74,7 @@ def cut_command(
           --start block_3_expand_relu --end block_13_expand_relu -o backbone.keras
       kerascut cut model.keras --end C4=conv4_block6_out --end C5=conv5_block3_out -o fpn.keras
     """
-    from kerascut_core.surgery import cut
+    from kerascut_core.surgery import cut, save_candidate
 
     if starts and drop_first is not None:
         raise click.UsageError("Expected --start or --drop-first, not both.")
@@ -95,13 +94,9 @@ def cut_command(
     result = cut(source, start=start, end=end, drop_first=drop_first,
                  extra_inputs=extra_inputs, copy=copy_weights, name=name)
 
-    # Write next to the target, then rename: a failed save never leaves half a file behind.
-    partial = output.with_name(f".{output.stem}.partial.keras")
-    try:
-        result.save(partial)
-        os.replace(partial, output)
-    finally:
-        partial.unlink(missing_ok=True)
+    # The pipeline's export (written next to the target, then renamed: a failed save never
+    # leaves half a file behind), with the one artifact this command writes: OUT.keras.
+    save_candidate(result, output.parent, ["keras"], keras_name=output.name, graph=False)
 
     plan = result.cut_plan
     click.echo(f"wrote {output}")

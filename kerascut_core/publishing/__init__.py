@@ -18,6 +18,16 @@ The modules, one concept each, in the order a backbone goes through them:
 - ``garbage``: :func:`gc`, which removes only what the protocol can leave behind;
 - ``consumer``: :func:`load_backbone`, :func:`pull`, :func:`resolve`, every sha256 checked.
 
+And the pipeline's steps, one function each (``kerascut.tasks`` wraps them one to one), with the
+typed records they pass on:
+
+- ``freshness``: :func:`check_freshness` -> :class:`Freshness` (no TensorFlow);
+- ``candidate``: :func:`fetch_source` -> :class:`FetchedSource`, :func:`cut_candidate` ->
+  :class:`Candidate`; :class:`StagedCandidate` once staged;
+- ``reports``: :func:`validate_staged` leaves ``report.json`` beside the candidate,
+  :func:`read_report` reads it;
+- ``assemble``: :func:`build_manifest` and :func:`publish_candidate` -> :class:`PublishResult`.
+
 Importing this package is cheap: it imports neither boto3, TensorFlow nor Keras (Keras only when
 :func:`load_backbone` loads a model).
 
@@ -31,8 +41,17 @@ Importing this package is cheap: it imports neither boto3, TensorFlow nor Keras 
 
 from __future__ import annotations
 
+from kerascut_core.publishing.assemble import PublishResult, build_manifest, publish_candidate
+from kerascut_core.publishing.candidate import (
+    Candidate,
+    FetchedSource,
+    StagedCandidate,
+    cut_candidate,
+    fetch_source,
+)
 from kerascut_core.publishing.commit import CommitResult, commit_version
 from kerascut_core.publishing.consumer import load_backbone, pull, resolve
+from kerascut_core.publishing.freshness import Freshness, check_freshness
 from kerascut_core.publishing.garbage import GcReport, gc
 from kerascut_core.publishing.layout import (
     CLAIM,
@@ -47,20 +66,28 @@ from kerascut_core.publishing.listing import (
     VersionInfo,
     list_backbones,
     list_versions,
+    manifest_uri,
     read_manifest,
     scan_versions,
     verify_version,
 )
 from kerascut_core.publishing.manifest import Artifact, Manifest
 from kerascut_core.publishing.pointers import promote, read_latest, update_latest
+from kerascut_core.publishing.reports import read_report, validate_staged, write_report
 from kerascut_core.publishing.root import (
     StoreRootError,
     ensure_store_root,
     is_store_root,
     require_store_root,
 )
-from kerascut_core.publishing.staging import new_run_id, stage_candidate, staged_artifacts
-from kerascut_core.publishing.versioning import compute_version
+from kerascut_core.publishing.staging import (
+    Discarded,
+    discard_candidate,
+    new_run_id,
+    stage_candidate,
+    staged_artifacts,
+)
+from kerascut_core.publishing.versioning import backbone_version, compute_version
 
 __all__ = [
     "CLAIM",
@@ -70,30 +97,47 @@ __all__ = [
     "STAGED_INDEX",
     "STAGING",
     "Artifact",
+    "Candidate",
     "CommitResult",
+    "Discarded",
+    "FetchedSource",
+    "Freshness",
     "GcReport",
     "Manifest",
+    "PublishResult",
+    "StagedCandidate",
     "StoreRootError",
     "VersionInfo",
     "artifact_format",
+    "backbone_version",
+    "build_manifest",
+    "check_freshness",
     "commit_version",
     "compute_version",
+    "cut_candidate",
+    "discard_candidate",
     "ensure_store_root",
+    "fetch_source",
     "gc",
     "is_store_root",
     "list_backbones",
     "list_versions",
     "load_backbone",
+    "manifest_uri",
     "new_run_id",
     "promote",
+    "publish_candidate",
     "pull",
     "read_latest",
     "read_manifest",
+    "read_report",
     "require_store_root",
     "resolve",
     "scan_versions",
     "stage_candidate",
     "staged_artifacts",
     "update_latest",
+    "validate_staged",
     "verify_version",
+    "write_report",
 ]

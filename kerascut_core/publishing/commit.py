@@ -76,7 +76,7 @@ from kerascut_core.publishing.root import ensure_store_root
 from kerascut_core.publishing.staging import candidate_prefix, staged_artifacts
 from kerascut_core.stores import Store
 
-__all__ = ["CommitResult", "commit_version"]
+__all__ = ["CommitResult", "as_manifest", "commit_version"]
 
 
 @dataclass(frozen=True)
@@ -94,7 +94,9 @@ class CommitResult:
         return self.status == "committed"
 
 
-def _as_manifest(manifest: Manifest | Mapping[str, Any]) -> Manifest:
+def as_manifest(manifest: Manifest | Mapping[str, Any]) -> Manifest:
+    """A copy of ``manifest`` as a :class:`Manifest`; :class:`PublishRefusedError` names the first
+    invalid field."""
     if isinstance(manifest, Manifest):
         return manifest.model_copy(deep=True)
     from pydantic import ValidationError as PydanticError
@@ -130,7 +132,7 @@ def commit_version(
     """
     lease = DEFAULT_LEASE_SECONDS if lease_seconds is None else float(lease_seconds)
     wait = lease if wait_seconds is None else float(wait_seconds)
-    manifest = _as_manifest(manifest)
+    manifest = as_manifest(manifest)
     if manifest.validation.passed is not True:
         raise PublishRefusedError(
             f"Cannot publish {name}/{version}: its validation did not pass "

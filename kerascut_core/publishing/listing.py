@@ -19,7 +19,7 @@ from kerascut_core._names import short_repr as shown
 from kerascut_core.errors import IntegrityError, ObjectNotFoundError, StoreError
 from kerascut_core.publishing.layout import MANIFEST, manifest_key, version_dir
 from kerascut_core.publishing.manifest import Artifact, Manifest
-from kerascut_core.stores import MAX_JSON_BYTES, Store
+from kerascut_core.stores import MAX_JSON_BYTES, Store, open_store
 from kerascut_core.uris import check_name
 
 __all__ = [
@@ -27,6 +27,7 @@ __all__ = [
     "artifact_problems",
     "list_backbones",
     "list_versions",
+    "manifest_uri",
     "read_manifest",
     "scan_versions",
     "verify_version",
@@ -81,6 +82,12 @@ def read_manifest(store: Store, name: str, version: str, *, check: bool = True) 
                 "Do not use it; promote another version."
             )
     return manifest
+
+
+def manifest_uri(store: Store | str, name: str, version: str) -> str:
+    """The URI of ``<name>/<version>/manifest.json`` in ``store`` (a store or its URI)."""
+    target = open_store(store) if isinstance(store, str) else store
+    return target.uri(manifest_key(name, version))
 
 
 def list_backbones(store: Store) -> list[str]:

@@ -3,7 +3,8 @@
 Each file is put-if-absent, then ``staged.json`` (paths, formats, sizes, sha256): a candidate
 without it is incomplete and is never committed. Validation reads these exact bytes, and the
 commit copies them server-side, so what is published is what was validated (rule 2 of the
-protocol in :mod:`kerascut_core.publishing.commit`).
+protocol in :mod:`kerascut_core.publishing.commit`). Whatever happens next, the pipeline
+removes its run's candidate (:func:`discard_candidate`); ``gc`` removes what is left.
 
     >>> store = open_store("./backbones")                                                   # doctest: +SKIP
     >>> uri = stage_candidate(store, "mnv2", version, {"model.keras": "/tmp/cut.keras"})    # doctest: +SKIP
@@ -15,6 +16,7 @@ import datetime as dt
 import os
 import uuid
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,15 +26,23 @@ from kerascut_core.publishing.layout import (
     MODEL,
     STAGED_INDEX,
     artifact_format,
+    run_of,
     run_prefix,
     staging_dir,
 )
 from kerascut_core.publishing.manifest import Artifact
 from kerascut_core.publishing.root import ensure_store_root
-from kerascut_core.stores import Store, sha256_file
+from kerascut_core.stores import Store, open_store, sha256_file
 from kerascut_core.uris import check_key, check_name
 
-__all__ = ["candidate_prefix", "new_run_id", "stage_candidate", "staged_artifacts"]
+__all__ = [
+    "Discarded",
+    "candidate_prefix",
+    "discard_candidate",
+    "new_run_id",
+    "stage_candidate",
+    "staged_artifacts",
+]
 
 
 def new_run_id() -> str:
@@ -111,3 +121,23 @@ def staged_artifacts(store: Store, staged: str, name: str, version: str) -> list
             "its staging was interrupted. Stage it again."
         ) from None
     return [Artifact(**entry) for entry in index.get("files", [])]
+
+
+@dataclass(frozen=True)
+class Discarded:
+    """What :func:`discard_candidate` removed: ``objects`` under the run directory ``run_uri``."""
+
+    run_uri: str
+    objects: int
+
+
+def discard_candidate(store: Store | str, candidate_uri: str) -> Discarded:
+    """Delete the staging directory (the run) of the candidate at ``candidate_uri``."""
+    target = open_store(store) if isinstance(store, str) else store
+    prefix = run_of(target.key_of(candidate_uri))  # .staging/<name>/<version>/<run_id>
+    if prefix is None:
+        raise ValueError(f"Expected a staged candidate URI. Received {candidate_uri!r}.")
+    keys = target.list(prefix + "/")
+    for item in keys:
+        target.delete(item)
+    return Discarded(run_uri=target.uri(prefix), objects=len(keys))

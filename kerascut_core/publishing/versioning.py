@@ -7,6 +7,16 @@ Python; nothing heavy is imported.
 
     >>> compute_version("sha256:ab12", {"end": "block_13_expand_relu"}, [224, 224, 3], "3.15.1", "0.1.0")
     'dacbebb99180baec'
+
+A backbone's version is :func:`backbone_version`: the same address, with the published formats
+folded into the fingerprint when they are more than ``keras`` (adding ``saved_model`` changes
+what a version holds). It is exactly the version the pipeline publishes.
+
+    >>> from kerascut_core.config import BackboneConfig
+    >>> b = BackboneConfig(name="mnv2", source="keras.applications/MobileNetV2", weights="none",
+    ...                    input_shape=[96, 96, 3], end="block_13_expand_relu", formats=["keras", "saved_model"])
+    >>> backbone_version(b, "app:MobileNetV2:weights=none", keras_version="3.15.1", kerascut_version="0.1.0")
+    '123af801b1ce21a8'
 """
 
 from __future__ import annotations
@@ -14,12 +24,15 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kerascut_core.errors import StoreError
 from kerascut_core.surgery.spec import CutSpec
 
-__all__ = ["VERSION_LENGTH", "compute_version", "major_minor"]
+if TYPE_CHECKING:
+    from kerascut_core.config import BackboneConfig
+
+__all__ = ["VERSION_LENGTH", "backbone_version", "compute_version", "major_minor"]
 
 #: hex digits of sha256 kept in a version (64 bits: collisions are not a practical concern)
 VERSION_LENGTH = 16
@@ -53,3 +66,41 @@ def compute_version(
     }
     canonical = json.dumps(identity, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()[:VERSION_LENGTH]
+
+
+def _identity(fingerprint: str, formats: Sequence[str]) -> str:
+    """The fingerprint, plus the published formats when they are more than ``keras``.
+
+    Adding ``saved_model`` changes what a version holds, so it must give a new version; a
+    config with the default ``[keras]`` keeps the plain fingerprint.
+    """
+    return fingerprint if list(formats) == ["keras"] else f"{fingerprint}#formats={'+'.join(formats)}"
+
+
+def backbone_version(
+    backbone: BackboneConfig,
+    fingerprint: str,
+    *,
+    keras_version: str | None = None,
+    kerascut_version: str | None = None,
+) -> str:
+    """The version the pipeline publishes for ``backbone`` whose source has ``fingerprint``.
+
+    The content address of :func:`compute_version` over the fingerprint (with the formats when
+    they are more than ``keras``), the cut spec and the input shape. ``keras_version`` and
+    ``kerascut_version`` default to the installed ones (read from package metadata: Keras is
+    not imported).
+    """
+    if keras_version is None:
+        from kerascut_core.sources import keras_version as installed_keras
+
+        keras_version = installed_keras()
+    if kerascut_version is None:
+        from kerascut_core import __version__ as kerascut_version
+    return compute_version(
+        _identity(fingerprint, backbone.formats),
+        backbone.cut_spec(),
+        backbone.input_shape,
+        keras_version,
+        kerascut_version,
+    )

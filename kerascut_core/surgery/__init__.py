@@ -15,7 +15,8 @@ function owns that rule, :func:`kerascut_core.surgery.names.flat_name`.
 The modules, one concept each: ``spec`` (the cut spec, pure Python), ``names`` (the
 flattened-name rule), ``view`` / ``graph`` (the graph view and how it is built),
 ``endpoints`` (start and end names to tensors), ``dominators`` (valid cut points), ``plan``
-(what a cut keeps), ``rebuild`` (building the cut model), ``drawing`` (pictures, graphviz) and
+(what a cut keeps), ``rebuild`` (building the cut model), ``drawing`` (pictures, graphviz),
+``export`` (a cut model saved as a candidate's files, :func:`save_candidate`) and
 ``_keras_api`` (every use of Keras's private API). Importing this package is cheap: Keras is
 imported when a function that needs it is first used.
 
@@ -41,6 +42,7 @@ from kerascut_core.surgery.spec import CutSpec, EndSpec, StartSpec
 if TYPE_CHECKING:
     from kerascut_core.surgery.dominators import cut_points
     from kerascut_core.surgery.drawing import dot_source, draw, stage_of
+    from kerascut_core.surgery.export import save_candidate
     from kerascut_core.surgery.graph import graph_view
     from kerascut_core.surgery.names import flat_name
     from kerascut_core.surgery.plan import CutPlan, plan_cut
@@ -61,6 +63,7 @@ _LAZY: dict[str, str] = {
     "flat_name": "kerascut_core.surgery.names",
     "graph_view": "kerascut_core.surgery.graph",
     "plan_cut": "kerascut_core.surgery.plan",
+    "save_candidate": "kerascut_core.surgery.export",
     "stage_of": "kerascut_core.surgery.drawing",
 }
 
@@ -79,6 +82,7 @@ __all__ = [
     "flat_name",
     "graph_view",
     "plan_cut",
+    "save_candidate",
     "stage_of",
 ]
 
