@@ -12,14 +12,16 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
 from kerascut_core._names import short_repr as shown
 from kerascut_core.errors import IntegrityError, ObjectNotFoundError, StoreError
 from kerascut_core.publishing.layout import MANIFEST, manifest_key, version_dir
 from kerascut_core.publishing.manifest import Artifact, Manifest
-from kerascut_core.stores import MAX_JSON_BYTES, Store, open_store
+from kerascut_core.stores import MAX_JSON_BYTES, LocalStore, Store, open_store, sha256_file
 from kerascut_core.uris import check_name
 
 __all__ = [
@@ -143,34 +145,68 @@ def list_versions(store: Store, name: str) -> list[VersionInfo]:
     return scan_versions(store, name)[0]
 
 
-def verify_version(store: Store, name: str, version: str, *, checksums: bool = True) -> list[str]:
+def verify_version(
+    store: Store, name: str, version: str, *, checksums: bool = True, from_bytes: bool = False
+) -> list[str]:
     """Problems with a committed version (missing artifacts, wrong sizes or sha256); ``[]`` if whole.
 
     Checksums come from S3 metadata (recorded at upload, no download) or are computed locally;
-    ``checksums=False`` checks presence and sizes only.
+    an S3 object without a recorded sha256 (rewritten outside kerascut) is hashed from its
+    bytes. ``from_bytes=True`` hashes every artifact's bytes (a download on S3, bounded by the
+    manifest's size): what ``promote`` does, since metadata can be rewritten along with the
+    object. ``checksums=False`` checks presence and sizes only.
     """
     try:
         manifest = read_manifest(store, name, version)
     except ObjectNotFoundError as exc:
         return [str(exc)]
-    return artifact_problems(store, version_dir(name, version), manifest.artifacts, checksums=checksums)
+    return artifact_problems(
+        store, version_dir(name, version), manifest.artifacts, checksums=checksums, from_bytes=from_bytes
+    )
+
+
+def _hash_bytes(store: Store, key: str, size: int) -> str:
+    """The sha256 of the object's bytes, read at most to ``size`` (fails at the first byte over)."""
+    if isinstance(store, LocalStore):
+        digest = store.sha256(key)  # computed from the file, through the store's link checks
+        if digest is None:
+            raise ObjectNotFoundError(f"Cannot read {store.uri(key)}: no such object.")
+        return digest
+    with tempfile.TemporaryDirectory(prefix="kerascut-verify-") as tmp:
+        path = store.get_file(key, Path(tmp) / "object", max_bytes=size)
+        return sha256_file(path)
 
 
 def artifact_problems(
-    store: Store, directory: str, artifacts: Iterable[Artifact], *, checksums: bool = True
+    store: Store,
+    directory: str,
+    artifacts: Iterable[Artifact],
+    *,
+    checksums: bool = True,
+    from_bytes: bool = False,
 ) -> list[str]:
-    """One line per artifact under ``directory`` that is missing or differs (size, sha256)."""
+    """One line per artifact under ``directory`` that is missing, unreadable or differs (size,
+    sha256). An artifact the store refuses to read (a link, a FIFO) is a problem of this
+    version, never an error that hides the others."""
     problems = []
     for artifact in artifacts:
         key = f"{directory}/{artifact.path}"
-        info = store.head(key)
-        if info is None:
-            problems.append(f"artifact {store.uri(key)} is missing")
+        try:
+            info = store.head(key)
+            if info is None:
+                problems.append(f"artifact {store.uri(key)} is missing")
+                continue
+            if info.size != artifact.bytes:
+                problems.append(f"artifact {store.uri(key)} has {info.size} bytes, the manifest says {artifact.bytes}")
+                continue
+            if not checksums:
+                continue
+            digest = None if from_bytes else store.sha256(key)
+            if digest is None:
+                digest = _hash_bytes(store, key, artifact.bytes)
+        except StoreError as exc:
+            problems.append(f"artifact {store.uri(key)} cannot be read: {' '.join(str(exc).split())[:300]}")
             continue
-        if info.size != artifact.bytes:
-            problems.append(f"artifact {store.uri(key)} has {info.size} bytes, the manifest says {artifact.bytes}")
-            continue
-        digest = store.sha256(key) if checksums else None
-        if digest is not None and digest != artifact.sha256:
+        if digest != artifact.sha256:
             problems.append(f"artifact {store.uri(key)} has sha256 {digest}, the manifest says {artifact.sha256}")
     return problems
