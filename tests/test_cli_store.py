@@ -89,7 +89,7 @@ def test_promote_rolls_back(published, store_uri):
 
 
 def test_gc_never_touches_committed_versions(published, store_uri):
-    before = sorted(k for k in published.list("mnv2") if k.startswith(("mnv2/v1/", "mnv2/v2/")) or k == "mnv2/latest.json")
+    before = sorted(k for k in published.list("mnv2") if k.startswith(("mnv2/v1/", "mnv2/v2/", "mnv2/history/")) or k == "mnv2/latest.json")
     dry = kerascut("gc", store_uri, "--older-than", "0s", "--dry-run", "--json")
     assert dry.returncode == 0, dry.stderr
     assert any("mnv2/v4/model.keras" in r for r in json.loads(dry.stdout)["removed"])

@@ -231,7 +231,7 @@ def test_gc_removes_orphans_and_never_committed_versions(store, tmp_path):
     stage_candidate(store, "mnv2", "v2", candidate(tmp_path, b"orphan"))           # staged, never committed
     store.put_bytes("mnv2/v3/model.keras", b"leftover")                              # partial version dir
     store.put_json(".staging/mnv2/v3/claim.json", {"run_id": "dead", "token": "t", "host": "x", "pid": 1, "expires_at": 0})
-    committed = [*sorted(store.list("mnv2/v1")), "mnv2/latest.json"]
+    committed = [*sorted(store.list("mnv2/v1")), "mnv2/latest.json", *store.list("mnv2/history")]  # + the pointer history
 
     fresh = gc(store, older_than=dt.timedelta(hours=1))
     assert fresh.removed == []  # nothing is old enough yet

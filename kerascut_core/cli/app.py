@@ -32,6 +32,7 @@ _COMMAND_MODULES = (
     "kerascut_core.cli.inspect_cmd",
     "kerascut_core.cli.cut_cmd",
     "kerascut_core.cli.store_cmd",
+    "kerascut_core.cli.pointer_cmd",
     "kerascut_core.cli.validate_cmd",
     "kerascut_core.cli.config_cmd",
 )

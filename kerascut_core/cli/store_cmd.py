@@ -1,10 +1,12 @@
-"""CLI commands on stores: ``ls``, ``pull``, ``promote`` and ``gc``.
+"""CLI commands on stores: ``ls``, ``pull`` and ``gc`` (``promote`` and ``history`` are in
+:mod:`kerascut_core.cli.pointer_cmd`).
 
-    kerascut ls s3://team-models/backbones                  # backbones and their latest versions
+    kerascut ls s3://team-models/backbones                  # backbones, their latest versions and aliases
     kerascut ls s3://team-models/backbones mnv2             # versions of one backbone
     kerascut pull s3://team-models/backbones/mnv2@3f9a0c1d2e4b5a69 -o ./mnv2
-    kerascut promote s3://team-models/backbones/mnv2 3f9a0c1d2e4b5a69
+    kerascut pull s3://team-models/backbones/mnv2@prod -o ./mnv2
     kerascut gc s3://team-models/backbones --older-than 24h
+    kerascut gc s3://team-models/backbones --keep-last 5 --dry-run
 
 Transfers show a progress bar on a terminal; ``--quiet`` (or a pipe) silences it.
 """
@@ -92,8 +94,9 @@ def _when(value: dt.datetime) -> str:
 def ls_cmd(store: str, name: str | None, as_json: bool, verify: bool) -> None:
     """List the backbones in STORE, or the published versions of NAME.
 
-    Only committed versions (with a manifest) are listed; `*` marks latest. Artifacts are
-    checked for presence and size (and sha256 with --verify; on S3 from recorded metadata).
+    Only committed versions (with a manifest) are listed; `*` marks latest, ALIASES lists the
+    named aliases (`kerascut promote --alias`). Artifacts are checked for presence and size
+    (and sha256 with --verify; on S3 from recorded metadata).
 
     \b
     Examples:
@@ -106,6 +109,7 @@ def ls_cmd(store: str, name: str | None, as_json: bool, verify: bool) -> None:
         scan_versions,
         verify_version,
     )
+    from kerascut_core.publishing.pointers import scan_aliases
     from kerascut_core.stores import LocalStore, open_store
 
     opened = open_store(store)
@@ -118,7 +122,9 @@ def ls_cmd(store: str, name: str | None, as_json: bool, verify: bool) -> None:
             _warn(problems)
             if versions:
                 latest = next((v.version for v in versions if v.latest), None)
-                rows.append({"name": backbone, "latest": latest, "versions": len(versions)})
+                aliases, problems = scan_aliases(opened, backbone)
+                _warn(problems)
+                rows.append({"name": backbone, "latest": latest, "versions": len(versions), "aliases": aliases})
         if as_json:
             click.echo(json.dumps(rows, indent=2))
             return
@@ -126,13 +132,17 @@ def ls_cmd(store: str, name: str | None, as_json: bool, verify: bool) -> None:
             click.echo(f"No backbones published in {opened.root_uri}.", err=True)
             return
         width = max(len(r["name"]) for r in rows)
-        click.echo(f"{'NAME'.ljust(width)}  {'LATEST'.ljust(16)}  VERSIONS")
+        click.echo(f"{'NAME'.ljust(width)}  {'LATEST'.ljust(16)}  {'VERSIONS'.ljust(8)}  ALIASES")
         for r in rows:
-            click.echo(f"{r['name'].ljust(width)}  {(r['latest'] or '-').ljust(16)}  {r['versions']}")
+            pairs = ", ".join(f"{a}={v}" for a, v in r["aliases"].items()) or "-"
+            click.echo(f"{r['name'].ljust(width)}  {(r['latest'] or '-').ljust(16)}  {str(r['versions']).ljust(8)}  "
+                       f"{printable(pairs, 400)}")
         return
     from kerascut_core.uris import check_name
 
     versions, problems = scan_versions(opened, check_name(name))
+    _warn(problems)
+    aliases, problems = scan_aliases(opened, name)
     _warn(problems)
     rows = []
     for v in versions:
@@ -146,6 +156,7 @@ def ls_cmd(store: str, name: str | None, as_json: bool, verify: bool) -> None:
             "max_abs_diff": v.manifest.validation.max_abs_diff,
             "source": v.manifest.source.uri,
             "problems": problems,
+            "aliases": [a for a, target in aliases.items() if target == v.version],
         })
     if as_json:
         click.echo(json.dumps(rows, indent=2))
@@ -158,13 +169,17 @@ def ls_cmd(store: str, name: str | None, as_json: bool, verify: bool) -> None:
         raise StoreError(
             f"No published versions of {name!r} in {opened.root_uri}.{hint} Run `kerascut ls {store}` to see the names."
         )
-    click.echo(f"  {'VERSION'.ljust(16)}  {'CREATED'.ljust(20)}  {'SIZE'.rjust(9)}  {'MAX_ABS_DIFF'.rjust(12)}  SOURCE")
-    for r in rows:
+    named = [printable(",".join(r["aliases"]) or "-", 200) for r in rows]
+    width = max(len("ALIASES"), *(len(n) for n in named))
+    click.echo(f"  {'VERSION'.ljust(16)}  {'CREATED'.ljust(20)}  {'SIZE'.rjust(9)}  {'MAX_ABS_DIFF'.rjust(12)}  "
+               f"{'ALIASES'.ljust(width)}  SOURCE")
+    for r, shown in zip(rows, named, strict=True):
         diff = "-" if r["max_abs_diff"] is None else f"{r['max_abs_diff']:.3g}"
         mark = "*" if r["latest"] else " "
         note = f"  BROKEN: {r['problems'][0]}" if r["problems"] else ""
         note = printable(note, 300)
-        click.echo(f"{mark} {r['version'].ljust(16)}  {r['created_at'].ljust(20)}  {_human(r['bytes']).rjust(9)}  {diff.rjust(12)}  {printable(r['source'], 200)}{note}")
+        click.echo(f"{mark} {r['version'].ljust(16)}  {r['created_at'].ljust(20)}  {_human(r['bytes']).rjust(9)}  {diff.rjust(12)}  "
+                   f"{shown.ljust(width)}  {printable(r['source'], 200)}{note}")
 
 
 @click.command("pull")
@@ -175,78 +190,77 @@ def ls_cmd(store: str, name: str | None, as_json: bool, verify: bool) -> None:
 def pull_cmd(ref: str, output: str, cache_dir: str | None, quiet: bool) -> None:
     """Download a published version (latest by default) into a directory, checking every sha256.
 
+    @x is an alias when NAME has one of that name (`kerascut promote --alias`), else a version.
+
     \b
     Examples:
       kerascut pull s3://team-models/backbones/mnv2 -o ./mnv2
       kerascut pull ./backbones/mnv2@3f9a0c1d2e4b5a69 -o ./mnv2
+      kerascut pull ./backbones/mnv2@prod -o ./mnv2
     """
     from kerascut_core.publishing import pull, resolve
+    from kerascut_core.uris import split_backbone_ref
 
-    _, _, _, manifest = resolve(ref)
+    _, name, version, manifest = resolve(ref)
     total = sum(a.bytes for a in manifest.artifacts)
+    exact = f"{split_backbone_ref(ref)[0]}/{name}@{version}"  # resolved once: an alias moving meanwhile changes nothing
     with _progress(f"pull {manifest.name}@{manifest.version}", total, quiet) as progress:
-        manifest, out = pull(ref, output, version=manifest.version, cache_dir=cache_dir, progress=progress)
+        manifest, out = pull(exact, output, cache_dir=cache_dir, progress=progress)
     if not quiet:
         click.echo(f"Pulled {printable(manifest.name)}@{printable(manifest.version)} ({_human(total)}, sha256 verified) "
                    f"into {printable(out)}", err=True)
     click.echo(printable(out))
 
 
-@click.command("promote")
-@click.argument("ref", metavar="STORE/NAME")
-@click.argument("version")
-@click.option("--no-pin", is_flag=True, help="Let scheduled refreshes move latest again afterwards.")
-def promote_cmd(ref: str, version: str, no_pin: bool) -> None:
-    """Point NAME's latest at an existing VERSION (roll back or forward).
-
-    latest is then pinned: refreshes keep publishing new versions but do not move latest
-    until the next promote (use --no-pin to hand it back to them).
-
-    \b
-    Example:
-      kerascut promote s3://team-models/backbones/mnv2 3f9a0c1d2e4b5a69
-    """
-    from kerascut_core.publishing import promote, require_store_root
-    from kerascut_core.stores import open_store
-    from kerascut_core.uris import split_backbone_ref
-
-    store_uri, name, pinned = split_backbone_ref(ref)
-    if pinned:
-        raise click.UsageError(f"Expected STORE/NAME without @version (the version is its own argument). Received {printable(ref, 200)!r}.")
-    opened = open_store(store_uri)
-    require_store_root(opened, "promote in")
-    result = promote(opened, name, version, pin=not no_pin)
-    previous = result.get("previous")
-    click.echo(f"{name}: latest is now {version}" + (f" (was {previous})" if previous and previous != version else "")
-               + ("; pinned" if result.get("pinned") else ""))
-
-
 @click.command("gc")
 @click.argument("store")
 @click.option("--older-than", default="24h", show_default=True, help="Only remove what is older than this (30m, 24h, 7d).")
+@click.option("--keep-last", type=click.IntRange(min=1), default=None, metavar="N",
+              help="Also remove committed versions beyond the newest N of each backbone (never one latest or an alias names).")
 @click.option("--dry-run", is_flag=True, help="Show what would be removed, remove nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-def gc_cmd(store: str, older_than: str, dry_run: bool, as_json: bool) -> None:
+def gc_cmd(store: str, older_than: str, keep_last: int | None, dry_run: bool, as_json: bool) -> None:
     """Remove orphaned staging, stale claims, uncommitted leftovers and partial uploads.
 
-    Committed versions (those with a manifest), at any depth, and latest.json are never
-    touched; STORE must be a store root (a path above or inside one is refused).
+    Committed versions (those with a manifest), at any depth, latest.json and each backbone's
+    aliases/ and history/ are never touched; STORE must be a store root (a path above or
+    inside one is refused).
+
+    With --keep-last N, committed versions beyond the newest N of each backbone (by creation
+    time) are removed first, except any that latest or an alias names: each one's manifest
+    goes first (it stops being committed), then its artifacts. --dry-run lists exactly what a
+    real run removes.
 
     \b
-    Example:
+    Examples:
       kerascut gc s3://team-models/backbones --older-than 7d --dry-run
+      kerascut gc ./backbones --keep-last 5
     """
     from kerascut_core.publishing import gc
+    from kerascut_core.publishing.retention import apply_retention
     from kerascut_core.stores import open_store
 
     opened = open_store(store)
-    report = gc(opened, older_than=parse_duration(older_than), dry_run=dry_run)  # refuses a non-root
+    cutoff = parse_duration(older_than)
+    retained = apply_retention(opened, keep_last, dry_run=dry_run) if keep_last is not None else None
+    report = gc(opened, older_than=cutoff, dry_run=dry_run)  # refuses a non-root
     if as_json:
+        retention = None if retained is None else {
+            "keep_last": retained.keep_last, "removed_versions": retained.removed_versions,
+            "removed": retained.removed, "kept": retained.kept, "skipped": retained.skipped,
+        }
         click.echo(json.dumps({"dry_run": dry_run, "removed": report.removed, "aborted_uploads": report.aborted_uploads,
-                               "kept": report.kept, "skipped": report.skipped}, indent=2))
+                               "kept": report.kept, "skipped": report.skipped, "retention": retention}, indent=2))
         return
-    _warn([f"skipped {item}" for item in report.skipped])
     verb = "would remove" if dry_run else "removed"
+    if retained is not None:
+        _warn([f"retention skipped {item}" for item in retained.skipped])
+        for item in retained.removed:
+            click.echo(f"{verb} {printable(item, 1000)}")
+        click.echo(f"retention: {verb} {len(retained.removed_versions)} versions ({len(retained.removed)} objects) beyond "
+                   f"the newest {retained.keep_last} of each backbone; kept {len(retained.kept)} older versions that a "
+                   "pointer names.", err=True)
+    _warn([f"skipped {item}" for item in report.skipped])
     for item in report.removed:
         click.echo(f"{verb} {printable(item, 1000)}")
     for item in report.aborted_uploads:
@@ -257,5 +271,5 @@ def gc_cmd(store: str, older_than: str, dry_run: bool, as_json: bool) -> None:
 
 def register(app: click.Group) -> None:
     """Add this module's commands to ``app``."""
-    for command in (ls_cmd, pull_cmd, promote_cmd, gc_cmd):
+    for command in (ls_cmd, pull_cmd, gc_cmd):
         app.add_command(command)

@@ -12,10 +12,13 @@ The modules, one concept each, in the order a backbone goes through them:
 - ``claim``: one writer per version at a time (the commit lease);
 - ``commit``: the commit protocol, artifacts then the manifest (:func:`commit_version`; its
   docstring states the protocol's rules);
-- ``pointers``: ``latest.json`` (:func:`read_latest`, :func:`update_latest`, :func:`promote`);
+- ``pointers``: ``latest.json`` and the named aliases (:func:`read_latest`, :func:`read_alias`,
+  :func:`scan_aliases`, :func:`update_latest`, :func:`promote`);
+- ``history``: the pointer history, one create-only entry per move (:func:`read_history`);
 - ``listing``: reading a store (:func:`read_manifest`, :func:`list_backbones`,
   :func:`scan_versions`, :func:`list_versions`, :func:`verify_version`);
 - ``garbage``: :func:`gc`, which removes only what the protocol can leave behind;
+- ``retention``: :func:`apply_retention`, the newest N committed versions kept per backbone;
 - ``consumer``: :func:`load_backbone`, :func:`pull`, :func:`resolve`, every sha256 checked.
 
 And the pipeline's steps, one function each (``kerascut.tasks`` wraps them one to one), with the
@@ -53,6 +56,7 @@ from kerascut_core.publishing.commit import CommitResult, commit_version
 from kerascut_core.publishing.consumer import load_backbone, pull, resolve
 from kerascut_core.publishing.freshness import Freshness, check_freshness
 from kerascut_core.publishing.garbage import GcReport, gc
+from kerascut_core.publishing.history import HistoryEntry, read_history
 from kerascut_core.publishing.layout import (
     CLAIM,
     LATEST,
@@ -72,8 +76,19 @@ from kerascut_core.publishing.listing import (
     verify_version,
 )
 from kerascut_core.publishing.manifest import Artifact, Manifest
-from kerascut_core.publishing.pointers import promote, read_latest, update_latest
+from kerascut_core.publishing.pointers import (
+    promote,
+    read_alias,
+    read_latest,
+    scan_aliases,
+    update_latest,
+)
 from kerascut_core.publishing.reports import read_report, validate_staged, write_report
+from kerascut_core.publishing.retention import (
+    RetentionReport,
+    apply_retention,
+    retain_after_publish,
+)
 from kerascut_core.publishing.root import (
     StoreRootError,
     ensure_store_root,
@@ -103,11 +118,14 @@ __all__ = [
     "FetchedSource",
     "Freshness",
     "GcReport",
+    "HistoryEntry",
     "Manifest",
     "PublishResult",
+    "RetentionReport",
     "StagedCandidate",
     "StoreRootError",
     "VersionInfo",
+    "apply_retention",
     "artifact_format",
     "backbone_version",
     "build_manifest",
@@ -128,11 +146,15 @@ __all__ = [
     "promote",
     "publish_candidate",
     "pull",
+    "read_alias",
+    "read_history",
     "read_latest",
     "read_manifest",
     "read_report",
     "require_store_root",
     "resolve",
+    "retain_after_publish",
+    "scan_aliases",
     "scan_versions",
     "stage_candidate",
     "staged_artifacts",

@@ -99,14 +99,25 @@ class Claim:
 
 
 def acquire_claim(
-    store: Store, name: str, version: str, run_id: str, lease: float, wait_seconds: float
+    store: Store,
+    name: str,
+    version: str,
+    run_id: str,
+    lease: float,
+    wait_seconds: float,
+    *,
+    committed: bool = False,
 ) -> Claim | None:
-    """The claim of ``name/version``, or ``None`` once the version got committed meanwhile."""
+    """The claim of ``name/version``, or ``None`` once the version got committed meanwhile.
+
+    ``committed=True`` claims a version that is committed (retention removing it holds the claim,
+    so no commit of that version runs while its objects go); it never returns ``None``.
+    """
     key = claim_key(name, version)
     deadline = now() + wait_seconds
     delay = 0.05
     while True:
-        if store.exists(manifest_key(name, version)):
+        if not committed and store.exists(manifest_key(name, version)):
             return None
         token = uuid.uuid4().hex
         body = {
@@ -153,7 +164,7 @@ def acquire_claim(
         if now() >= deadline:
             holder = current if isinstance(current, dict) else {}
             raise PreconditionFailedError(
-                f"Cannot commit {name}/{version}: run {holder.get('run_id')} on {holder.get('host')} "
+                f"Cannot {'remove' if committed else 'commit'} {name}/{version}: run {holder.get('run_id')} on {holder.get('host')} "
                 f"(pid {holder.get('pid')}) is committing it until {iso(float(holder.get('expires_at', 0)))}. "
                 "Wait for it, or rerun after its lease expires."
             )

@@ -3,6 +3,7 @@
     >>> import kerascut_core as kc
     >>> backbone = kc.load_backbone("s3://team-models/backbones/mnv2")              # doctest: +SKIP
     >>> backbone = kc.load_backbone("./backbones/mnv2", version="3f9a0c1d2e4b5a69")  # doctest: +SKIP
+    >>> backbone = kc.load_backbone("s3://team-models/backbones/mnv2@prod")         # doctest: +SKIP
 
 Artifacts are downloaded once into the cache (``<cache>/backbones/<store>/<name>/<version>/``;
 versions are immutable, so a cached copy never goes stale) and their sha256 is checked against
@@ -21,41 +22,58 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from kerascut_core._names import did_you_mean
+from kerascut_core._names import did_you_mean, format_options
 from kerascut_core.errors import IntegrityError, ObjectNotFoundError, SourceError, StoreError
-from kerascut_core.publishing.layout import MANIFEST, artifact_key, latest_key
+from kerascut_core.publishing.layout import LATEST_ALIAS, MANIFEST, artifact_key, latest_key
 from kerascut_core.publishing.listing import list_backbones, read_manifest
 from kerascut_core.publishing.manifest import Manifest
-from kerascut_core.publishing.pointers import read_latest
+from kerascut_core.publishing.pointers import resolve_pointer, scan_aliases
 from kerascut_core.publishing.root import require_store_root
 from kerascut_core.sources import check_cache_dir, default_cache_dir
 from kerascut_core.stores import TMP_PREFIX, Store, open_store, sha256_file
-from kerascut_core.uris import check_key, check_name, split_backbone_ref
+from kerascut_core.uris import check_key, split_backbone_ref
 
 __all__ = ["load_backbone", "pull", "resolve"]
 
 
 def resolve(ref: str, version: str | None = "latest") -> tuple[Store, str, str, Manifest]:
-    """``(store, name, version, manifest)`` for ``"<store>/<name>[@version]"``.
+    """``(store, name, version, manifest)`` for ``"<store>/<name>[@x]"``.
 
-    ``version="latest"`` follows ``latest.json``; an ``@version`` in ``ref`` wins over it.
+    ``x`` (or ``version`` when ``ref`` has no ``@``) is ``latest`` (``latest.json``), an alias
+    (``<name>/aliases/x.json`` exists) or a version; an ``@x`` in ``ref`` wins over ``version``.
     """
     store_uri, name, pinned = split_backbone_ref(ref)
     store = open_store(store_uri)
     require_store_root(store, f"read {name!r} from")
-    version = pinned or version or "latest"
-    if version == "latest":
-        found = read_latest(store, name)
-        if found is None:
-            known = list_backbones(store)
-            hint = did_you_mean(name, known) if name not in known else ""
+    wanted = pinned or version or LATEST_ALIAS
+    try:
+        found, pointer = resolve_pointer(store, name, wanted)
+    except ObjectNotFoundError:
+        known = list_backbones(store)
+        if name in known:
+            raise
+        hint = did_you_mean(name, known)
+        raise ObjectNotFoundError(
+            f"Cannot resolve {store.uri(name)}@{wanted}: no {latest_key(name)} in {store.root_uri}.{hint} "
+            f"Publish it first, or run `kerascut ls {store.root_uri}` to see what is there."
+        ) from None
+    try:
+        return store, name, found, read_manifest(store, name, found)
+    except ObjectNotFoundError:
+        if pointer is not None:
             raise ObjectNotFoundError(
-                f"Cannot resolve {store.uri(name)}@latest: no {latest_key(name)} in {store.root_uri}.{hint} "
-                f"Publish it first, or run `kerascut ls {store.root_uri}` to see what is there."
-            )
-        version = found
-    check_name(version, "version")
-    return store, name, version, read_manifest(store, name, version)
+                f"Cannot resolve {store.uri(name)}@{pointer}: it names {found}, which is not published in "
+                f"{store.root_uri}. Point it at a published version with `kerascut promote {store.uri(name)} VERSION"
+                + ("`." if pointer == LATEST_ALIAS else f" --alias {pointer}`.")
+            ) from None
+        aliases, _ = scan_aliases(store, name)
+        listed = f" Its aliases: {format_options(aliases)}." if aliases else " It has no aliases."
+        raise ObjectNotFoundError(
+            f"Cannot resolve {store.uri(name)}@{found}: {found!r} is not published as a version of {name!r} in "
+            f"{store.root_uri}, and {name!r} has no alias of that name."
+            f"{did_you_mean(found, [*aliases, LATEST_ALIAS]) or listed} Run `kerascut ls {store.root_uri} {name}` "
+            "to see the versions."
+        ) from None
 
 
 def _cache_root(cache_dir: str | os.PathLike[str] | None, store: Store, name: str, version: str) -> Path:

@@ -16,7 +16,9 @@ What gc may remove, and nothing else (see ``commit.py`` for the protocol that le
 
 What gc never removes, however it is pointed: anything under a directory holding a
 ``manifest.json`` at any depth (``saved_model/``, ``assets/`` and every future format included),
-any ``latest.json``, anything of another store nested inside (a directory with its own marker),
+any ``latest.json``, anything under a backbone's ``aliases/`` or ``history/`` (the pointers and
+their history; those two names are reserved, no version is ever called that, see
+:mod:`kerascut_core.publishing.layout`), anything of another store nested inside (a directory with its own marker),
 anything outside the store prefix, and anything reached through a link. A path that is not a
 store root is refused before anything is listed (:func:`require_store_root`). An entry it
 cannot parse is skipped and reported in ``GcReport.skipped``, never fatal.
@@ -35,7 +37,7 @@ from typing import Any
 
 from kerascut_core.errors import StoreError
 from kerascut_core.publishing.claim import claim_is_stale
-from kerascut_core.publishing.layout import CLAIM, LATEST, MANIFEST, MARKER, STAGING
+from kerascut_core.publishing.layout import CLAIM, LATEST, MANIFEST, MARKER, RESERVED, STAGING
 from kerascut_core.publishing.root import require_store_root
 from kerascut_core.stores import ObjectInfo, Store
 from kerascut_core.uris import check_name
@@ -160,6 +162,8 @@ def gc(store: Store, older_than: float | dt.timedelta = dt.timedelta(hours=24), 
         parts = obj.key.split("/")
         if len(parts) < 3 or parts[0].startswith(".") or parts[0] not in backbones:
             continue
+        if parts[1] in RESERVED:
+            continue  # the backbone's aliases and pointer history: never garbage
         if not _valid_segments(parts[0], parts[1]):
             continue
         by_version.setdefault(f"{parts[0]}/{parts[1]}", []).append(obj)
@@ -179,7 +183,9 @@ def gc(store: Store, older_than: float | dt.timedelta = dt.timedelta(hours=24), 
     if incomplete is not None:
         for key, upload_id, initiated in incomplete(""):
             parts = key.split("/")
-            ours = (parts[0] == STAGING and len(parts) >= 4) or (len(parts) >= 3 and parts[0] in backbones)
+            ours = (parts[0] == STAGING and len(parts) >= 4) or (
+                len(parts) >= 3 and parts[0] in backbones and parts[1] not in RESERVED
+            )
             if not ours or _under(key, protected) or not _valid_segments(*[p for p in parts[:2] if p != STAGING]):
                 continue
             if _under(key, live_runs) or "/".join(parts[:2]) in live_versions:
@@ -192,7 +198,9 @@ def gc(store: Store, older_than: float | dt.timedelta = dt.timedelta(hours=24), 
     if temp_files is not None:
         root = getattr(store, "root", None)
 
-        def nested_store(path: Any) -> bool:
+        def nested_store(path: Any) -> bool:  # or a backbone's aliases/ or history/: never touched
+            if root is not None and path.parent.parent == root and path.name in RESERVED:
+                return True
             return (path / MARKER).exists() and path != root
 
         temps = [path for path, mtime in temp_files(skip=nested_store) if mtime < cutoff.timestamp()]

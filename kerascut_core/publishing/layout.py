@@ -7,10 +7,18 @@ consumers rely on it::
     <store>/.kerascut-store.json                      the root marker (the first publish writes it)
     <store>/<name>/<version>/model.keras              (+ saved_model/..., graph.svg when configured)
     <store>/<name>/<version>/manifest.json            written last: its presence commits the version
-    <store>/<name>/latest.json                        {"version": ..., ...}: the one mutable object
+    <store>/<name>/latest.json                        {"version": ..., ...}: the built-in pointer
+    <store>/<name>/aliases/<alias>.json               a named pointer (same fields as latest.json)
+    <store>/<name>/history/<stamp>-<8 hex>.json       one create-only entry per pointer move
     <store>/.staging/<name>/<version>/<run_id>/...    candidates, then staged.json (written last)
     <store>/.staging/<name>/<version>/<run_id>/report.json   the validation report of that candidate
     <store>/.staging/<name>/<version>/claim.json      the commit lease of that version
+
+The pointers (``latest.json`` and the aliases) are the only mutable objects; history entries are
+written once and never changed. ``aliases`` and ``history`` are reserved: no version can be called
+that (:func:`version_dir` refuses them), so ``<name>/aliases/`` and ``<name>/history/`` are never
+mistaken for version directories. An alias is a name (:func:`check_name`) that does not look like
+a version (16 lowercase hex digits) and is not ``latest`` (the built-in alias, ``latest.json``).
 
 Pure Python: names are checked (:func:`kerascut_core.uris.check_name`), nothing is read.
 
@@ -22,29 +30,50 @@ Pure Python: names are checked (:func:`kerascut_core.uris.check_name`), nothing 
     '.staging/mnv2/3f9a0c1d2e4b5a69/run-1'
     >>> artifact_format("saved_model/variables/variables.index"), artifact_format("model.keras")
     ('saved_model', 'keras')
+    >>> alias_key("mnv2", "prod"), history_key("mnv2", "20250102T030405.000006Z-0a1b2c3d")
+    ('mnv2/aliases/prod.json', 'mnv2/history/20250102T030405.000006Z-0a1b2c3d.json')
+    >>> looks_like_version("3f9a0c1d2e4b5a69"), looks_like_version("prod")
+    (True, False)
+    >>> version_dir("mnv2", "history")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    kerascut_core.errors.StoreError: Expected a version name other than 'aliases' and 'history' ...
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
+from kerascut_core._names import short_repr
+from kerascut_core.errors import StoreError
 from kerascut_core.uris import check_name
 
 __all__ = [
+    "ALIASES",
     "CLAIM",
     "GRAPH",
+    "HISTORY",
     "LATEST",
+    "LATEST_ALIAS",
     "MANIFEST",
     "MARKER",
     "MODEL",
     "REPORT",
+    "RESERVED",
     "SAVED_MODEL",
     "STAGED_INDEX",
     "STAGING",
+    "alias_key",
+    "aliases_dir",
     "artifact_format",
     "artifact_key",
+    "check_alias",
+    "check_history_id",
     "claim_key",
+    "history_dir",
+    "history_key",
     "latest_key",
+    "looks_like_version",
     "manifest_key",
     "manifest_ref",
     "run_of",
@@ -73,11 +102,36 @@ MODEL = "model.keras"
 GRAPH = "graph.svg"
 #: the directory of the SavedModel export (``saved_model/...``), when configured
 SAVED_MODEL = "saved_model"
+#: the directory of a backbone's named pointers, ``<name>/aliases/<alias>.json``
+ALIASES = "aliases"
+#: the directory of a backbone's pointer history, ``<name>/history/<stamp>-<8 hex>.json``
+HISTORY = "history"
+#: directory names under a backbone that are never versions
+RESERVED = frozenset({ALIASES, HISTORY})
+#: the built-in alias: ``@latest`` is ``latest.json``
+LATEST_ALIAS = "latest"
+
+_VERSION = re.compile(r"[0-9a-f]{16}")
+_HISTORY_ID = re.compile(r"[0-9]{8}T[0-9]{6}\.[0-9]{6}Z-[0-9a-f]{8}")
+# an alias whose object would carry the name of another store object (``aliases/manifest.json``)
+_LEAF_NAMES = frozenset(n.rsplit(".", 1)[0] for n in (MANIFEST, LATEST, CLAIM, STAGED_INDEX, REPORT))
+
+
+def looks_like_version(value: str) -> bool:
+    """Whether ``value`` has the shape of a version (16 lowercase hex digits), which no alias may."""
+    return isinstance(value, str) and _VERSION.fullmatch(value) is not None
 
 
 def version_dir(name: str, version: str) -> str:
-    """``<name>/<version>``: the directory of a published version."""
-    return f"{check_name(name)}/{check_name(version, 'version')}"
+    """``<name>/<version>``: the directory of a published version (``aliases`` and ``history``
+    are refused: they are the backbone's pointer directories)."""
+    check_name(version, "version")
+    if version in RESERVED:
+        raise StoreError(
+            f"Expected a version name other than {ALIASES!r} and {HISTORY!r} (reserved for the aliases and the "
+            f"pointer history of a backbone). Received {version!r}; publish under another version name."
+        )
+    return f"{check_name(name)}/{version}"
 
 
 def manifest_key(name: str, version: str) -> str:
@@ -99,6 +153,54 @@ def manifest_ref(version: str) -> str:
 def latest_key(name: str) -> str:
     """``<name>/latest.json``."""
     return f"{check_name(name)}/{LATEST}"
+
+
+def check_alias(alias: str) -> str:
+    """``alias`` when it can name an alias: one name segment, not shaped like a version, not
+    ``latest`` (built in) and not the name of another store object; else a one-line StoreError."""
+    check_name(alias, "alias")
+    if looks_like_version(alias):
+        raise StoreError(
+            f"Expected an alias name that does not look like a version (16 lowercase hex digits). Received "
+            f"{alias!r}; `@{alias}` must keep meaning that version, so pick a word such as prod or staging."
+        )
+    if alias == LATEST_ALIAS or alias in _LEAF_NAMES:
+        what = "the built-in alias (latest.json)" if alias == LATEST_ALIAS else "reserved for a store object"
+        raise StoreError(
+            f"Expected an alias name other than {alias!r}: it is {what}. Received {alias!r}; "
+            + ("promote without --alias to move latest." if alias == LATEST_ALIAS else "pick another name.")
+        )
+    return alias
+
+
+def aliases_dir(name: str) -> str:
+    """``<name>/aliases``."""
+    return f"{check_name(name)}/{ALIASES}"
+
+
+def alias_key(name: str, alias: str) -> str:
+    """``<name>/aliases/<alias>.json`` (``alias`` checked by :func:`check_alias`)."""
+    return f"{aliases_dir(name)}/{check_alias(alias)}.json"
+
+
+def history_dir(name: str) -> str:
+    """``<name>/history``."""
+    return f"{check_name(name)}/{HISTORY}"
+
+
+def check_history_id(entry_id: str) -> str:
+    """``entry_id`` when it is ``<YYYYmmddTHHMMSS.ffffffZ>-<8 hex>`` (UTC), else a one-line StoreError."""
+    if not isinstance(entry_id, str) or not _HISTORY_ID.fullmatch(entry_id):
+        raise StoreError(
+            "Expected a history entry id such as 20250102T030405.000006Z-0a1b2c3d (UTC time, then 8 hex "
+            f"digits). Received {short_repr(entry_id)}; history entries are named by kerascut only."
+        )
+    return entry_id
+
+
+def history_key(name: str, entry_id: str) -> str:
+    """``<name>/history/<entry_id>.json``: one pointer move (written once, never changed)."""
+    return f"{history_dir(name)}/{check_history_id(entry_id)}.json"
 
 
 def staging_dir(name: str, version: str) -> str:

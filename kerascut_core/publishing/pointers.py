@@ -1,18 +1,29 @@
-"""The pointers: ``<name>/latest.json``, the one mutable object of a backbone.
+"""The pointers of a backbone: ``latest.json`` (built in) and its named aliases.
 
-``latest`` moves with a conditional read-modify-write (rule 6 of the protocol in
-:mod:`kerascut_core.publishing.commit`): concurrent writers retry on a lost precondition, so no
-update is lost, and it only ever names versions whose manifest exists. :func:`promote` pins
-it, so a scheduled refresh never undoes a person's rollback.
+``<name>/latest.json`` and ``<name>/aliases/<alias>.json`` (keys in
+:mod:`kerascut_core.publishing.layout`) are the only mutable objects of a backbone. Each names a
+committed, validated version (``version``, ``manifest``, ``updated_at``, ``previous``; latest.json
+also ``pinned`` and a short ``history``). They move with a conditional read-modify-write (rule 6
+of the protocol in :mod:`kerascut_core.publishing.commit`): concurrent writers retry on a lost
+precondition, so no update is lost, and every move appends one entry to the backbone's pointer
+history (:func:`kerascut_core.publishing.history.move_pointer`). :func:`promote` pins
+``latest``, so a scheduled refresh never undoes a person's rollback; aliases are moved by
+:func:`promote` only.
 
-    >>> update_latest(open_store("./backbones"), "mnv2", version)              # doctest: +SKIP
-    >>> promote(open_store("./backbones"), "mnv2", "3f9a0c1d2e4b5a69")         # doctest: +SKIP
+``@x`` in a reference is the alias ``x`` when ``<name>/aliases/x.json`` exists, else the version
+``x`` (:func:`resolve_pointer`); no alias may look like a version, so ``@<version>`` always means
+that version, and ``@latest`` is ``latest.json``.
+
+    >>> update_latest(open_store("./backbones"), "mnv2", version)                       # doctest: +SKIP
+    >>> promote(open_store("./backbones"), "mnv2", "3f9a0c1d2e4b5a69")                  # doctest: +SKIP
+    >>> promote(open_store("./backbones"), "mnv2", "3f9a0c1d2e4b5a69", alias="prod")    # doctest: +SKIP
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from kerascut_core._names import did_you_mean, format_options
 from kerascut_core._names import short_repr as shown
 from kerascut_core.errors import (
     IntegrityError,
@@ -21,16 +32,52 @@ from kerascut_core.errors import (
     StoreError,
 )
 from kerascut_core.publishing._clock import iso
-from kerascut_core.publishing.layout import latest_key, manifest_ref
+from kerascut_core.publishing.history import move_pointer
+from kerascut_core.publishing.layout import (
+    LATEST_ALIAS,
+    alias_key,
+    aliases_dir,
+    check_alias,
+    latest_key,
+    looks_like_version,
+    manifest_key,
+    manifest_ref,
+)
 from kerascut_core.publishing.listing import list_versions, read_manifest, verify_version
 from kerascut_core.publishing.root import ensure_store_root
 from kerascut_core.stores import Store
 from kerascut_core.uris import check_name
 
-__all__ = ["HISTORY_LIMIT", "promote", "read_latest", "update_latest"]
+__all__ = [
+    "HISTORY_LIMIT",
+    "promote",
+    "read_alias",
+    "read_latest",
+    "resolve_pointer",
+    "scan_aliases",
+    "update_latest",
+]
 
 #: entries kept in ``latest.json``'s ``history``
 HISTORY_LIMIT = 100
+
+
+def _pointed(store: Store, name: str, key: str, data: Any, pointer: str) -> str:
+    """The version a pointer object names; a one-line StoreError when it names none."""
+    fix = f"`kerascut promote {store.uri(name)} VERSION" + ("`" if pointer == LATEST_ALIAS else f" --alias {pointer}`")
+    version = data.get("version") if isinstance(data, dict) else None
+    if not isinstance(version, str):
+        raise StoreError(
+            f"Cannot read {store.uri(key)}: expected an object with a string \"version\". Received "
+            f"{'a version of type ' + type(version).__name__ if isinstance(data, dict) else 'a ' + type(data).__name__}. "
+            f"Repair it with {fix}."
+        )
+    try:
+        return check_name(version, "version")
+    except StoreError:
+        raise StoreError(
+            f"Cannot read {store.uri(key)}: its version {shown(version)} is not a version name. Repair it with {fix}."
+        ) from None
 
 
 def read_latest(store: Store, name: str) -> str | None:
@@ -40,20 +87,68 @@ def read_latest(store: Store, name: str) -> str | None:
         data = store.read_json(key)
     except ObjectNotFoundError:
         return None
-    version = data.get("version") if isinstance(data, dict) else None
-    if not isinstance(version, str):
-        raise StoreError(
-            f"Cannot read {store.uri(key)}: expected an object with a string \"version\". Received "
-            f"{'a version of type ' + type(version).__name__ if isinstance(data, dict) else 'a ' + type(data).__name__}. "
-            f"Repair it with `kerascut promote {store.uri(name)} VERSION`."
-        )
+    return _pointed(store, name, key, data, LATEST_ALIAS)
+
+
+def read_alias(store: Store, name: str, alias: str) -> str | None:
+    """The version the alias names, or ``None`` when there is no such alias (``latest`` reads
+    ``latest.json``)."""
+    if alias == LATEST_ALIAS:
+        return read_latest(store, name)
+    key = alias_key(name, alias)
     try:
-        return check_name(version, "version")
-    except StoreError:
-        raise StoreError(
-            f"Cannot read {store.uri(key)}: its version {shown(version)} is not a version name. "
-            f"Repair it with `kerascut promote {store.uri(name)} VERSION`."
-        ) from None
+        data = store.read_json(key)
+    except ObjectNotFoundError:
+        return None
+    return _pointed(store, name, key, data, alias)
+
+
+def scan_aliases(store: Store, name: str) -> tuple[dict[str, str], list[str]]:
+    """The named aliases of ``name`` (alias -> version, sorted by alias), and one line per entry
+    of ``<name>/aliases/`` that was skipped (unreadable, or not an alias kerascut writes)."""
+    scan = store.scan(aliases_dir(name))
+    problems = [f"skipped {where}: {why}" for where, why in scan.skipped]
+    found: dict[str, str] = {}
+    for obj in scan.objects:
+        leaf = obj.key.split("/", 2)[-1]
+        alias = leaf.removesuffix(".json")
+        try:
+            if "/" in leaf or alias == leaf:
+                raise StoreError("not an alias object")
+            check_alias(alias)
+        except StoreError:
+            problems.append(f"skipped {store.uri(obj.key)}: not an alias kerascut writes")
+            continue
+        try:
+            found[alias] = _pointed(store, name, obj.key, store.read_json(obj.key), alias)
+        except ObjectNotFoundError:
+            continue  # removed meanwhile
+        except StoreError as exc:
+            problems.append(str(exc))
+    return dict(sorted(found.items())), problems
+
+
+def resolve_pointer(store: Store, name: str, ref: str) -> tuple[str, str | None]:
+    """``(version, pointer)`` for the ``x`` of ``<name>@x``: ``pointer`` is ``"latest"`` or the
+    alias followed, ``None`` when ``x`` is taken as a version (no alias of that name exists)."""
+    if ref == LATEST_ALIAS:
+        found = read_latest(store, name)
+        if found is None:
+            raise ObjectNotFoundError(
+                f"Cannot resolve {store.uri(name)}@latest: no {latest_key(name)} in {store.root_uri}. "
+                f"Publish it first, or run `kerascut ls {store.root_uri}` to see what is there."
+            )
+        return found, LATEST_ALIAS
+    check_name(ref, "version")
+    if not looks_like_version(ref):
+        try:
+            check_alias(ref)
+        except StoreError:
+            return ref, None  # a name no alias can have: a version
+        found = read_alias(store, name, ref)
+        if found is not None:
+            return found, ref
+    return ref, None
 
 
 def update_latest(
@@ -64,6 +159,7 @@ def update_latest(
     run_id: str | None = None,
     promoted: bool = False,
     pin: bool = False,
+    reason: str | None = None,
 ) -> dict[str, Any]:
     """Point ``<name>/latest.json`` at a committed version, conditionally; return what is stored.
 
@@ -75,6 +171,9 @@ def update_latest(
     A ``latest`` pinned by :func:`promote` (a person rolled back or forward) is left alone by
     automatic updates: the returned dict then still names the pinned version (compare its
     ``"version"`` with yours) and says ``"pinned": true``.
+
+    Every move appends an entry to the pointer history (``reason`` goes into it); a no-op
+    appends none.
     """
     try:
         read_manifest(store, name, version)
@@ -82,14 +181,15 @@ def update_latest(
         raise PublishRefusedError(f"Cannot point latest at {name}/{version}: {exc}") from None
     ensure_store_root(store)
 
-    def move(current: Any) -> Any:
-        current = current if isinstance(current, dict) else {}
+    def move(current: dict[str, Any] | None) -> dict[str, Any] | None:
+        current = current or {}
         if not promoted and current.get("version") == version:
             return None
         if not promoted and current.get("pinned") and current.get("version"):
             return None  # a person chose this version; automation does not undo it
         entry = {"version": version, "at": iso(), "run_id": run_id, "promoted": promoted}
-        history = [*current.get("history", []), entry][-HISTORY_LIMIT:]
+        kept = current.get("history")
+        history = [*(kept if isinstance(kept, list) else []), entry][-HISTORY_LIMIT:]
         return {
             "version": version,
             "manifest": manifest_ref(version),
@@ -99,21 +199,50 @@ def update_latest(
             "history": history,
         }
 
-    return store.update_json(latest_key(name), move)
+    stored, _ = move_pointer(store, name, LATEST_ALIAS, latest_key(name), move, reason=reason)
+    return stored
 
 
-def promote(store: Store, name: str, version: str, *, pin: bool = True) -> dict[str, Any]:
-    """Roll ``latest`` back or forward to an existing, validated version.
+def _move_alias(store: Store, name: str, alias: str, version: str, reason: str | None) -> dict[str, Any]:
+    ensure_store_root(store)
 
-    By default ``latest`` is then pinned: scheduled refreshes publish new versions but leave
-    ``latest`` where a person put it, until a promote with ``pin=False``.
+    def move(current: dict[str, Any] | None) -> dict[str, Any]:
+        previous = (current or {}).get("version")
+        return {
+            "version": version,
+            "manifest": manifest_ref(version),
+            "updated_at": iso(),
+            "previous": previous if isinstance(previous, str) else None,
+        }
+
+    stored, _ = move_pointer(store, name, alias, alias_key(name, alias), move, reason=reason)
+    return stored
+
+
+def promote(
+    store: Store,
+    name: str,
+    version: str,
+    *,
+    pin: bool = True,
+    alias: str | None = None,
+    reason: str | None = None,
+) -> dict[str, Any]:
+    """Point ``latest`` (or the named ``alias``) at an existing, validated version; return what is
+    stored (``"previous"`` is the version it replaced).
+
+    The version must be committed, its manifest must check (:func:`read_manifest`) and every
+    artifact must match it (sizes and sha256, :func:`verify_version`). By default ``latest`` is
+    then pinned: scheduled refreshes publish new versions but leave ``latest`` where a person put
+    it, until a promote with ``pin=False``. ``pin`` applies to ``latest`` only; aliases are only
+    ever moved by a promote. ``reason`` is recorded in the pointer history.
     """
+    pointer = LATEST_ALIAS if alias is None or alias == LATEST_ALIAS else check_alias(alias)
+    check_name(version, "version")
     try:
         read_manifest(store, name, version)
     except ObjectNotFoundError:
         known = [v.version for v in list_versions(store, name)]
-        from kerascut_core._names import did_you_mean, format_options
-
         raise ObjectNotFoundError(
             f"Cannot promote {name}@{version}: no such published version in {store.root_uri}."
             + (did_you_mean(version, known) or (f" Published: {format_options(known)}." if known else " Nothing is published yet."))
@@ -121,4 +250,13 @@ def promote(store: Store, name: str, version: str, *, pin: bool = True) -> dict[
     problems = verify_version(store, name, version, checksums=True)
     if problems:
         raise IntegrityError(f"Cannot promote {name}@{version}: {problems[0]}. Promote another version, or republish.")
-    return update_latest(store, name, version, promoted=True, pin=pin)
+    if pointer == LATEST_ALIAS:
+        result = update_latest(store, name, version, promoted=True, pin=pin, reason=reason)
+    else:
+        result = _move_alias(store, name, pointer, version, reason)
+    if not store.exists(manifest_key(name, version)):  # removed by retention while we promoted
+        raise IntegrityError(
+            f"Promoted {name}@{pointer} to {version}, but that version was removed meanwhile (retention ran at the "
+            f"same time). Promote another version: `kerascut ls {store.root_uri} {name}` lists them."
+        )
+    return result
