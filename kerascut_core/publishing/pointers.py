@@ -232,9 +232,10 @@ def promote(
     stored (``"previous"`` is the version it replaced).
 
     The version must be committed, its manifest must check (:func:`read_manifest`) and every
-    artifact must match it (sizes and sha256, :func:`verify_version`). By default ``latest`` is
-    then pinned: scheduled refreshes publish new versions but leave ``latest`` where a person put
-    it, until a promote with ``pin=False``. ``pin`` applies to ``latest`` only; aliases are only
+    artifact must match it: sizes, and sha256 hashed from the bytes (:func:`verify_version` with
+    ``from_bytes=True``: S3 metadata can be rewritten along with an object). By default
+    ``latest`` is then pinned: scheduled refreshes publish new versions but leave ``latest``
+    where a person put it, until a promote with ``pin=False``. ``pin`` applies to ``latest`` only; aliases are only
     ever moved by a promote. ``reason`` is recorded in the pointer history.
     """
     pointer = LATEST_ALIAS if alias is None or alias == LATEST_ALIAS else check_alias(alias)
@@ -247,7 +248,7 @@ def promote(
             f"Cannot promote {name}@{version}: no such published version in {store.root_uri}."
             + (did_you_mean(version, known) or (f" Published: {format_options(known)}." if known else " Nothing is published yet."))
         ) from None
-    problems = verify_version(store, name, version, checksums=True)
+    problems = verify_version(store, name, version, from_bytes=True)  # metadata can be rewritten with the bytes
     if problems:
         raise IntegrityError(f"Cannot promote {name}@{version}: {problems[0]}. Promote another version, or republish.")
     if pointer == LATEST_ALIAS:
