@@ -37,6 +37,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from kerascut_core.publishing.layout import RESERVED  # pure: names only
+
 __all__ = ["CrashReport", "check_invariants", "run_crash_harness", "run_publish_race", "snapshot"]
 
 REPO = Path(__file__).resolve().parents[2]
@@ -107,7 +109,7 @@ def check_invariants(store_uri: str) -> tuple[list[str], dict[str, int]]:
         parts = key.split("/")
         if parts[0].startswith("."):
             continue
-        if len(parts) >= 3:
+        if len(parts) >= 3 and parts[1] not in RESERVED:  # aliases/, history/: pointers, not versions
             version_dirs.setdefault((parts[0], parts[1]), []).append("/".join(parts[2:]))
     committed = {nv for nv, files in version_dirs.items() if "manifest.json" in files}
     partial = set(version_dirs) - committed
@@ -320,10 +322,11 @@ def _finish(store_uri, report, final_versions, size, seed, env, gc_command, star
     report.rerun_ok = not missing and read_latest(store, NAME) == final_versions[-1]
     report.committed = len(listed)
     # gc: removes every orphan (threshold 0), touches no committed object
-    # committed: pointers, the store's root marker, and everything under a listed version
+    # committed: pointers (latest.json, aliases/, history/), the store's root marker, and
+    # everything under a listed version
     committed_before = {k: v for k, v in snapshot(store_uri).items() if not k.startswith(".staging/")
                         and (k.endswith("latest.json") or k == ".kerascut-store.json"
-                             or ("/" in k and k.split("/")[1] in listed))}
+                             or ("/" in k and k.split("/")[1] in {*listed, *RESERVED}))}
     before_keys = set(snapshot(store_uri))
     if gc_command:
         argv = [a.replace("{store}", store_uri) for a in gc_command]
