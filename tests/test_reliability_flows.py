@@ -96,11 +96,12 @@ def _statuses(output: str, names: list[str]) -> dict[str, set[str]]:
 
 
 def _store_state(store: str, name: str) -> dict:
+    from kerascut_core.publishing.layout import RESERVED
     from kerascut_core.stores import open_store
 
     st = open_store(store)
     keys = st.list("")
-    versions = sorted({k.split("/")[1] for k in keys if k.startswith(f"{name}/") and k.count("/") >= 2})
+    versions = sorted({k.split("/")[1] for k in keys if k.startswith(f"{name}/") and k.count("/") >= 2} - RESERVED)
     committed = [v for v in versions if f"{name}/{v}/manifest.json" in keys]
     latest = json.loads(st.get_bytes(f"{name}/latest.json")) if f"{name}/latest.json" in keys else None
     return {"versions": versions, "committed": committed, "latest": latest and latest.get("version"),
