@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # Create kerascut's two work pools on the Prefect server at PREFECT_API_URL (idempotent).
 #
-#   bash deployments/setup_work_pools.sh [process|docker|kubernetes] [GPU_COUNT]
+#   bash deployments/setup_work_pools.sh [--dry-run] [process|docker|kubernetes] [GPU_COUNT]
+#
+# `prefect` is the project's own (.venv/bin/prefect, what scripts/setup.sh installs, found from
+# the repository root whatever the working directory), else the one on PATH; PREFECT=/path/to/prefect
+# names another. --dry-run prints the commands instead of running them (no server needed).
 #
 #   kerascut-cpu  runs refresh-backbones (fingerprints, fetch, cut, publish)
 #   kerascut-gpu  runs validate-backbone; for docker and kubernetes its base job template asks
@@ -13,25 +17,61 @@
 # Docker and Kubernetes pools need the prefect-docker / prefect-kubernetes packages where the
 # worker (and this script) runs.
 set -euo pipefail
-TYPE="${1:-process}"
-GPUS="${2:-1}"
-PREFECT="${PREFECT:-prefect}"
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+DRY_RUN=0
+ARGS=()
+for arg in "$@"; do
+  case "$arg" in
+    --dry-run) DRY_RUN=1 ;;
+    -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "${BASH_SOURCE[0]}"; exit 0 ;;
+    *) ARGS+=("$arg") ;;
+  esac
+done
+TYPE="${ARGS[0]:-process}"
+GPUS="${ARGS[1]:-1}"
 case "$TYPE" in
   process|docker|kubernetes) ;;
   *) echo "setup_work_pools: expected process, docker or kubernetes; received '$TYPE'" >&2; exit 2 ;;
 esac
-: "${PREFECT_API_URL:?set PREFECT_API_URL to your Prefect server, e.g. http://prefect.internal:4200/api}"
 
-"$PREFECT" work-pool create kerascut-cpu --type "$TYPE" --overwrite
+# The project's environment first (scripts/setup.sh installs into .venv/ without activating it).
+if [ -n "${PREFECT:-}" ]; then
+  :
+elif [ -x "$ROOT/.venv/bin/prefect" ]; then
+  PREFECT="$ROOT/.venv/bin/prefect"
+elif command -v prefect >/dev/null 2>&1; then
+  PREFECT="$(command -v prefect)"
+else
+  echo "setup_work_pools: prefect not found in $ROOT/.venv/bin or on PATH; run 'bash scripts/setup.sh' (or set PREFECT=/path/to/prefect)" >&2
+  exit 127
+fi
+PYTHON="$(dirname "$PREFECT")/python"
+[ -x "$PYTHON" ] || PYTHON=python3
+
+run() {  # the command, or with --dry-run its shell-quoted line
+  if [ "$DRY_RUN" = 1 ]; then printf '%q ' "$@" | sed 's/ $//'; echo; else "$@"; fi
+}
+
+if [ "$DRY_RUN" = 1 ]; then
+  echo "# setup_work_pools --dry-run: prefect is $PREFECT; server ${PREFECT_API_URL:-(PREFECT_API_URL not set)}"
+else
+  : "${PREFECT_API_URL:?set PREFECT_API_URL to your Prefect server, e.g. http://prefect.internal:4200/api}"
+fi
+
+run "$PREFECT" work-pool create kerascut-cpu --type "$TYPE" --overwrite
 
 if [ "$TYPE" = "process" ]; then
-  "$PREFECT" work-pool create kerascut-gpu --type process --overwrite
+  run "$PREFECT" work-pool create kerascut-gpu --type process --overwrite
+elif [ "$DRY_RUN" = 1 ]; then
+  run "$PREFECT" work-pool get-default-base-job-template --type "$TYPE" --file TEMPLATE.json
+  echo "# (adds the GPU request to TEMPLATE.json: $GPUS GPU(s), NVIDIA_VISIBLE_DEVICES=all)"
+  run "$PREFECT" work-pool create kerascut-gpu --type "$TYPE" --base-job-template TEMPLATE.json --overwrite
 else
   # Start from the worker type's default template and add the GPU request.
   template="$(mktemp)"
   trap 'rm -f "$template"' EXIT
   "$PREFECT" work-pool get-default-base-job-template --type "$TYPE" > "$template"
-  python3 - "$template" "$TYPE" "$GPUS" <<'PY'
+  "$PYTHON" - "$template" "$TYPE" "$GPUS" <<'PY'
 import json, sys
 path, kind, gpus = sys.argv[1], sys.argv[2], int(sys.argv[3])
 template = json.load(open(path))
@@ -54,4 +94,4 @@ json.dump(template, open(path, "w"), indent=2)
 PY
   "$PREFECT" work-pool create kerascut-gpu --type "$TYPE" --base-job-template "$template" --overwrite
 fi
-"$PREFECT" work-pool ls
+run "$PREFECT" work-pool ls

@@ -37,14 +37,15 @@ from kerascut.tasks.fetch import fetch_source
 from kerascut.tasks.publish import publish_version, update_latest
 from kerascut.tasks.stage import discard_candidate, read_report, stage_candidate
 from kerascut_core.config import BackboneConfig, ValidationSettings
+from kerascut_core.durations import format_duration
 from kerascut_core.errors import KerascutError
 from kerascut_core.pipeline_names import PREPARE_FLOW
 from kerascut_core.publishing.listing import manifest_uri as manifest_uri_of
 
 __all__ = ["artifact_key", "prepare_backbone"]
 
-# How long prepare-backbone waits for a validation run on another pool, and how often it looks.
-VALIDATION_DEPLOYMENT_TIMEOUT_S = 6 * 3600
+# How often prepare-backbone looks at a validation run on another pool (how long it waits is
+# the config's validation.timeout).
 VALIDATION_POLL_INTERVAL_S = 2.0
 
 
@@ -142,7 +143,7 @@ def _validate(
         run = run_deployment(
             name=settings.deployment,
             parameters=parameters,
-            timeout=VALIDATION_DEPLOYMENT_TIMEOUT_S,
+            timeout=settings.timeout,
             poll_interval=VALIDATION_POLL_INTERVAL_S,
             as_subflow=True,
         )
@@ -160,6 +161,12 @@ def _validate(
             raise CandidateRejected(
                 f"Candidate {backbone['name']!r} failed validation {where}: {summarize(report)}. "
                 "It was not published."
+            )
+        if state is not None and not state.is_final():  # run_deployment gave up waiting
+            raise KerascutError(
+                f"Validation of {backbone['name']!r} did not finish {where} within validation.timeout="
+                f"{format_duration(settings.timeout)} (it is {state.type.value}); raise validation.timeout, "
+                "or check that a worker serves the deployment's pool."
             )
         raise KerascutError(
             f"Validation of {backbone['name']!r} did not finish {where}: "

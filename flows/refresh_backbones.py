@@ -29,6 +29,7 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_table_artifact
 from prefect.runtime import flow_run
 
+from kerascut.flows._deadline import Deadline
 from kerascut.flows._progress import emit
 from kerascut.flows.prepare_backbone import prepare_backbone
 from kerascut.tasks._aws import aws_credentials
@@ -80,6 +81,7 @@ def refresh_backbones(
     logger = get_run_logger()
     selected = cfg.select(only)
     started = time.perf_counter()
+    deadline = Deadline(cfg.refresh_timeout)  # None: no bound
     rows: dict[str, dict[str, Any]] = {}
 
     with aws_credentials(cfg.aws_credentials_block):
@@ -92,10 +94,12 @@ def refresh_backbones(
         }
         checks: dict[str, Freshness] = {}
         for b in selected:
-            futures[b.name].wait()
+            futures[b.name].wait(deadline.remaining())
             state = futures[b.name].state
             if state.is_completed():
                 checks[b.name] = futures[b.name].result()
+            elif not state.is_final():  # refresh_timeout reached
+                _record(rows, _row(b.name, "failed", message=deadline.message("Checking the source")))
             else:
                 _record(rows, _row(b.name, "failed", message=_state_message(state)))
 
@@ -117,6 +121,7 @@ def refresh_backbones(
                 running = {
                     b.name: pool.submit(
                         contextvars.copy_context().run,
+                        deadline.call,  # with what is left of refresh_timeout when it starts, if any
                         prepare_backbone,
                         backbone=b.model_dump(mode="json"),
                         store=cfg.store,
@@ -140,6 +145,8 @@ def refresh_backbones(
                             name, result["status"], version, result["manifest_uri"],
                             max_abs_diff=result.get("max_abs_diff"),
                         )
+                    elif state.name == "TimedOut" and deadline.seconds is not None:
+                        row = _row(name, "failed", version, message=deadline.message("Preparing it"))
                     else:
                         row = _row(name, "failed", version, message=_state_message(state))
                     _record(rows, row)

@@ -35,6 +35,7 @@ _COMMAND_MODULES = (
     "kerascut_core.cli.pointer_cmd",
     "kerascut_core.cli.validate_cmd",
     "kerascut_core.cli.config_cmd",
+    "kerascut_core.cli.plan_cmd",
 )
 
 

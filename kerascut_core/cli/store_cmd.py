@@ -16,27 +16,26 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
-import re
 import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import click
 
+from kerascut_core import durations
 from kerascut_core._text import printable
 from kerascut_core.errors import StoreError
 
 __all__ = ["parse_duration", "register"]
 
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-
 
 def parse_duration(text: str) -> float:
-    """``"24h"`` -> 86400.0; also ``s``, ``m``, ``d``, ``w`` and plain seconds."""
-    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*", str(text))
-    if not match:
-        raise click.BadParameter(f"Expected a duration such as 30m, 24h or 7d. Received {text!r}.")
-    return float(match.group(1)) * _UNITS[match.group(2) or "s"]
+    """``"24h"`` -> 86400.0; also ``s``, ``m``, ``d``, ``w`` and plain seconds
+    (:func:`kerascut_core.durations.parse_duration`, as a click parameter error)."""
+    try:
+        return durations.parse_duration(str(text))
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
 
 
 @contextlib.contextmanager

@@ -14,7 +14,7 @@ from __future__ import annotations
 from pydantic import Field, field_validator
 
 from kerascut_core._names import clip, did_you_mean, short_repr
-from kerascut_core.config._fields import StrictModel
+from kerascut_core.config._fields import Duration, StrictModel
 from kerascut_core.config.backbone import BackboneConfig
 from kerascut_core.config.settings import Schedule, ValidationSettings
 from kerascut_core.errors import ConfigError
@@ -33,6 +33,13 @@ class KerascutConfig(StrictModel):
     validation: ValidationSettings = Field(default_factory=ValidationSettings)
     concurrency: int = Field(
         2, ge=1, le=64, description="How many backbones are prepared at the same time in one refresh."
+    )
+    refresh_timeout: Duration | None = Field(
+        None,
+        description=(
+            "Bound on one whole refresh (30m, 6h or seconds): backbones not done by then are reported "
+            "failed and the run fails; null waits as long as it takes."
+        ),
     )
     aws_credentials_block: str | None = Field(
         None, description="Name of a prefect-aws AwsCredentials block used for S3 (else the AWS environment)."

@@ -17,7 +17,12 @@ import re
 from pydantic import Field, field_validator
 
 from kerascut_core._names import did_you_mean, short_repr
-from kerascut_core.config._fields import StrictModel, check_deployment_name, check_uri_value
+from kerascut_core.config._fields import (
+    Duration,
+    StrictModel,
+    check_deployment_name,
+    check_uri_value,
+)
 
 __all__ = ["Schedule", "ValidationOverrides", "ValidationSettings"]
 
@@ -72,6 +77,14 @@ class ValidationSettings(StrictModel):
             "through run_deployment and wait for it; null validates in-process."
         ),
     )
+    timeout: Duration = Field(
+        6 * 3600.0,
+        json_schema_extra={"default": "6h"},  # editors and the README show it as written in a file
+        description=(
+            "How long a refresh waits for the validation run on `deployment` (30m, 6h or seconds); "
+            "past it the backbone fails and nothing is published."
+        ),
+    )
 
     @field_validator("deployment")
     @classmethod
@@ -95,6 +108,7 @@ class ValidationOverrides(StrictModel):
     require_gpu: bool | None = None
     data: str | None = None
     deployment: str | None = None
+    timeout: Duration | None = None
 
     @field_validator("deployment")
     @classmethod

@@ -28,7 +28,8 @@ __all__ = ["Freshness", "check_freshness"]
 
 class Freshness(BaseModel):
     """Where a backbone stands: its current ``version``, whether it is ``published``, what
-    ``latest`` names. ``up_to_date`` is ``published and not force``."""
+    ``latest`` names (and whether a promote ``pinned`` it there). ``up_to_date`` is
+    ``published and not force``."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -39,17 +40,20 @@ class Freshness(BaseModel):
     latest: str | None
     up_to_date: bool
     manifest_uri: str
+    pinned: bool = False
 
 
-def _latest(store: Store, name: str) -> str | None:
+def _latest(store: Store, name: str) -> tuple[str | None, bool]:
     """The version ``latest.json`` names as it is (``None`` without one; a pointer that is not
-    an object with a string version names none: the refresh moves it)."""
+    an object with a string version names none: the refresh moves it), and whether it is pinned."""
     try:
         pointer = store.read_json(latest_key(name))
     except ObjectNotFoundError:
-        return None
+        return None, False
     version = pointer.get("version") if isinstance(pointer, dict) else None
-    return version if isinstance(version, str) else None
+    if not isinstance(version, str):
+        return None, False
+    return version, bool(pointer.get("pinned"))
 
 
 def check_freshness(
@@ -63,12 +67,14 @@ def check_freshness(
     fp = fingerprint(spec.source, **spec.source_options())
     version = backbone_version(spec, fp)
     published = target.exists(manifest_key(spec.name, version))
+    latest, pinned = _latest(target, spec.name)
     return Freshness(
         name=spec.name,
         version=version,
         fingerprint=fp,
         published=published,
-        latest=_latest(target, spec.name),
+        latest=latest,
         up_to_date=published and not force,
         manifest_uri=target.uri(manifest_key(spec.name, version)),
+        pinned=pinned,
     )
