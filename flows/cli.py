@@ -120,6 +120,11 @@ class _ProgressPrinter:
         with self.lock:
             elapsed = time.perf_counter() - self.started
             detail = ""
+            if step == "warning":  # shown even with --quiet: one line, as `kerascut cut` prints it
+                from kerascut_core._text import printable
+
+                click.echo(f"warning: {name}: {printable(' '.join(str(info.get('message', '')).split()), 1000)}", err=True)
+                return
             if step in ("published", "verified", "up-to-date", "failed"):
                 self.final[name] = {"name": name, "status": step, **info}
                 detail = info.get("version", "") if step != "failed" else info.get("message", "")

@@ -84,6 +84,8 @@ def prepare_backbone(
         fetched = fetch_source(payload, cache_dir)
         emit(name, "cutting", version=version)
         candidate = cut_backbone(payload, fetched, workdir)
+        for warning in candidate.warnings:  # `kerascut run` prints each as one warning: line
+            emit(name, "warning", message=warning)
         emit(name, "staging", version=version)
         staged = stage_candidate(store, name, version, str(run_id), candidate.files)
         try:

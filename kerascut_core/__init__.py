@@ -61,6 +61,8 @@ _LAZY: dict[str, str] = {
     "list_versions": "kerascut_core.publishing.listing",
     "gc": "kerascut_core.publishing.garbage",
     "load_backbone": "kerascut_core.publishing.consumer",
+    "load_backbone_with_contract": "kerascut_core.publishing.usage",
+    "BackboneContract": "kerascut_core.publishing.usage",
     "pull": "kerascut_core.publishing.consumer",
     # validation
     "validate": "kerascut_core.validation.run",

@@ -56,4 +56,6 @@ def cut_backbone(backbone: dict[str, Any], fetched: FetchedSource | dict[str, An
         name, candidate.params.kept, candidate.params.total_source,
         [i.shape for i in candidate.inputs], [o.shape for o in candidate.outputs],
     )
+    for warning in candidate.warnings:
+        logger.warning("%s: %s", name, warning)
     return candidate

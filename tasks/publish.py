@@ -46,10 +46,14 @@ def publish_version(
 ) -> PublishResult:
     """Commit ``version``; return a :class:`~kerascut_core.publishing.PublishResult` whose
     ``status`` is ``"published"``, or ``"exists"`` when another run published the same version
-    first."""
+    first. The manifest's lineage records the flow run this task runs in."""
+    from prefect.runtime import flow_run
+
     from kerascut_core.publishing.assemble import publish_candidate
 
-    result = publish_candidate(store, candidate_uri, backbone, version, fingerprint, cut, report)
+    result = publish_candidate(
+        store, candidate_uri, backbone, version, fingerprint, cut, report, flow_run_id=flow_run.get_id()
+    )
     logger = get_run_logger()
     if result.status == "published":
         logger.info("%s: published %s (%s)", result.name, version, result.manifest_uri)

@@ -6,6 +6,7 @@ whole refresh (fingerprint, fetch, cut, stage, validate, publish, latest) takes 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -119,12 +120,21 @@ def test_publish_rerun_skips_changed_source_moves_latest(
     assert manifest["source"]["uri"] == source and manifest["cut"]["start"] == "stem"
     artifacts = {a["path"]: a for a in manifest["artifacts"]}
     assert artifacts["model.keras"]["format"] == "keras"
+    # the model card, made from the manifest, committed like the other artifacts (issue 13)
+    from kerascut_core.publishing import Manifest, model_card
+
+    card = s3_client.get_object(Bucket=s3_bucket, Key=f"backbones/tiny/{v1}/README.md")["Body"].read()
+    assert artifacts["README.md"]["sha256"] == hashlib.sha256(card).hexdigest()
+    assert card.decode() == model_card(Manifest.model_validate(manifest))
+    assert manifest["schema_version"] == 2 and manifest["outputs"][0]["address"] == "block3"
+    assert manifest["inputs"][0]["replaces"] == "stem" and manifest["source"]["sha256"]
+    assert manifest["lineage"]["flow_run_id"] and manifest["software"]["keras_backend"] == "tensorflow"
     if shutil.which("dot"):  # the published picture of the backbone, listed like any artifact
-        assert set(artifacts) == {"model.keras", "graph.svg"} and artifacts["graph.svg"]["format"] == "svg"
+        assert set(artifacts) == {"model.keras", "graph.svg", "README.md"} and artifacts["graph.svg"]["format"] == "svg"
         svg = s3_client.get_object(Bucket=s3_bucket, Key=f"backbones/tiny/{v1}/graph.svg")["Body"].read()
         assert svg.lstrip().startswith(b"<?xml") and b"<svg" in svg and b"stem" in svg
     else:
-        assert set(artifacts) == {"model.keras"}
+        assert set(artifacts) == {"model.keras", "README.md"}
     assert read_json(s3_client, s3_bucket, "backbones/tiny/latest.json")["version"] == v1
     assert first["link"] == f"{store}/tiny/{v1}/manifest.json"
     assert not listing(s3_client, s3_bucket, "backbones/.staging/"), "staging is cleaned after publishing"

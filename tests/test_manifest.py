@@ -30,9 +30,12 @@ def test_round_trip_keeps_every_field():
     again = Manifest.model_validate_json(manifest.to_json())
     assert again == manifest
     data = json.loads(manifest.to_json())
-    assert data["schema_version"] == 1
+    assert data["schema_version"] == 2
     assert data["validation"]["per_output"] == {"P3": 1e-7}  # the validation report is kept whole
-    assert set(data["software"]) == {"kerascut", "keras", "tensorflow", "python"}
+    assert set(data["software"]) == {"kerascut", "keras", "tensorflow", "python", "keras_backend"}
+    # the version 2 fields: optional, so a version 1 manifest (tests/test_model_card.py) still reads
+    assert (data["preprocessing"], data["warnings"], data["lineage"]) == (None, [], None)
+    assert data["outputs"][0] == {**BASE["outputs"][0], "address": None, "channels": None, "stride": None}
     assert manifest.primary.path == "model.keras"
 
 
@@ -44,6 +47,9 @@ def test_round_trip_keeps_every_field():
         {"params": {"total_source": -1, "kept": 0}},
         {"validation": {"max_abs_diff": 0.0}},
         {"cut": {"extra_inputs": "maybe"}},
+        {"source": {**BASE["source"], "sha256": "not-a-digest"}},
+        {"preprocessing": {"mode": "bgr"}},
+        {"outputs": [{"name": "P3", "shape": [None, 8], "dtype": "float32", "stride": "32"}]},
     ],
 )
 def test_rejects_bad_manifests(patch):

@@ -33,6 +33,7 @@ _COMMAND_MODULES = (
     "kerascut_core.cli.cut_cmd",
     "kerascut_core.cli.store_cmd",
     "kerascut_core.cli.pointer_cmd",
+    "kerascut_core.cli.show_cmd",
     "kerascut_core.cli.validate_cmd",
     "kerascut_core.cli.config_cmd",
     "kerascut_core.cli.plan_cmd",

@@ -56,7 +56,7 @@ def check_command(file: Path, no_models: bool) -> int:
     problems = 0
     for backbone in cfg.backbones:
         try:
-            summary = _check_layers(cfg, backbone)
+            summary, warnings = _check_layers(cfg, backbone)
         except (CutError, ConfigError) as exc:
             problems += 1
             index = cfg.backbones.index(backbone)
@@ -69,6 +69,8 @@ def check_command(file: Path, no_models: bool) -> int:
             click.echo(f"error: {file}: backbones[{cfg.backbones.index(backbone)}].source: {' '.join(str(exc).split())}", err=True)
         else:
             click.echo(f"ok  {backbone.name}: {summary}")
+            for warning in warnings:
+                click.echo(f"warning: {file}: {backbone.name}: {' '.join(warning.split())}", err=True)
     if problems:
         if problems > 1:  # one problem is its own one-line error; several get a summary
             click.echo(f"error: {problems} backbone(s) with problems in {file}", err=True)
@@ -82,12 +84,13 @@ def _mentions(exc: Exception, names: Any) -> bool:
     return any(f"'{n}'" in text for n in items)
 
 
-def _check_layers(cfg: KerascutConfig, backbone: Any) -> str:
+def _check_layers(cfg: KerascutConfig, backbone: Any) -> tuple[str, list[str]]:
+    """The cut's one-line summary, and its warnings (the in-graph preprocessing it drops)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import keras
 
     from kerascut_core.sources import load_model
-    from kerascut_core.surgery import plan_cut
+    from kerascut_core.surgery import cut_contract, plan_cut
 
     options = backbone.source_options()
     if backbone.is_application:
@@ -100,9 +103,10 @@ def _check_layers(cfg: KerascutConfig, backbone: Any) -> str:
     model = load_model(source, cache_dir=cfg.cache_dir, **options)
     spec = backbone.cut_spec()
     plan = plan_cut(model, start=spec.start, end=spec.end, drop_first=spec.drop_first, extra_inputs=spec.extra_inputs)
+    warnings = cut_contract(model, plan).warnings(backbone.source)
     keras.backend.clear_session()
     outputs = ", ".join(f"{k}={v}" if k != v else v for k, v in plan.outputs.items())
-    return f"inputs {', '.join(plan.inputs)} -> outputs {outputs}"
+    return f"inputs {', '.join(plan.inputs)} -> outputs {outputs}", warnings
 
 
 @config_group.command("schema", epilog="\b\nExample:\n  kerascut config schema > kerascut.schema.json")

@@ -74,7 +74,7 @@ def cut_command(
           --start block_3_expand_relu --end block_13_expand_relu -o backbone.keras
       kerascut cut model.keras --end C4=conv4_block6_out --end C5=conv5_block3_out -o fpn.keras
     """
-    from kerascut_core.surgery import cut, save_candidate
+    from kerascut_core.surgery import cut, cut_contract, save_candidate
 
     if starts and drop_first is not None:
         raise click.UsageError("Expected --start or --drop-first, not both.")
@@ -111,6 +111,8 @@ def cut_command(
         f"  kept {plan.kept_layers} of {total_layers} layers, "
         f"{plan.kept_params:,} of {total_params:,} params"
     )
+    for warning in cut_contract(source, plan).warnings(model):
+        click.echo(f"warning: {' '.join(warning.split())}", err=True)
 
 
 def register(app: click.Group) -> None:

@@ -19,7 +19,10 @@ The modules, one concept each, in the order a backbone goes through them:
   :func:`scan_versions`, :func:`list_versions`, :func:`verify_version`);
 - ``garbage``: :func:`gc`, which removes only what the protocol can leave behind;
 - ``retention``: :func:`apply_retention`, the newest N committed versions kept per backbone;
-- ``consumer``: :func:`load_backbone`, :func:`pull`, :func:`resolve`, every sha256 checked.
+- ``consumer``: :func:`load_backbone`, :func:`pull`, :func:`resolve`, every sha256 checked;
+- ``usage``: :func:`load_backbone_with_contract`, the model with its :class:`BackboneContract`
+  (channels, strides, the preprocessing function);
+- ``card``: :func:`model_card`, the version's ``README.md``, made from its manifest alone.
 
 And the pipeline's steps, one function each (``kerascut.tasks`` wraps them one to one), with the
 typed records they pass on:
@@ -52,6 +55,7 @@ from kerascut_core.publishing.candidate import (
     cut_candidate,
     fetch_source,
 )
+from kerascut_core.publishing.card import model_card
 from kerascut_core.publishing.commit import CommitResult, commit_version
 from kerascut_core.publishing.consumer import load_backbone, pull, resolve
 from kerascut_core.publishing.freshness import Freshness, check_freshness
@@ -102,6 +106,11 @@ from kerascut_core.publishing.staging import (
     stage_candidate,
     staged_artifacts,
 )
+from kerascut_core.publishing.usage import (
+    BackboneContract,
+    LoadedBackbone,
+    load_backbone_with_contract,
+)
 from kerascut_core.publishing.versioning import backbone_version, compute_version
 
 __all__ = [
@@ -112,6 +121,7 @@ __all__ = [
     "STAGED_INDEX",
     "STAGING",
     "Artifact",
+    "BackboneContract",
     "Candidate",
     "CommitResult",
     "Discarded",
@@ -119,6 +129,7 @@ __all__ = [
     "Freshness",
     "GcReport",
     "HistoryEntry",
+    "LoadedBackbone",
     "Manifest",
     "PublishResult",
     "RetentionReport",
@@ -141,7 +152,9 @@ __all__ = [
     "list_backbones",
     "list_versions",
     "load_backbone",
+    "load_backbone_with_contract",
     "manifest_uri",
+    "model_card",
     "new_run_id",
     "promote",
     "publish_candidate",

@@ -7,7 +7,9 @@ candidate:
 - :func:`fetch_source` brings every remote part of a backbone's source into the download cache
   (:class:`FetchedSource`: where to load it from, with which options);
 - :func:`cut_candidate` loads the fetched source, cuts it as the backbone says and saves the
-  result (:func:`kerascut_core.surgery.export.save_candidate`) into a :class:`Candidate`;
+  result (:func:`kerascut_core.surgery.export.save_candidate`) into a :class:`Candidate`, with
+  the cut's contract (channels, stride, the tensors its inputs replace, the source's
+  preprocessing and the warnings a consumer must see; :func:`candidate_contract`);
 - :class:`StagedCandidate` is the candidate once staged (the URI validation reads).
 
     >>> fetched = fetch_source(backbone, cache_dir="~/.cache/kerascut")   # doctest: +SKIP
@@ -22,12 +24,20 @@ import os
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from kerascut_core.config import BackboneConfig
-from kerascut_core.publishing.manifest import Params, TensorInfo
+from kerascut_core.publishing.manifest import InputInfo, OutputInfo, Params, Preprocessing
 
-__all__ = ["Candidate", "FetchedSource", "StagedCandidate", "cut_candidate", "fetch_source"]
+__all__ = [
+    "Candidate",
+    "CandidateContract",
+    "FetchedSource",
+    "StagedCandidate",
+    "candidate_contract",
+    "cut_candidate",
+    "fetch_source",
+]
 
 
 class FetchedSource(BaseModel):
@@ -47,15 +57,30 @@ class FetchedSource(BaseModel):
         return options
 
 
+class CandidateContract(BaseModel):
+    """What a consumer needs to know of a cut, beyond its files (the manifest records it all)."""
+
+    inputs: list[InputInfo]
+    outputs: list[OutputInfo]
+    preprocessing: Preprocessing = Field(default_factory=Preprocessing)
+    warnings: list[str] = Field(default_factory=list)
+
+
 class Candidate(BaseModel):
     """A cut backbone saved as files: ``files`` maps artifact paths (``model.keras``,
-    ``graph.svg``, ``saved_model/...``) to local files; what the manifest records of it."""
+    ``graph.svg``, ``saved_model/...``) to local files; what the manifest records of it:
+    inputs and outputs (with their contract), parameters, the source's preprocessing, the
+    warnings of the cut, the sha256 of the source file and the Keras backend it was cut with."""
 
     files: dict[str, str]
     bytes: int
-    inputs: list[TensorInfo]
-    outputs: list[TensorInfo]
+    inputs: list[InputInfo]
+    outputs: list[OutputInfo]
     params: Params
+    preprocessing: Preprocessing | None = None
+    warnings: list[str] = Field(default_factory=list)
+    source_sha256: str | None = None
+    keras_backend: str | None = None
 
 
 class StagedCandidate(BaseModel):
@@ -117,29 +142,52 @@ def cut_candidate(
     )
     os.makedirs(workdir, exist_ok=True)
     files = {k: str(v) for k, v in save_candidate(model, workdir, spec.formats, on_draw_error=on_draw_error).items()}
+    contract = candidate_contract(spec.source, source, model.cut_plan)
     candidate = Candidate(
         files=files,
         bytes=sum(os.path.getsize(p) for p in files.values()),
-        inputs=[_tensor(t) for t in model.inputs],
-        outputs=[_tensor(t, n) for t, n in zip(model.outputs, _output_names(model), strict=True)],
+        inputs=contract.inputs,
+        outputs=contract.outputs,
         params=Params(total_source=int(source.count_params()), kept=int(model.count_params())),
+        preprocessing=contract.preprocessing,
+        warnings=contract.warnings,
+        source_sha256=_source_sha256(source_spec),
+        keras_backend=keras.config.backend(),
     )
     del model, source
     keras.backend.clear_session(free_memory=True)
     return candidate
 
 
-def _output_names(model: Any) -> list[str]:
-    plan = getattr(model, "cut_plan", None)
-    names = list(getattr(plan, "outputs", None) or getattr(model, "output_names", None) or [])
-    if len(names) != len(model.outputs):
-        names = [getattr(t, "name", "") for t in model.outputs]
-    return [str(n) for n in names]
+def candidate_contract(source_uri: str, source: Any, plan: Any) -> CandidateContract:
+    """The contract of the cut ``plan`` of ``source`` (loaded from ``source_uri``): its inputs
+    and outputs (:func:`kerascut_core.surgery.contract.cut_contract`), the source's
+    preprocessing (:func:`kerascut_core.sources.preprocessing.source_preprocessing`) with the
+    in-graph layers the cut keeps or drops, and a warning when it drops any. ``kerascut cut``
+    and ``kerascut config check`` print those warnings; the pipeline records them."""
+    from kerascut_core.sources.preprocessing import source_preprocessing
+    from kerascut_core.surgery.contract import cut_contract
 
-
-def _tensor(t: Any, name: str | None = None) -> TensorInfo:
-    return TensorInfo(
-        name=name or getattr(t, "name", ""),
-        shape=[d if d is None else int(d) for d in t.shape],
-        dtype=str(t.dtype),
+    cut = cut_contract(source, plan)
+    preprocessing = Preprocessing(
+        **source_preprocessing(source_uri, source),
+        layers=[layer.__dict__ for layer in cut.preprocessing_layers],
+        applies_to_inputs=cut.inputs_are_source_inputs,
+        data_format=cut.data_format,
     )
+    return CandidateContract(
+        inputs=[InputInfo(**i.__dict__) for i in cut.inputs],
+        outputs=[OutputInfo(**o.__dict__) for o in cut.outputs],
+        preprocessing=preprocessing,
+        warnings=cut.warnings(source_uri),
+    )
+
+
+def _source_sha256(fetched: FetchedSource) -> str | None:
+    """The sha256 of the source's bytes when it is a file (``None`` for keras.applications and
+    directories)."""
+    from kerascut_core.stores import sha256_file
+
+    if not fetched.fetched or not os.path.isfile(fetched.source):
+        return None
+    return sha256_file(fetched.source)

@@ -33,7 +33,7 @@ from kerascut_core.sources import check_cache_dir, default_cache_dir
 from kerascut_core.stores import TMP_PREFIX, Store, open_store, sha256_file
 from kerascut_core.uris import check_key, split_backbone_ref
 
-__all__ = ["load_backbone", "pull", "resolve"]
+__all__ = ["load_backbone", "load_pulled", "pull", "resolve"]
 
 
 def resolve(ref: str, version: str | None = "latest") -> tuple[Store, str, str, Manifest]:
@@ -194,6 +194,12 @@ def load_backbone(
     code; a backbone published from an ``allow_unsafe`` source needs ``safe_mode=False``.
     """
     manifest, root = pull(ref, version=version, cache_dir=cache_dir, progress=progress)
+    return load_pulled(ref, manifest, root, compile=compile, safe_mode=safe_mode)
+
+
+def load_pulled(ref: str, manifest: Manifest, root: Path, *, compile: bool = False, safe_mode: bool = True) -> Any:
+    """The ``keras.Model`` of the version :func:`pull` brought into ``root`` (``ref`` names it in
+    errors); :func:`load_backbone` is ``pull`` then this."""
     primary = manifest.primary
     if primary is None or primary.format not in ("keras", "h5"):
         raise SourceError(

@@ -6,6 +6,7 @@ consumers rely on it::
 
     <store>/.kerascut-store.json                      the root marker (the first publish writes it)
     <store>/<name>/<version>/model.keras              (+ saved_model/..., graph.svg when configured)
+    <store>/<name>/<version>/README.md                the model card, made from the manifest alone
     <store>/<name>/<version>/manifest.json            written last: its presence commits the version
     <store>/<name>/latest.json                        {"version": ..., ...}: the built-in pointer
     <store>/<name>/aliases/<alias>.json               a named pointer (same fields as latest.json)
@@ -50,6 +51,7 @@ from kerascut_core.uris import check_name
 
 __all__ = [
     "ALIASES",
+    "CARD",
     "CLAIM",
     "GRAPH",
     "HISTORY",
@@ -100,6 +102,8 @@ REPORT = "report.json"
 MODEL = "model.keras"
 #: the picture of the backbone (stages collapsed), published when graphviz is there
 GRAPH = "graph.svg"
+#: the model card of a version, made from its manifest alone (:mod:`kerascut_core.publishing.card`)
+CARD = "README.md"
 #: the directory of the SavedModel export (``saved_model/...``), when configured
 SAVED_MODEL = "saved_model"
 #: the directory of a backbone's named pointers, ``<name>/aliases/<alias>.json``

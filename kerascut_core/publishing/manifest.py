@@ -4,6 +4,12 @@
 Its JSON schema is exported to ``kerascut_core/schemas/manifest.schema.json`` so consumers in
 other languages can rely on it (``python -m kerascut_core.publishing.manifest`` regenerates it).
 
+Schema version 2 (kerascut 0.1) adds what a consumer needs to use the backbone: per output its
+``address``, ``channels`` and ``stride``; per input the source tensor it ``replaces``; the
+source's ``preprocessing`` (and which in-graph preprocessing layers the cut keeps); ``warnings``;
+``source.sha256``, ``software.keras_backend`` and ``lineage.flow_run_id``. Every new field is
+optional, so a version 1 manifest reads as it is (its new fields are ``None`` or empty).
+
     >>> m = Manifest.model_validate_json(Path("manifest.json").read_text())  # doctest: +SKIP
     >>> m.artifacts[0].sha256                                                 # doctest: +SKIP
 """
@@ -12,7 +18,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import platform
+import sys
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Literal
@@ -24,17 +32,23 @@ __all__ = [
     "SCHEMA_VERSION",
     "Artifact",
     "CutInfo",
+    "InGraphLayer",
+    "InputInfo",
+    "Lineage",
     "Manifest",
+    "OutputInfo",
     "Params",
+    "Preprocessing",
     "Software",
     "SourceInfo",
     "TensorInfo",
     "ValidationSummary",
     "export_schema",
+    "keras_backend",
     "software_versions",
 ]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 SCHEMA_PATH = Path(__file__).resolve().parents[1] / "schemas" / "manifest.schema.json"
 
 
@@ -42,13 +56,18 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+_SHA256 = r"^[0-9a-f]{64}$"
+
+
 class SourceInfo(_Strict):
-    """The source as fetched: ``uri``, its ``fingerprint``, the ``weights`` used, ``allow_unsafe``."""
+    """The source as fetched: ``uri``, its ``fingerprint``, the ``weights`` used, ``allow_unsafe``
+    and (v2) the ``sha256`` of its bytes when it is a file that was fetched or read."""
 
     uri: str
     fingerprint: str
     weights: str | None = None
     allow_unsafe: bool = False
+    sha256: str | None = Field(default=None, pattern=_SHA256)
 
 
 class CutInfo(_Strict):
@@ -68,6 +87,63 @@ class TensorInfo(_Strict):
     dtype: str
 
 
+class InputInfo(TensorInfo):
+    """An input of the backbone; (v2) ``replaces`` is the graph-view address of the source tensor
+    it stands for (the source's own input when the cut keeps it)."""
+
+    replaces: str | None = None
+
+
+class OutputInfo(TensorInfo):
+    """An output of the backbone; (v2) its graph-view ``address`` in the source, its ``channels``
+    (the last axis for ``channels_last``) and its ``stride``: source-input pixels per output pixel
+    along each spatial axis, ``None`` where the static shapes do not tell (see
+    :func:`kerascut_core.surgery.contract.stride`)."""
+
+    address: str | None = None
+    channels: int | None = None
+    stride: list[int | None] | None = None
+
+
+class InGraphLayer(_Strict):
+    """A ``Rescaling`` / ``Normalization`` layer of the source before the cut's start (dropped) or
+    in the cut (kept)."""
+
+    address: str
+    type: str
+    kept: bool
+
+
+class Preprocessing(_Strict):
+    """How raw images become the source's inputs (v2); see :mod:`kerascut_core.sources.preprocessing`.
+
+    ``function`` is the dotted name of the function to apply (``keras.applications.resnet.preprocess_input``),
+    ``None`` when the graph does it or nothing is known. ``applies_to_inputs`` is whether the
+    backbone's inputs are the source's (raw-image preprocessing applies to them) or tensors
+    from inside it.
+    """
+
+    mode: Literal["caffe", "tf", "torch", "in_graph", "scale_offset", "unknown"] = "unknown"
+    function: str | None = None
+    scale: float | list[float] | None = None
+    offset: float | list[float] | None = None
+    layers: list[InGraphLayer] = Field(default_factory=list)
+    applies_to_inputs: bool = True
+    data_format: Literal["channels_last", "channels_first"] = "channels_last"
+    note: str | None = None
+
+    @property
+    def dropped(self) -> list[InGraphLayer]:
+        """The in-graph preprocessing layers the cut dropped."""
+        return [layer for layer in self.layers if not layer.kept]
+
+
+class Lineage(_Strict):
+    """Where the backbone was made (v2): the Prefect flow run that published it, if any."""
+
+    flow_run_id: str | None = None
+
+
 class Params(_Strict):
     """Parameter counts of the source and of what the cut kept."""
 
@@ -81,7 +157,7 @@ class Artifact(_Strict):
     path: str
     format: str
     bytes: int = Field(ge=0)
-    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    sha256: str = Field(pattern=_SHA256)
 
 
 class ValidationSummary(BaseModel):
@@ -100,6 +176,7 @@ class Software(_Strict):
     keras: str | None = None
     tensorflow: str | None = None
     python: str
+    keras_backend: str | None = None
 
 
 class Manifest(_Strict):
@@ -111,12 +188,15 @@ class Manifest(_Strict):
     created_at: dt.datetime = Field(default_factory=lambda: dt.datetime.now(dt.timezone.utc))
     source: SourceInfo
     cut: CutInfo
-    inputs: list[TensorInfo]
-    outputs: list[TensorInfo]
+    inputs: list[InputInfo]
+    outputs: list[OutputInfo]
     params: Params
     artifacts: list[Artifact] = Field(default_factory=list)
     validation: ValidationSummary
     software: Software = Field(default_factory=lambda: software_versions())
+    preprocessing: Preprocessing | None = None
+    warnings: list[str] = Field(default_factory=list)
+    lineage: Lineage | None = None
 
     def to_json(self) -> str:
         return self.model_dump_json(indent=2) + "\n"
@@ -139,8 +219,19 @@ def _version_of(package: str) -> str | None:
     return None
 
 
-def software_versions() -> Software:
-    """Installed versions, read from package metadata (nothing heavy is imported)."""
+def keras_backend() -> str | None:
+    """The Keras backend: Keras's own answer when it is imported, else ``KERAS_BACKEND``, else
+    ``None`` (not known without importing Keras)."""
+    keras = sys.modules.get("keras")
+    config = getattr(keras, "config", None)
+    if config is not None and hasattr(config, "backend"):
+        return str(config.backend())
+    return os.environ.get("KERAS_BACKEND") or None
+
+
+def software_versions(backend: str | None = None) -> Software:
+    """Installed versions, read from package metadata (nothing heavy is imported); ``backend``
+    is the Keras backend the backbone was cut with (default: :func:`keras_backend`)."""
     from kerascut_core import __version__
 
     return Software(
@@ -148,7 +239,9 @@ def software_versions() -> Software:
         keras=_version_of("keras"),
         tensorflow=_version_of("tensorflow"),
         python=platform.python_version(),
+        keras_backend=backend or keras_backend(),
     )
+
 
 
 def schema() -> dict[str, Any]:

@@ -13,6 +13,7 @@ removes its run's candidate (:func:`discard_candidate`); ``gc`` removes what is 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import os
 import uuid
 from collections.abc import Callable, Iterable, Mapping
@@ -37,6 +38,7 @@ from kerascut_core.uris import check_key, check_name
 
 __all__ = [
     "Discarded",
+    "add_staged_file",
     "candidate_prefix",
     "discard_candidate",
     "new_run_id",
@@ -121,6 +123,32 @@ def staged_artifacts(store: Store, staged: str, name: str, version: str) -> list
             "its staging was interrupted. Stage it again."
         ) from None
     return [Artifact(**entry) for entry in index.get("files", [])]
+
+
+def add_staged_file(store: Store, staged: str, name: str, version: str, path: str, data: bytes) -> Artifact:
+    """Add ``data`` as ``path`` to a staged candidate (a file made from the candidate after it
+    was validated, such as the model card); return its artifact.
+
+    The object is written, then ``staged.json`` is rewritten with its entry (an earlier entry of
+    ``path`` is replaced, so a retried publish stages the same card again), so the commit copies
+    and checks it like every other artifact. The candidate must be complete (``staged.json``
+    there); the files validation read are not touched.
+    """
+    rel = check_key(path)
+    prefix = candidate_prefix(store, staged, name, version)
+    index_key = f"{prefix}/{STAGED_INDEX}"
+    try:
+        index = store.read_json(index_key)
+    except ObjectNotFoundError:
+        raise PublishRefusedError(
+            f"Cannot add {rel} to {store.uri(prefix)}: the candidate is incomplete (no {STAGED_INDEX}). Stage it again."
+        ) from None
+    digest = hashlib.sha256(data).hexdigest()
+    store.put_bytes(f"{prefix}/{rel}", data, overwrite=True, metadata={"sha256": digest})
+    entry = {"path": rel, "format": artifact_format(rel), "bytes": len(data), "sha256": digest}
+    files = [f for f in index.get("files", []) if f.get("path") != rel] + [entry]
+    store.put_json(index_key, {**index, "files": files}, overwrite=True)
+    return Artifact(**entry)
 
 
 @dataclass(frozen=True)

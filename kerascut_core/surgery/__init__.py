@@ -15,7 +15,9 @@ function owns that rule, :func:`kerascut_core.surgery.names.flat_name`.
 The modules, one concept each: ``spec`` (the cut spec, pure Python), ``names`` (the
 flattened-name rule), ``view`` / ``graph`` (the graph view and how it is built),
 ``endpoints`` (start and end names to tensors), ``dominators`` (valid cut points), ``plan``
-(what a cut keeps), ``rebuild`` (building the cut model), ``drawing`` (pictures, graphviz),
+(what a cut keeps), ``contract`` (what a cut's outputs and inputs are: channels, stride, the
+tensors replaced, the in-graph preprocessing kept or dropped; :func:`cut_contract`),
+``rebuild`` (building the cut model), ``drawing`` (pictures, graphviz),
 ``export`` (a cut model saved as a candidate's files, :func:`save_candidate`) and
 ``_keras_api`` (every use of Keras's private API). Importing this package is cheap: Keras is
 imported when a function that needs it is first used.
@@ -40,6 +42,7 @@ from typing import TYPE_CHECKING, Any
 from kerascut_core.surgery.spec import CutSpec, EndSpec, StartSpec
 
 if TYPE_CHECKING:
+    from kerascut_core.surgery.contract import CutContract, cut_contract
     from kerascut_core.surgery.dominators import cut_points
     from kerascut_core.surgery.drawing import dot_source, draw, stage_of
     from kerascut_core.surgery.export import save_candidate
@@ -52,11 +55,13 @@ if TYPE_CHECKING:
 # public name -> module that defines it (imported on first access). No module is named like a
 # name it exports, so importing a module never shadows a function of the same name.
 _LAZY: dict[str, str] = {
+    "CutContract": "kerascut_core.surgery.contract",
     "CutPlan": "kerascut_core.surgery.plan",
     "GraphView": "kerascut_core.surgery.view",
     "OpView": "kerascut_core.surgery.view",
     "TensorView": "kerascut_core.surgery.view",
     "cut": "kerascut_core.surgery.rebuild",
+    "cut_contract": "kerascut_core.surgery.contract",
     "cut_points": "kerascut_core.surgery.dominators",
     "dot_source": "kerascut_core.surgery.drawing",
     "draw": "kerascut_core.surgery.drawing",
@@ -68,6 +73,7 @@ _LAZY: dict[str, str] = {
 }
 
 __all__ = [
+    "CutContract",
     "CutPlan",
     "CutSpec",
     "EndSpec",
@@ -76,6 +82,7 @@ __all__ = [
     "StartSpec",
     "TensorView",
     "cut",
+    "cut_contract",
     "cut_points",
     "dot_source",
     "draw",

@@ -1,0 +1,243 @@
+"""The model card: ``<name>/<version>/README.md``, made from the version's manifest alone.
+
+The card tells a person what the manifest tells a program: the outputs (channels, stride), the
+inputs, the preprocessing to apply, the validation, the picture, a loading snippet and where the
+backbone came from, under model-hub front matter (``base_model``, ``library_name: keras``,
+``tags``). It is listed in the manifest's artifacts with its sha256, so it is defined on the
+manifest *without its own entry*: ``card = model_card(manifest)``, where :func:`model_card`
+leaves the card's entry out before it writes a word, and never reads ``created_at`` (set at the
+commit, after the card is staged). So the published card regenerates byte for byte from the
+published manifest.
+
+:func:`stage_card` is the publishing step: it fills the manifest's artifacts from the staged
+candidate, makes the card and stages it beside them, so the commit copies and checks it like
+every other artifact.
+
+    >>> card = model_card(read_manifest(store, "mnv2", version))   # doctest: +SKIP
+    >>> card == store.get_bytes(f"mnv2/{version}/README.md").decode()  # doctest: +SKIP
+    True
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from kerascut_core._text import printable
+from kerascut_core.publishing.layout import CARD, GRAPH
+from kerascut_core.publishing.manifest import Manifest
+from kerascut_core.sources.preprocessing import MODES
+from kerascut_core.stores import Store
+from kerascut_core.uris import APPLICATIONS_PREFIX
+
+__all__ = ["card_subject", "model_card", "stage_card"]
+
+
+def card_subject(manifest: Manifest) -> Manifest:
+    """The manifest a card is made from: ``manifest`` without the card's own artifact entry."""
+    return manifest.model_copy(update={"artifacts": [a for a in manifest.artifacts if a.path != CARD]})
+
+
+def _text(value: Any, limit: int = 200) -> str:
+    """A manifest value in Markdown: bounded, control characters escaped, no table breaks."""
+    return printable(value, limit).replace("|", "\\|")
+
+
+def _code(value: Any, limit: int = 200) -> str:
+    return "`" + _text(value, limit).replace("`", "'") + "`"
+
+
+def _yaml(value: str) -> str:
+    return json.dumps(printable(value, 200))  # a JSON string is a YAML double-quoted scalar
+
+
+def _shape(shape: list[int | None]) -> str:
+    return "(" + ", ".join("None" if d is None else str(d) for d in shape) + ")"
+
+
+def _number(value: Any) -> str:
+    if value is None:
+        return "?"
+    if isinstance(value, float):
+        return f"{value:.3g}"
+    return _text(value)
+
+
+def _stride(stride: list[int | None] | None) -> str:
+    if not stride:
+        return "?"
+    values = ["?" if s is None else str(s) for s in stride]
+    return values[0] if len(set(values)) == 1 else " x ".join(values)
+
+
+def _cut(manifest: Manifest) -> str:
+    cut = manifest.cut
+    start = f"after the first {cut.drop_first} layers" if cut.drop_first else (
+        f"from {_code(cut.start)}" if cut.start is not None else "from the source's inputs"
+    )
+    end = f"to {_code(cut.end)}" if cut.end is not None else "to the source's outputs"
+    return f"{start} {end}"
+
+
+def _front_matter(manifest: Manifest) -> list[str]:
+    tags = ["kerascut", "backbone", "image-feature-extraction"]
+    if manifest.source.uri.startswith(APPLICATIONS_PREFIX):
+        tags += ["keras-applications", manifest.source.uri[len(APPLICATIONS_PREFIX):].lower()]
+    return [
+        "---",
+        f"base_model: {_yaml(manifest.source.uri)}",
+        "library_name: keras",
+        "pipeline_tag: image-feature-extraction",
+        "tags:",
+        *(f"- {_yaml(tag)}" for tag in tags),
+        "---",
+    ]
+
+
+def _outputs(manifest: Manifest) -> list[str]:
+    rows = ["| output | address | shape | dtype | channels | stride |", "| --- | --- | --- | --- | --- | --- |"]
+    for o in manifest.outputs:
+        rows.append(
+            f"| {_code(o.name)} | {_code(o.address) if o.address else '?'} | {_shape(o.shape)} | {_text(o.dtype)} "
+            f"| {_number(o.channels)} | {_stride(o.stride)} |"
+        )
+    return [
+        "## Outputs",
+        "",
+        *rows,
+        "",
+        "Stride: source-input pixels per output pixel (per spatial axis when they differ; `?` where the static "
+        "shapes do not tell).",
+    ]
+
+
+def _inputs(manifest: Manifest) -> list[str]:
+    rows = ["| input | shape | dtype | replaces |", "| --- | --- | --- | --- |"]
+    for i in manifest.inputs:
+        rows.append(f"| {_code(i.name)} | {_shape(i.shape)} | {_text(i.dtype)} | {_code(i.replaces) if i.replaces else '?'} |")
+    return ["## Inputs", "", *rows]
+
+
+def _preprocessing(manifest: Manifest) -> list[str]:
+    pre = manifest.preprocessing
+    lines = ["## Preprocessing", ""]
+    if pre is None:
+        lines.append("Not recorded (a manifest of schema version 1): see where the source model came from.")
+    else:
+        what = MODES.get(pre.mode, pre.mode)
+        if pre.mode == "scale_offset":
+            what = f"x * {_number(pre.scale)} + {_number(pre.offset)}"
+        lines.append(f"The source expects mode {_code(pre.mode)}: {what}.")
+        if pre.function:
+            lines.append("")
+            lines.append(
+                f"Apply {_code(pre.function)} to raw images before the backbone."
+                if pre.applies_to_inputs
+                else f"The backbone's inputs are tensors from inside the source, not images: the source computes "
+                f"them from images preprocessed with {_code(pre.function)}."
+            )
+        kept = [layer for layer in pre.layers if layer.kept]
+        if kept:
+            lines += ["", "In-graph preprocessing kept by the cut: " + ", ".join(f"{_code(x.address)} ({_text(x.type)})" for x in kept) + "."]
+        if pre.dropped:
+            lines += ["", "In-graph preprocessing dropped by the cut: " + ", ".join(f"{_code(x.address)} ({_text(x.type)})" for x in pre.dropped) + "."]
+        if pre.note:
+            lines += ["", f"Note: {_text(pre.note, 400)}."]
+    for warning in manifest.warnings:
+        lines += ["", f"> **Warning:** {_text(warning, 1000)}"]
+    return lines
+
+
+def _validation(manifest: Manifest) -> list[str]:
+    report = manifest.validation
+    extra = report.model_extra or {}
+    device = extra.get("device")
+    where = device.get("name") if isinstance(device, dict) else None
+    kind = device.get("kind") if isinstance(device, dict) else None
+    shown = f"{where} ({kind})" if where and kind else (where or kind or "?")
+    return [
+        "## Validation",
+        "",
+        "| passed | device | max abs diff | samples | atol | rtol |",
+        "| --- | --- | --- | --- | --- | --- |",
+        f"| {'yes' if report.passed else 'no'} | {_text(shown)} | {_number(report.max_abs_diff)} | {_number(extra.get('samples'))} "
+        f"| {_number(extra.get('atol'))} | {_number(extra.get('rtol'))} |",
+        "",
+        "The backbone's outputs were compared with the source's own tensors at the same addresses.",
+    ]
+
+
+def _snippet(manifest: Manifest) -> list[str]:
+    ref = f"{manifest.name}@{manifest.version}"
+    body = [
+        "import kerascut_core as kc",
+        "",
+        'STORE = "s3://bucket/prefix"  # the store this card is in',
+        f'model, contract = kc.load_backbone_with_contract(f"{{STORE}}/{ref}")',
+    ]
+    pre = manifest.preprocessing
+    if pre is not None and pre.function and pre.applies_to_inputs:
+        body += ["x = contract.preprocess(images)  # " + printable(pre.function, 120), "features = model(x)"]
+    else:
+        body += ["features = model(inputs)"]
+    body += ["print(contract.channels, contract.strides)"]
+    return ["## Use it", "", "```python", *body, "```"]
+
+
+def _lineage(manifest: Manifest) -> list[str]:
+    source, software = manifest.source, manifest.software
+    lines = [
+        "## Lineage",
+        "",
+        f"- source: {_code(source.uri, 400)}" + (f" (weights {_code(source.weights)})" if source.weights else ""),
+        f"- fingerprint: {_code(source.fingerprint, 400)}",
+    ]
+    if source.sha256:
+        lines.append(f"- source sha256: {_code(source.sha256)}")
+    lines.append(
+        f"- made with kerascut {_text(software.kerascut)}, Keras {_text(software.keras or '?')}, "
+        f"TensorFlow {_text(software.tensorflow or '?')}, backend {_text(software.keras_backend or '?')}, "
+        f"Python {_text(software.python)}"
+    )
+    if manifest.lineage is not None and manifest.lineage.flow_run_id:
+        lines.append(f"- Prefect flow run: {_code(manifest.lineage.flow_run_id)}")
+    lines.append(f"- parameters: {manifest.params.kept:,} kept of {manifest.params.total_source:,} in the source")
+    return lines
+
+
+def _files(manifest: Manifest) -> list[str]:
+    rows = ["| file | format | bytes | sha256 |", "| --- | --- | --- | --- |"]
+    for a in manifest.artifacts:
+        rows.append(f"| {_code(a.path)} | {_text(a.format)} | {a.bytes:,} | {_code(a.sha256)} |")
+    rows += [f"| {_code(CARD)} | md | | this card |"]
+    return ["## Files", "", *rows]
+
+
+def model_card(manifest: Manifest) -> str:
+    """The model card of ``manifest``'s version (Markdown with front matter); a pure function of
+    the manifest without its card entry (:func:`card_subject`), ``created_at`` unread."""
+    m = card_subject(manifest)
+    sections = [
+        _front_matter(m),
+        [f"# {_text(m.name)}", "", f"Version {_code(m.version)} of backbone {_code(m.name)}: {_code(m.source.uri, 400)} "
+         f"cut {_cut(m)} by kerascut, and published only after its validation passed."],
+        _outputs(m),
+        _inputs(m),
+        _preprocessing(m),
+        _validation(m),
+    ]
+    if m.artifact(GRAPH) is not None:
+        sections.append(["## Picture", "", f"![{_text(m.name)}]({GRAPH})"])
+    sections += [_snippet(m), _lineage(m), _files(m)]
+    return "\n\n".join("\n".join(lines) for lines in sections) + "\n"
+
+
+def stage_card(store: Store, staged: str, manifest: Manifest) -> Manifest:
+    """``manifest`` with its artifacts: the staged candidate's, then the card made from them,
+    staged beside them (:func:`kerascut_core.publishing.staging.add_staged_file`)."""
+    from kerascut_core.publishing.staging import add_staged_file, staged_artifacts
+
+    artifacts = [a for a in staged_artifacts(store, staged, manifest.name, manifest.version) if a.path != CARD]
+    subject = manifest.model_copy(update={"artifacts": artifacts})
+    card = add_staged_file(store, staged, manifest.name, manifest.version, CARD, model_card(subject).encode())
+    return subject.model_copy(update={"artifacts": [*artifacts, card]})
