@@ -21,6 +21,7 @@ from typing import Any
 
 import click
 
+from kerascut_core.cli._model_options import import_option, import_user_modules
 from kerascut_core.config import load_config
 from kerascut_core.errors import KerascutError
 from kerascut_core.pipeline_names import CPU_POOL, GPU_POOL
@@ -58,14 +59,24 @@ _STEP_STYLE = {
 @click.option("--force", is_flag=True, help="Rebuild and revalidate backbones that are already published.")
 @click.option("-v", "--verbose", is_flag=True, help="Show Prefect's own logs on the console.")
 @click.option("-q", "--quiet", is_flag=True, help="Print only the final table and errors, no progress.")
-def run_command(config: Path, only: tuple[str, ...], force: bool, verbose: bool, quiet: bool) -> int:
+@import_option
+def run_command(
+    config: Path, only: tuple[str, ...], force: bool, verbose: bool, quiet: bool, imports: tuple[str, ...]
+) -> int:
     """Publish the stale backbones of CONFIG now, on this machine.
 
-    Uses Prefect's embedded API unless PREFECT_API_URL is set. Exit code 1 when any backbone
-    failed (the others are still published), 2 for a bad config.
+    Uses Prefect's embedded API unless PREFECT_API_URL is set. The config's `imports` and the
+    --import modules are imported before any model loads (found on PYTHONPATH or beside
+    CONFIG). Exit code 1 when any backbone failed (the others are still published), 2 for a
+    bad config.
     """
     cfg = load_config(config)
     cfg.select(list(only))  # unknown --only names are a config error (exit 2)
+    config_dir = str(config.resolve().parent)
+    # Imported here first: a module that does not import is one line before Prefect starts.
+    cfg = cfg.model_copy(update={"imports": import_user_modules(
+        [*cfg.imports, *imports], search=[config_dir, os.getcwd()]
+    )})
     _quiet_prefect(verbose)
     where = _api_url() or "Prefect's embedded API"
     console = _console(stderr=True)
@@ -84,6 +95,7 @@ def run_command(config: Path, only: tuple[str, ...], force: bool, verbose: bool,
                 config=cfg.model_dump(mode="json", exclude_none=True),
                 only=list(only) or None,
                 force=force,
+                config_dir=config_dir,
                 return_state=True,
             )
     except RuntimeError as exc:

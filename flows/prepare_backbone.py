@@ -41,6 +41,7 @@ from kerascut_core.durations import format_duration
 from kerascut_core.errors import KerascutError
 from kerascut_core.pipeline_names import PREPARE_FLOW
 from kerascut_core.publishing.listing import manifest_uri as manifest_uri_of
+from kerascut_core.sources.imports import import_modules
 
 __all__ = ["artifact_key", "prepare_backbone"]
 
@@ -64,6 +65,8 @@ def prepare_backbone(
     cache_dir: str | None = None,
     aws_credentials_block: str | None = None,
     already_published: bool = False,
+    imports: list[str] | None = None,
+    import_paths: list[str] | None = None,
 ) -> dict[str, Any]:
     """Publish ``version`` of ``backbone`` to ``store``; return ``{"name", "version", "status",
     "manifest_uri", "max_abs_diff"}``.
@@ -72,6 +75,7 @@ def prepare_backbone(
     here. With ``already_published`` (``--force`` on a published version) the candidate is
     rebuilt and validated, but the immutable published version is left as it is.
     """
+    import_modules(imports, search=import_paths or ())  # the config's: before any model loads
     spec = BackboneConfig.model_validate(backbone)
     settings = spec.resolved_validation(ValidationSettings.model_validate(validation or {}))
     logger = get_run_logger()
@@ -83,14 +87,15 @@ def prepare_backbone(
         emit(name, "fetching", version=version)
         fetched = fetch_source(payload, cache_dir)
         emit(name, "cutting", version=version)
-        candidate = cut_backbone(payload, fetched, workdir)
+        candidate = cut_backbone(payload, fetched, workdir, imports=imports or None)
         for warning in candidate.warnings:  # `kerascut run` prints each as one warning: line
             emit(name, "warning", message=warning)
         emit(name, "staging", version=version)
         staged = stage_candidate(store, name, version, str(run_id), candidate.files)
         try:
             emit(name, "validating", version=version, where=settings.deployment or "in-process")
-            report = _validate(staged.uri, payload, settings, cache_dir, aws_credentials_block)
+            report = _validate(staged.uri, payload, settings, cache_dir, aws_credentials_block,
+                               imports=imports, import_paths=import_paths)
             if already_published:
                 status, manifest_uri = "verified", manifest_uri_of(store, name, version)
                 logger.info("%s %s is already published; revalidated it", name, version)
@@ -130,15 +135,25 @@ def _validate(
     settings: ValidationSettings,
     cache_dir: str | None,
     aws_credentials_block: str | None,
+    *,
+    imports: list[str] | None = None,
+    import_paths: list[str] | None = None,
 ) -> dict[str, Any]:
-    """Run ``validate-backbone`` here or on its deployment; return its report or raise."""
-    parameters = {
+    """Run ``validate-backbone`` here or on its deployment; return its report or raise.
+
+    The config's ``imports`` travel as parameters (only when there are any, so a deployment of
+    an older flow still accepts the run); the validate flow imports them first, on its worker.
+    """
+    parameters: dict[str, Any] = {
         "candidate_uri": candidate_uri,
         "backbone": backbone,
         "validation": settings.model_dump(mode="json"),
         "cache_dir": cache_dir,
         "aws_credentials_block": aws_credentials_block,
     }
+    if imports:
+        parameters["imports"] = list(imports)
+        parameters["import_paths"] = list(import_paths or [])
     if settings.deployment:
         from prefect.deployments import run_deployment
 

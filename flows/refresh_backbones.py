@@ -39,6 +39,7 @@ from kerascut_core.config import KerascutConfig, load_config, parse_config
 from kerascut_core.errors import KerascutError
 from kerascut_core.pipeline_names import REFRESH_FLOW
 from kerascut_core.publishing.freshness import Freshness
+from kerascut_core.sources.imports import import_modules
 
 __all__ = ["SUMMARY_ARTIFACT_KEY", "RefreshFailed", "refresh_backbones"]
 
@@ -66,8 +67,13 @@ def refresh_backbones(
     only: list[str] | None = None,
     force: bool = False,
     aws_credentials_block: str | None = None,
+    config_dir: str | None = None,
 ) -> dict[str, Any]:
     """Refresh the backbones of ``config`` (a YAML path or the parsed config as a dict).
+
+    The config's ``imports`` are imported first (and by every flow that loads a model), looked
+    for on PYTHONPATH and in ``config_dir``: the config file's directory (default: that of a
+    ``config`` path).
 
     ``only`` restricts the refresh to some backbone names; ``force`` rebuilds and revalidates
     backbones whose version is already published (published versions are never overwritten).
@@ -76,6 +82,10 @@ def refresh_backbones(
     Returns ``{"rows": [...], "published": n, "up_to_date": n, "failed": n}``.
     """
     cfg = _load(config)
+    if config_dir is None and isinstance(config, (str, Path)):
+        config_dir = str(Path(config).resolve().parent)
+    import_paths = [config_dir] if config_dir else []
+    import_modules(cfg.imports, search=import_paths)
     if aws_credentials_block:
         cfg = cfg.model_copy(update={"aws_credentials_block": aws_credentials_block})
     logger = get_run_logger()
@@ -131,6 +141,8 @@ def refresh_backbones(
                         cache_dir=cfg.cache_dir,
                         aws_credentials_block=cfg.aws_credentials_block,
                         already_published=checks[b.name].published,
+                        imports=list(cfg.imports),
+                        import_paths=import_paths,
                         return_state=True,
                     )
                     for b in stale

@@ -30,6 +30,7 @@ from kerascut.tasks.validate import validate_candidate
 from kerascut_core.config import BackboneConfig, ValidationSettings
 from kerascut_core.errors import KerascutError
 from kerascut_core.pipeline_names import VALIDATE_FLOW
+from kerascut_core.sources.imports import import_modules
 
 __all__ = ["CandidateRejected", "validate_backbone"]
 
@@ -50,17 +51,23 @@ def validate_backbone(
     validation: dict[str, Any] | None = None,
     cache_dir: str | None = None,
     aws_credentials_block: str | None = None,
+    imports: list[str] | None = None,
+    import_paths: list[str] | None = None,
 ) -> dict[str, Any]:
     """Validate ``candidate_uri`` against ``backbone``'s source; return the report as a dict.
 
     ``validation`` is a :class:`~kerascut_core.config.ValidationSettings` dict (already merged
-    with the backbone's overrides). Raises :class:`CandidateRejected` when the report fails.
+    with the backbone's overrides). ``imports`` (the config's) are imported first, looked for on
+    this worker's PYTHONPATH and in ``import_paths`` (the config file's directory) where they
+    exist. Raises :class:`CandidateRejected` when the report fails.
     """
+    import_modules(imports, search=import_paths or ())  # before any model loads, on this worker
     spec = BackboneConfig.model_validate(backbone)
     settings = ValidationSettings.model_validate(validation or {})
     with aws_credentials(aws_credentials_block):
         report = validate_candidate(
-            candidate_uri, spec.model_dump(mode="json"), settings.model_dump(mode="json"), cache_dir
+            candidate_uri, spec.model_dump(mode="json"), settings.model_dump(mode="json"), cache_dir,
+            imports=imports or None,
         )
     if not report.get("passed"):
         raise CandidateRejected(

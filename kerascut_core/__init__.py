@@ -49,6 +49,7 @@ _LAZY: dict[str, str] = {
     "cut_points": "kerascut_core.surgery.dominators",
     # sources
     "load_model": "kerascut_core.sources.load",
+    "import_modules": "kerascut_core.sources.imports",
     # stores, versions, manifests, consumers
     "open_store": "kerascut_core.stores.registry",
     "Manifest": "kerascut_core.publishing.manifest",

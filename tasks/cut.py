@@ -35,8 +35,15 @@ __all__ = ["cut_backbone"]
 
 
 @task(name="cut", task_run_name="cut-{backbone[name]}", timeout_seconds=1800, **COMPUTE_TASK)
-def cut_backbone(backbone: dict[str, Any], fetched: FetchedSource | dict[str, Any], workdir: str) -> Candidate:
+def cut_backbone(
+    backbone: dict[str, Any],
+    fetched: FetchedSource | dict[str, Any],
+    workdir: str,
+    imports: list[str] | None = None,
+) -> Candidate:
     """Load the fetched source, cut it as ``backbone`` says and save it under ``workdir``.
+
+    ``imports`` (the config's) are imported first; the candidate records them.
 
     ``fetched`` is what :func:`kerascut.tasks.fetch.fetch_source` returned. Returns a
     :class:`~kerascut_core.publishing.Candidate`: ``files`` (``{"model.keras": path,
@@ -50,6 +57,7 @@ def cut_backbone(backbone: dict[str, Any], fetched: FetchedSource | dict[str, An
         candidate = cut_candidate(
             backbone, fetched, workdir,
             on_draw_error=lambda reason: logger.warning("%s: publishing without graph.svg: %s", name, reason),
+            imports=imports,
         )
     logger.info(
         "%s: cut kept %s of %s parameters; inputs %s, outputs %s",

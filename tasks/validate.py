@@ -39,13 +39,16 @@ def validate_candidate(
     backbone: dict[str, Any],
     validation: dict[str, Any],
     cache_dir: str | None = None,
+    imports: list[str] | None = None,
 ) -> dict[str, Any]:
-    """Validate ``candidate_uri``; write ``report.json`` beside it; return the report dict."""
+    """Validate ``candidate_uri``; write ``report.json`` beside it; return the report dict.
+
+    ``imports`` (the config's) are imported before the source and the candidate are loaded."""
     from kerascut_core.publishing.reports import validate_staged
 
     name = backbone["name"]
     with KERAS_LOCK:
-        report = validate_staged(candidate_uri, backbone, validation, cache_dir)
+        report = validate_staged(candidate_uri, backbone, validation, cache_dir, imports=imports)
     create_markdown_artifact(
         key=f"{artifact_key(name)}-validation",
         markdown=report.to_markdown(),

@@ -112,7 +112,7 @@ def test_defaults_and_end_forms() -> None:
     [
         (_base(strat="x"), "backbones[0].strat: Unknown key 'strat'. Did you mean 'start'"),
         ({**_base(), "valdation": {}}, "valdation: Unknown key 'valdation'. Did you mean 'validation'?"),
-        ({**_base(), "validation": {"sample": 2}}, "validation.sample: Unknown key 'sample'. Did you mean 'samples'?"),
+        ({**_base(), "validation": {"sample": 2}}, "validation.sample: Unknown key 'sample'. Did you mean 'samples'"),
         (_base(validation={"atoll": 1}), "backbones[0].validation.atoll: Unknown key 'atoll'. Did you mean 'atol'"),
         (_base(start=3), "backbones[0].start: Expected a layer name or a list of names. Received 3."),
         (_base(end={"P3": 1}), "backbones[0].end: Expected a layer name"),

@@ -48,6 +48,7 @@ DOCTESTED = (
     "kerascut_core.publishing.layout",
     "kerascut_core.publishing.plan",
     "kerascut_core.publishing.versioning",
+    "kerascut_core.sources.imports",
     "kerascut_core.sources.load_errors",
     "kerascut_core.sources.preprocessing",
     "kerascut_core.stores",
@@ -98,6 +99,7 @@ NOT_DOCTESTED = {
     "kerascut_core.surgery.rebuild": "imports Keras",
     "kerascut_core.validation": _KERAS_SKIPPED,
     "kerascut_core.validation.device": "asks TensorFlow for devices (+SKIP); only the import runs",
+    "kerascut_core.validation.sizes": "runs shape inference on a Keras model (+SKIP); only the import runs",
 }
 
 #: Top-level packages that no doctested module may import, even indirectly.

@@ -7,21 +7,43 @@
         source = load_source(model, **options)
 
 ``MODEL`` is a path (``.keras``, legacy ``.h5``), a ``file://`` URI or
-``keras.applications/NAME``. Keras is imported only when the model is loaded.
+``keras.applications/NAME``. ``--import MODULE`` (repeatable) imports the modules that register
+the model's custom layers first; they are found on PYTHONPATH or in the current directory.
+Keras is imported only when the model is loaded.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import Any
 
 import click
 
-__all__ = ["MODEL_HELP", "load_source", "model_options", "parse_input_shape"]
+__all__ = ["IMPORT_HELP", "MODEL_HELP", "import_option", "import_user_modules", "load_source",
+           "model_options", "parse_input_shape"]
 
 MODEL_HELP = "MODEL is a .keras/.h5 path or keras.applications/NAME (e.g. keras.applications/MobileNetV2)."
 
 _OPTION_NAMES = ("weights", "input_shape", "include_top", "allow_unsafe")
+
+IMPORT_HELP = (
+    "Import this module first (repeatable): the one whose @keras.saving.register_keras_serializable "
+    "classes the model uses. Found on PYTHONPATH or in the current directory."
+)
+
+
+def import_option(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Add ``--import MODULE`` (repeatable), passed to the command as ``imports``."""
+    return click.option("--import", "imports", multiple=True, metavar="MODULE", help=IMPORT_HELP)(command)
+
+
+def import_user_modules(imports: tuple[str, ...] | list[str], *, search: list[str] | None = None) -> list[str]:
+    """Import ``--import`` modules, looked for on ``sys.path``, then in ``search`` (default: the
+    current directory, which the ``kerascut`` script does not put on ``sys.path``)."""
+    from kerascut_core.sources.imports import import_modules
+
+    return import_modules(imports, search=[os.getcwd()] if search is None else search)
 
 
 def parse_input_shape(
@@ -44,8 +66,9 @@ def parse_input_shape(
 
 
 def model_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    """Add ``--weights``, ``--input-shape``, ``--include-top/--no-include-top``, ``--allow-unsafe``."""
-    decorators = [
+    """Add ``--weights``, ``--input-shape``, ``--include-top/--no-include-top``, ``--allow-unsafe``
+    and ``--import``."""
+    decorators: list[Callable[[Callable[..., Any]], Callable[..., Any]]] = [
         click.option(
             "--weights",
             default="imagenet",
@@ -69,6 +92,7 @@ def model_options(command: Callable[..., Any]) -> Callable[..., Any]:
             is_flag=True,
             help="Load files with Python code in them (Lambda layers). Only for files you trust.",
         ),
+        import_option,
     ]
     for decorator in reversed(decorators):
         command = decorator(command)
@@ -76,8 +100,10 @@ def model_options(command: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def load_source(model: str, **options: Any) -> Any:
-    """Load MODEL with the options :func:`model_options` added (other keys are ignored)."""
+    """Load MODEL with the options :func:`model_options` added (other keys are ignored); the
+    ``--import`` modules are imported first."""
     from kerascut_core.sources import load_model
 
+    import_user_modules(options.get("imports") or ())
     kwargs = {k: options[k] for k in _OPTION_NAMES if k in options}
     return load_model(model, **kwargs)

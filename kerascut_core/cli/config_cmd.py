@@ -14,8 +14,9 @@ from typing import Any
 
 import click
 
+from kerascut_core.cli._model_options import import_option, import_user_modules
 from kerascut_core.config import KerascutConfig, config_json_schema, load_config
-from kerascut_core.errors import ConfigError, CutError, KerascutError
+from kerascut_core.errors import ConfigError, CutError, KerascutError, SourceError
 
 __all__ = ["register"]
 
@@ -43,16 +44,24 @@ def config_group() -> None:
 )
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--no-models", is_flag=True, help="Check the fields only; do not load models to check layer names.")
-def check_command(file: Path, no_models: bool) -> int:
+@import_option
+def check_command(file: Path, no_models: bool, imports: tuple[str, ...]) -> int:
     """Validate FILE, then check every backbone's layer names against its model.
 
     keras.applications sources are built with weights=none for the check (layer names do not
-    depend on weights), so nothing is downloaded for them. Exit code 2 when anything is wrong.
+    depend on weights), so nothing is downloaded for them. The config's `imports` and the
+    --import modules are imported first (found on PYTHONPATH or beside FILE). Exit code 2 when
+    anything is wrong.
     """
     cfg = load_config(file)
     click.echo(f"{file}: fields ok ({len(cfg.backbones)} backbone(s), store {cfg.store})")
     if no_models:
         return 0
+    try:
+        import_user_modules([*cfg.imports, *imports], search=[str(file.resolve().parent), os.getcwd()])
+    except SourceError as exc:
+        click.echo(f"error: {file}: imports: {' '.join(str(exc).split())}", err=True)
+        return 2
     problems = 0
     for backbone in cfg.backbones:
         try:

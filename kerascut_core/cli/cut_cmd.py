@@ -43,7 +43,8 @@ def _shape(shape: Any) -> str:
 @click.option("--start", "starts", multiple=True, metavar="NAME",
               help="Where the cut model starts (repeatable for several inputs).")
 @click.option("--drop-first", type=click.IntRange(min=1), metavar="N",
-              help="Start after the first N layers of model.layers (instead of --start).")
+              help="Start after the first N layers: model.layers in order, InputLayers not counted "
+                   "(a nested model is one layer; keras.ops calls are not layers). Instead of --start.")
 @click.option("--end", "ends", multiple=True, metavar="NAME|OUTPUT=NAME",
               help="Where it ends (repeatable; OUTPUT=NAME names the outputs).")
 @click.option("--extra-inputs", type=click.Choice(["error", "auto"]), default="error",
@@ -96,7 +97,10 @@ def cut_command(
 
     # The pipeline's export (written next to the target, then renamed: a failed save never
     # leaves half a file behind), with the one artifact this command writes: OUT.keras.
-    save_candidate(result, output.parent, ["keras"], keras_name=output.name, graph=False)
+    # It is reloaded (with the --import modules) before it is renamed into place: a cut model
+    # that does not reload is never written.
+    save_candidate(result, output.parent, ["keras"], keras_name=output.name, graph=False,
+                   allow_unsafe=bool(options.get("allow_unsafe")))
 
     plan = result.cut_plan
     click.echo(f"wrote {output}")

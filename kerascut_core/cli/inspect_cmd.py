@@ -88,7 +88,8 @@ def _table(rows: list[dict[str, Any]]) -> str:
     help="For the picture: mark the kept and dropped regions of a cut starting here.",
 )
 @click.option("--drop-first", type=click.IntRange(min=1), metavar="N",
-              help="For the picture: mark a cut that drops the first N layers.")
+              help="For the picture: mark a cut that drops the first N layers (model.layers in "
+                   "order, InputLayers not counted).")
 @click.option("--collapse", is_flag=True,
               help="For the picture: fold each stage (block_3_*, conv4_block2_*) into one node.")
 @model_options

@@ -23,7 +23,8 @@ __all__ = ["register"]
 @click.option("--start", "starts", multiple=True, metavar="NAME",
               help="Where the cut starts (repeatable for several inputs).")
 @click.option("--drop-first", type=click.IntRange(min=1), metavar="N",
-              help="The cut starts after the first N layers (instead of --start).")
+              help="The cut starts after the first N layers: model.layers in order, InputLayers "
+                   "not counted (instead of --start).")
 @click.option("--end", "ends", multiple=True, metavar="NAME|OUTPUT=NAME",
               help="Where the cut ends (repeatable; OUTPUT=NAME names the outputs).")
 @click.option("--extra-inputs", type=click.Choice(["error", "auto"]), default="error",
@@ -40,6 +41,9 @@ __all__ = ["register"]
 @click.option("--require-gpu", is_flag=True, help="Fail at once when no GPU is visible.")
 @click.option("--jit-compile", is_flag=True, help="Use XLA for the GPU throughput figures.")
 @click.option("--data", default=None, metavar="PATH", help="Sample inputs (.npz/.npy), local or s3://.")
+@click.option("--sample-dim", type=click.IntRange(min=1), default=None, metavar="N",
+              help="Size of the random inputs' unknown dimensions (default: found by shape "
+                   "inference, 64 and up).")
 @click.option("--format", "formats", multiple=True, type=click.Choice(["keras", "saved_model"]),
               help="Formats to check (keras is always checked).")
 @click.option("--saved-model", default=None, metavar="PATH",
@@ -62,6 +66,7 @@ def validate_command(
     require_gpu: bool,
     jit_compile: bool,
     data: str | None,
+    sample_dim: int | None,
     formats: tuple[str, ...],
     saved_model: str | None,
     as_json: bool,
@@ -70,6 +75,7 @@ def validate_command(
     input_shape: tuple[int, ...] | None,
     include_top: bool | None,
     allow_unsafe: bool,
+    imports: tuple[str, ...],
 ) -> int:
     """Check CANDIDATE (a saved .keras, path or URI) against the source cut at the same place.
 
@@ -80,12 +86,14 @@ def validate_command(
       kerascut validate s3://models/.staging/mnv2/v1/run/model.keras --source mnv2.keras \\
           --end C4=block_13_expand_relu --end C5=out_relu --format saved_model --json
     """
+    from kerascut_core.cli._model_options import import_user_modules
     from kerascut_core.cli._progress import phase_bars
     from kerascut_core.surgery.spec import CutSpec
     from kerascut_core.validation import validate
 
     if starts and drop_first is not None:
         raise click.UsageError("Expected --start or --drop-first, not both.")
+    imported = import_user_modules(imports)  # before the source or the candidate is loaded
     spec = CutSpec(
         start=(starts[0] if len(starts) == 1 else list(starts)) if starts else None,
         end=parse_ends(ends),
@@ -116,6 +124,8 @@ def validate_command(
             jit_compile=jit_compile,
             allow_unsafe=allow_unsafe,
             progress=progress,
+            sample_dim=sample_dim,
+            imports=imported,
         )
     if as_json:
         click.echo(report.model_dump_json(indent=2))

@@ -60,7 +60,12 @@ class BackboneConfig(StrictModel):
         None, description="Layer name(s) whose outputs become the inputs; omit to keep the inputs."
     )
     drop_first: int | None = Field(
-        None, ge=1, description="Drop the first N layers instead of naming `start`."
+        None,
+        ge=1,
+        description=(
+            "Start after the first N layers instead of naming `start`: N counts model.layers in "
+            "order without InputLayers (a nested model is one layer; keras.ops calls are not layers)."
+        ),
     )
     end: str | list[str] | dict[str, str] | None = Field(
         None, description="Layer name, list, or {output_name: layer}; omit to keep the outputs."

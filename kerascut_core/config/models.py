@@ -17,8 +17,9 @@ from kerascut_core._names import clip, did_you_mean, short_repr
 from kerascut_core.config._fields import Duration, StrictModel
 from kerascut_core.config.backbone import BackboneConfig
 from kerascut_core.config.settings import Schedule, ValidationSettings
-from kerascut_core.errors import ConfigError
+from kerascut_core.errors import ConfigError, SourceError
 from kerascut_core.sources import check_cache_dir
+from kerascut_core.sources.imports import check_module_name
 from kerascut_core.uris import file_uri_path, parse_s3
 
 __all__ = ["KerascutConfig"]
@@ -43,6 +44,14 @@ class KerascutConfig(StrictModel):
     )
     aws_credentials_block: str | None = Field(
         None, description="Name of a prefect-aws AwsCredentials block used for S3 (else the AWS environment)."
+    )
+    imports: list[str] = Field(
+        default_factory=list,
+        description=(
+            "Python modules imported before any model is loaded (those whose "
+            "@keras.saving.register_keras_serializable classes the models use), found on PYTHONPATH "
+            "or beside this file. Recorded in each manifest."
+        ),
     )
     backbones: list[BackboneConfig] = Field(description="The backbones to publish.")
 
@@ -78,6 +87,14 @@ class KerascutConfig(StrictModel):
         try:
             return check_cache_dir(value, "cache_dir")
         except ConfigError as exc:
+            raise ValueError(str(exc)) from None
+
+    @field_validator("imports")
+    @classmethod
+    def _check_imports(cls, value: list[str]) -> list[str]:
+        try:
+            return list(dict.fromkeys(check_module_name(name) for name in value))
+        except SourceError as exc:
             raise ValueError(str(exc)) from None
 
     @field_validator("backbones")

@@ -70,6 +70,14 @@ class ValidationSettings(StrictModel):
     seed: int = Field(0, description="Seed of the random inputs.")
     require_gpu: bool = Field(False, description="Refuse to validate on a worker without a GPU.")
     data: str | None = Field(None, description="Sample data (.npz/.npy, local path or s3:// URI) instead of random inputs.")
+    sample_dim: int | None = Field(
+        None,
+        ge=1,
+        description=(
+            "Size of the random inputs' unknown dimensions other than the batch; null finds one every "
+            "layer accepts by shape inference (64, 128, ... up to 65536)."
+        ),
+    )
     deployment: str | None = Field(
         None,
         description=(
@@ -107,6 +115,7 @@ class ValidationOverrides(StrictModel):
     seed: int | None = None
     require_gpu: bool | None = None
     data: str | None = None
+    sample_dim: int | None = Field(None, ge=1)
     deployment: str | None = None
     timeout: Duration | None = None
 

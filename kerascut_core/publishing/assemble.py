@@ -74,6 +74,7 @@ def build_manifest(
                 "fingerprint": fingerprint,
                 "weights": options.get("weights"),
                 "allow_unsafe": spec.allow_unsafe,
+                "imports": list(cut.imports) or None,
                 "sha256": cut.source_sha256,
             },
             "cut": spec.cut_spec().to_dict(),

@@ -21,7 +21,7 @@ candidate:
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -77,6 +77,9 @@ class Candidate(BaseModel):
     inputs: list[InputInfo]
     outputs: list[OutputInfo]
     params: Params
+    #: the modules imported before the source was loaded (config ``imports``); the manifest
+    #: records them in ``source.imports``
+    imports: list[str] = []
     preprocessing: Preprocessing | None = None
     warnings: list[str] = Field(default_factory=list)
     source_sha256: str | None = None
@@ -115,6 +118,7 @@ def cut_candidate(
     workdir: str | os.PathLike[str],
     *,
     on_draw_error: Callable[[str], Any] | None = None,
+    imports: Iterable[str] | None = None,
 ) -> Candidate:
     """Load the fetched source, cut it as ``backbone`` says and save it under ``workdir``.
 
@@ -124,12 +128,15 @@ def cut_candidate(
     """
     import keras
 
-    from kerascut_core.sources import load_model
+    from kerascut_core.sources import import_modules, load_model
     from kerascut_core.surgery import cut
     from kerascut_core.surgery.export import save_candidate
 
     spec = BackboneConfig.model_validate(backbone)
     source_spec = FetchedSource.model_validate(fetched)
+    # ``imports`` register the source's custom layers; the saved candidate is reloaded with them
+    # before it is kept (save_candidate), so a candidate that does not reload is never staged.
+    imported = import_modules(imports)
     source = load_model(source_spec.source, **source_spec.load_options())
     cut_spec = spec.cut_spec()
     model = cut(
@@ -141,10 +148,13 @@ def cut_candidate(
         name=spec.name.replace("-", "_").replace(".", "_"),
     )
     os.makedirs(workdir, exist_ok=True)
-    files = {k: str(v) for k, v in save_candidate(model, workdir, spec.formats, on_draw_error=on_draw_error).items()}
+    files = {k: str(v) for k, v in save_candidate(
+        model, workdir, spec.formats, on_draw_error=on_draw_error, allow_unsafe=spec.allow_unsafe
+    ).items()}
     contract = candidate_contract(spec.source, source, model.cut_plan)
     candidate = Candidate(
         files=files,
+        imports=imported,
         bytes=sum(os.path.getsize(p) for p in files.values()),
         inputs=contract.inputs,
         outputs=contract.outputs,

@@ -67,6 +67,13 @@ class SourceInfo(_Strict):
     fingerprint: str
     weights: str | None = None
     allow_unsafe: bool = False
+    imports: list[str] | None = Field(
+        default=None,
+        description=(
+            "the modules imported before the source was loaded (config `imports:`, `--import`): "
+            "those whose register_keras_serializable classes it uses; a consumer imports them too"
+        ),
+    )
     sha256: str | None = Field(default=None, pattern=_SHA256)
 
 

@@ -12,7 +12,7 @@ process validated, the publishing process reads the same report.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from kerascut_core.config import BackboneConfig, ValidationSettings
@@ -54,12 +54,13 @@ def validate_staged(
     backbone: BackboneConfig | Mapping[str, Any],
     settings: ValidationSettings | Mapping[str, Any],
     cache_dir: str | None = None,
+    imports: Iterable[str] | None = None,
 ) -> ValidationReport:
     """Validate the staged candidate at ``candidate_uri`` and leave ``report.json`` beside it.
 
     The source is fetched through this process's own download cache and rebuilt from its URI
-    and options, so a GPU worker needs nothing but the store and the source. Keras's session
-    is cleared afterwards.
+    and options, so a GPU worker needs nothing but the store and the source (and the modules of
+    ``imports``, the config's, imported first). Keras's session is cleared afterwards.
     """
     import keras
 
@@ -83,6 +84,8 @@ def validate_staged(
         formats=tuple(spec.formats),
         source_options=source_options,
         allow_unsafe=spec.allow_unsafe,
+        sample_dim=options.sample_dim,
+        imports=imports,
     )
     keras.backend.clear_session()
     write_report(candidate_uri, report.model_dump(mode="json"))

@@ -10,6 +10,7 @@
 The modules, one concept each: ``load`` (:func:`load_model`), ``applications``
 (``keras.applications`` builds, seeded ``weights="none"`` builds), ``archive`` (header checks
 of a model file before Keras opens it), ``load_errors`` (Keras's load errors in one line),
+``imports`` (:func:`import_modules`: the modules that register custom layers, imported first),
 ``fetching``, ``fingerprints`` and ``cache``. No module is named like a function it exports,
 so ``kerascut_core.sources.fingerprint`` and ``kerascut_core.sources.fetch`` are always the
 functions. Importing this package is cheap: it imports neither boto3, TensorFlow nor Keras, and
@@ -40,6 +41,7 @@ from kerascut_core.uris import APPLICATIONS_PREFIX
 if TYPE_CHECKING:
     from kerascut_core.sources.applications import application_names
     from kerascut_core.sources.archive import check_model_file
+    from kerascut_core.sources.imports import import_modules
     from kerascut_core.sources.load import load_model
 
 # public name -> module that defines it (imported on first access: the loaders are cheap to
@@ -47,6 +49,7 @@ if TYPE_CHECKING:
 _LAZY: dict[str, str] = {
     "application_names": "kerascut_core.sources.applications",
     "check_model_file": "kerascut_core.sources.archive",
+    "import_modules": "kerascut_core.sources.imports",
     "load_model": "kerascut_core.sources.load",
 }
 
@@ -60,6 +63,7 @@ __all__ = [
     "fetch",
     "fingerprint",
     "fingerprint_many",
+    "import_modules",
     "keras_version",
     "load_model",
     "resolve_local",

@@ -11,23 +11,30 @@ Sources handled here:
   (random, seeded from the URI and options so every process builds the same model) or a path
   to a weights file.
 
+Models with custom layers load in safe mode once the modules that register them are imported:
+``imports=["my_layers"]`` imports them first (:func:`~kerascut_core.sources.imports.import_modules`),
+or pass the classes as ``custom_objects``. A class Keras cannot find is named in the error,
+with the ``imports`` entry that would fix it.
+
 TensorFlow and Keras are imported only when a model is loaded.
 
     >>> from kerascut_core.sources import load_model
     >>> model = load_model("keras.applications/MobileNetV2", weights="none",
     ...                    input_shape=(96, 96, 3))  # doctest: +SKIP
     >>> model = load_model("resnet50.keras")  # doctest: +SKIP
+    >>> model = load_model("detector.keras", imports=["my_layers"])  # doctest: +SKIP
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from kerascut_core.errors import SourceError
 from kerascut_core.sources.applications import load_application
 from kerascut_core.sources.archive import check_model_file
+from kerascut_core.sources.imports import import_modules
 from kerascut_core.sources.load_errors import describe_load_error
 from kerascut_core.uris import APPLICATIONS_PREFIX
 
@@ -44,6 +51,8 @@ def load_model(
     include_top: bool | None = None,
     allow_unsafe: bool = False,
     cache_dir: str | Path | None = None,
+    custom_objects: Mapping[str, Any] | None = None,
+    imports: Iterable[str] | None = None,
 ) -> Any:
     """Load the source model that ``uri`` names and return a ``keras.Model``.
 
@@ -58,11 +67,17 @@ def load_model(
         allow_unsafe: load files with ``safe_mode=False`` (``Lambda`` layers with Python code).
             Only for files you trust.
         cache_dir: where downloads are cached (used by remote sources).
+        custom_objects: ``{"Name": class}`` for Keras's loader: custom classes that are not
+            registered with ``@keras.saving.register_keras_serializable``.
+        imports: modules to import before the model is loaded (found on ``sys.path``), such as
+            the module whose ``register_keras_serializable`` classes the model uses.
 
     Raises:
-        SourceError: the URI is not understood, the file is missing or unreadable, or Keras
-            could not build the model.
+        SourceError: the URI is not understood, the file is missing or unreadable, a module of
+            ``imports`` does not import, or Keras could not build the model (a missing custom
+            class is named, with the module to import).
     """
+    import_modules(imports)
     text = str(uri)
     remote_weights = isinstance(weights, str) and weights.startswith("s3://")
     if text.startswith("s3://") or (text.startswith(APPLICATIONS_PREFIX) and remote_weights):
@@ -75,21 +90,22 @@ def load_model(
         return load_application(text, weights=weights, input_shape=input_shape,
                                 include_top=include_top)
     if text.startswith("file://"):
-        return _load_file(Path(text[len("file://"):]), allow_unsafe=allow_unsafe)
+        return _load_file(Path(text[len("file://"):]), allow_unsafe=allow_unsafe,
+                          custom_objects=custom_objects)
     if "://" in text:
         scheme = text.split("://", 1)[0]
         raise SourceError(
             f"Expected a local path, file:// or s3:// URI, or {APPLICATIONS_PREFIX}NAME. Received {text!r} "
             f"with the unsupported scheme {scheme!r}."
         )
-    return _load_file(Path(text), allow_unsafe=allow_unsafe)
+    return _load_file(Path(text), allow_unsafe=allow_unsafe, custom_objects=custom_objects)
 
 
 # --------------------------------------------------------------------------------------------
 # files
 
 
-def _load_file(path: Path, *, allow_unsafe: bool) -> Any:
+def _load_file(path: Path, *, allow_unsafe: bool, custom_objects: Mapping[str, Any] | None) -> Any:
     if not path.exists():
         raise SourceError(f"Expected an existing model file. Received {str(path)!r}, which does not exist.")
     if path.is_dir():
@@ -109,6 +125,9 @@ def _load_file(path: Path, *, allow_unsafe: bool) -> Any:
     import keras
 
     try:
-        return keras.saving.load_model(path, compile=False, safe_mode=not allow_unsafe)
+        return keras.saving.load_model(
+            path, compile=False, safe_mode=not allow_unsafe,
+            custom_objects=dict(custom_objects) if custom_objects else None,
+        )
     except Exception as exc:
         raise SourceError(describe_load_error(str(path), exc)) from exc

@@ -67,6 +67,11 @@ def resolve_starts(view: GraphView, spec: CutSpec, ends: list[int]) -> list[int]
 
 
 def _drop_first_tensor(view: GraphView, n: int) -> int:
+    """The output of the N-th entry of ``model.layers`` that is not an ``InputLayer``.
+
+    This is what ``drop_first`` counts: the model's own layers in ``model.layers`` order (a
+    nested model is one entry; raw ``keras.ops`` calls are not layers and are not counted).
+    """
     import keras
 
     layers = [
@@ -75,8 +80,8 @@ def _drop_first_tensor(view: GraphView, n: int) -> int:
     if n >= len(layers):
         raise CutError(
             f"Expected `drop_first` to be less than the number of layers of model "
-            f"'{view.model.name}' ({len(layers)}). Received drop_first={n}, which drops every "
-            f"layer. {POINTER}"
+            f"'{view.model.name}' ({len(layers)}: model.layers without InputLayers). Received "
+            f"drop_first={n}, which drops every layer. {POINTER}"
         )
     layer = layers[n - 1]
     try:

@@ -38,8 +38,11 @@ def cut(
         end: an address, a list of addresses, or a dict from output names to addresses
             (a feature pyramid such as ``{"P3": ..., "P4": ..., "P5": ...}``). ``None`` keeps
             the original outputs.
-        drop_first: drop the first N non-input layers of ``model.layers``; the new input is the
-            output of the N-th dropped layer. Exclusive with ``start``.
+        drop_first: drop the first N layers and start after them. N counts the entries of
+            ``model.layers`` that are not ``InputLayer``, in that order: the model's own layers,
+            a nested model as one, raw ``keras.ops`` calls (``x + y``) not at all (they are not
+            layers). The new input is the output of the N-th counted layer, which must have
+            one output tensor. Exclusive with ``start``.
         extra_inputs: ``"error"`` raises ``CutError`` when a skip connection crosses the start
             cut; ``"auto"`` makes each crossing tensor an extra input (after the starts, in
             topological order).

@@ -20,7 +20,11 @@ EXTRA_INPUTS = ("error", "auto")
 
 @dataclass(frozen=True)
 class CutSpec:
-    """Where to cut. ``start`` and ``drop_first`` are exclusive; ``None`` keeps the original side."""
+    """Where to cut. ``start`` and ``drop_first`` are exclusive; ``None`` keeps the original side.
+
+    ``drop_first=N`` starts after the first N entries of ``model.layers`` that are not
+    ``InputLayer`` (a nested model counts as one; raw ``keras.ops`` calls are not layers).
+    """
 
     start: StartSpec = None
     end: EndSpec = None

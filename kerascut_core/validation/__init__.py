@@ -22,12 +22,14 @@ in-memory model that produced it:
 
 A candidate that runs and disagrees gives a report with ``passed=False`` and the reasons in
 ``failures``. Errors that stop validation from running at all (no GPU when one is required, a
-candidate path that does not exist, sample data of the wrong shape) raise
-:class:`~kerascut_core.errors.ValidationError`.
+candidate path that does not exist, sample data of the wrong shape, inputs the source does not
+accept, named by layer) raise :class:`~kerascut_core.errors.ValidationError`. A check that could
+not run (the candidate did not reload) is reported as "not run", never as a difference.
 
 The modules, one concept each: ``run`` (:func:`validate`, the phases in order), ``state`` (what
 one run found so far), ``locations`` (paths and URIs, fetched when remote), ``inputs`` (seeded
-random inputs), ``sample_data`` (user ``.npy`` / ``.npz`` inputs, read bounded), ``forward``
+random inputs), ``sizes`` (sizes for unknown input dimensions by symbolic shape inference, and
+which layer refuses a size), ``sample_data`` (user ``.npy`` / ``.npz`` inputs, read bounded), ``forward``
 (the probe pass, batched forwards), ``comparisons`` (per-output diffs, NaN/Inf), ``weights``
 (bitwise weight fidelity by layer path), ``structure`` (shapes, dtypes, dtype policies),
 ``formats`` (``.keras`` reload, SavedModel export and reload), ``device`` (GPU checks, memory

@@ -98,6 +98,12 @@ def check_numbers(run: Run, model: Any, plan: Any, starts: list[Any], ends: list
             forward_fn(model, names=list(plan.outputs)), starts, run.batch_size, run.reporter("candidate")
         )
     except Exception as exc:  # a candidate that cannot run is a verdict, not a crash
-        run.fail(f"the candidate could not run on the source's start activations: {one_line(exc)}")
+        from kerascut_core.validation.sizes import forward_failure
+
+        try:
+            reason = forward_failure(model, starts, exc, what="the candidate")
+        except Exception:
+            reason = f"the candidate could not run: {one_line(exc)}"
+        run.fail(f"{reason} (the source's start activations)")
         return
     run.outputs = compare_outputs(plan, produced, ends, run.atol, run.rtol, run)

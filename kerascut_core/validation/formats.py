@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kerascut_core.errors import ValidationError
+from kerascut_core.sources.load_errors import innermost
 from kerascut_core.validation.comparisons import compare, max_diff
 from kerascut_core.validation.forward import flatten_outputs, forward_fn, run_batched
 from kerascut_core.validation.locations import is_remote
@@ -31,7 +33,9 @@ __all__ = ["FORMATS", "check_saved_model", "keras_format", "reload_keras"]
 FORMATS = ("keras", "saved_model")
 
 
-def reload_keras(path: Path, allow_unsafe: bool, run: Run) -> Any:
+def reload_keras(
+    path: Path, allow_unsafe: bool, run: Run, custom_objects: Mapping[str, Any] | None = None
+) -> Any:
     """The candidate loaded from its bytes with Keras's own loader, as consumers will load it.
 
     None (and a failure) when the bytes do not load: a truncated or corrupted file fails the
@@ -48,9 +52,17 @@ def reload_keras(path: Path, allow_unsafe: bool, run: Run) -> Any:
         )
         return None
     try:
-        return keras.saving.load_model(path, compile=False, safe_mode=not allow_unsafe)
+        return keras.saving.load_model(
+            path, compile=False, safe_mode=not allow_unsafe,
+            custom_objects=dict(custom_objects) if custom_objects else None,
+        )
     except Exception as exc:
-        run.fail(f"the candidate could not be reloaded from {path.name}: {one_line(exc)}")
+        from kerascut_core.sources.load_errors import describe_load_error, missing_class
+
+        # A missing custom class is named with the import that fixes it; anything else is
+        # Keras's innermost cause (the outer errors only repeat the whole config).
+        reason = describe_load_error(path.name, exc) if missing_class(exc) else one_line(innermost(exc))
+        run.fail(f"the candidate could not be reloaded from {path.name}: {reason}")
         return None
 
 

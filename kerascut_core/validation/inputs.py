@@ -2,13 +2,17 @@
 
 Without sample data, validation feeds the source seeded random inputs: floats uniform in
 [-1, 1), integers below the size of the ``Embedding`` / ``CategoryEncoding`` layer they feed
-(0 or 1 otherwise), booleans fair coins; unknown dimensions other than the batch are 64. User
+(0 or 1 otherwise), booleans fair coins. Unknown dimensions other than the batch get ``dim``:
+a size every layer accepts, found by :func:`kerascut_core.validation.sizes.fitting_dim`
+(symbolic shape inference, from 64 up), or ``--sample-dim`` / ``validation.sample_dim``. User
 sample data (``data=``) is read by :mod:`kerascut_core.validation.sample_data`.
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+from kerascut_core.validation.sizes import DEFAULT_DIM
 
 __all__ = ["input_specs", "random_inputs"]
 
@@ -19,8 +23,6 @@ _INTEGER_RANGE_ATTRS = {
     "Discretization": None,
 }
 _DEFAULT_INTEGER_HIGH = 2
-# Unknown (None) dimensions other than the batch are filled with this size for random inputs.
-_DEFAULT_DIM = 64
 
 
 def input_specs(model: Any) -> list[tuple[str, tuple[int | None, ...], str]]:
@@ -48,11 +50,12 @@ def _integer_highs(model: Any) -> list[int]:
     return highs
 
 
-def random_inputs(model: Any, samples: int, seed: int) -> list[Any]:
+def random_inputs(model: Any, samples: int, seed: int, dim: int = DEFAULT_DIM) -> list[Any]:
     """Seeded inputs that respect each source input's shape and dtype.
 
     Floats are uniform in [-1, 1); integers are uniform below the size of the embedding or
-    encoding layer they feed (0 or 1 otherwise); booleans are fair coins.
+    encoding layer they feed (0 or 1 otherwise); booleans are fair coins. Unknown dimensions
+    other than the batch are ``dim``.
     """
     import numpy as np
 
@@ -60,7 +63,7 @@ def random_inputs(model: Any, samples: int, seed: int) -> list[Any]:
     highs = _integer_highs(model)
     arrays = []
     for (_, shape, dtype), high in zip(input_specs(model), highs, strict=True):
-        dims = (samples, *(_DEFAULT_DIM if d is None else d for d in shape[1:]))
+        dims = (samples, *(dim if d is None else d for d in shape[1:]))
         kind = np.dtype(dtype).kind
         if kind == "b":
             arrays.append(rng.integers(0, 2, size=dims).astype(bool))

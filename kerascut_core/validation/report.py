@@ -156,7 +156,9 @@ class ValidationReport(_Model):
 
     ``passed`` is true only when every output matched within tolerance and is finite, every
     weight is bitwise equal to the source's, the structure matches and every format agreed.
-    ``failures`` lists the reasons, one line each.
+    ``failures`` lists the reasons, one line each. A check that did not run (the candidate
+    did not reload) is ``None`` (``structure``, ``weights``) and reads "not run", never as a
+    difference.
     """
 
     passed: bool
@@ -176,6 +178,13 @@ class ValidationReport(_Model):
     rtol: float = 0.0
     seed: int = 0
     data: str | None = Field(default=None, description="user sample data; None means seeded random inputs")
+    sample_dim: int | None = Field(
+        default=None,
+        description=(
+            "the size given to the random inputs' unknown dimensions other than the batch "
+            "(found by symbolic shape inference, or --sample-dim); None when there were none, or data"
+        ),
+    )
     outputs: list[OutputCheck] = Field(default_factory=list)
     weights: WeightCheck | None = None
     structure: StructureCheck | None = None
@@ -197,6 +206,7 @@ class ValidationReport(_Model):
         lines.append(
             f"- {self.samples} samples, batch size {self.batch_size}, from {origin}; "
             f"tolerance atol={self.atol:g}, rtol={self.rtol:g}"
+            + (f"; unknown input dimensions sized {self.sample_dim}" if self.sample_dim else "")
         )
         if self.device is not None:
             d = self.device
@@ -210,16 +220,20 @@ class ValidationReport(_Model):
                 mark += f" ({row.nan_count} NaN, {row.inf_count} Inf)"
             lines.append(f"| {row.name} | {shape} | {_num(row.max_abs_diff)} | {mark} |")
         if not self.outputs:
-            lines.append("| (none compared) | | | FAIL |")
+            lines.append("| (none compared) | | | not run |")
         lines.append("")
-        if self.weights is not None:
+        if self.weights is None:
+            lines.append("- weights: not run")
+        else:
             w = self.weights
             lines.append(
                 f"- weights: {w.variables_kept} variables ({w.params_kept:,} params) kept and "
                 f"bitwise {'equal' if w.passed else 'NOT equal'}; {w.variables_dropped} variables "
                 f"({w.params_dropped:,} params) dropped"
             )
-        if self.structure is not None:
+        if self.structure is None:
+            lines.append("- structure: not run")
+        else:
             lines.append(f"- structure: {'matches' if self.structure.passed else 'DIFFERS'}")
         for fmt in self.formats:
             lines.append(

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from kerascut_core.errors import ValidationError
@@ -25,6 +25,7 @@ from kerascut_core.validation.inputs import random_inputs
 from kerascut_core.validation.locations import local_candidate
 from kerascut_core.validation.report import ThroughputRow, ValidationReport
 from kerascut_core.validation.sample_data import load_data
+from kerascut_core.validation.sizes import DEFAULT_DIM, fitting_dim, forward_failure, free_dims
 from kerascut_core.validation.state import Run
 from kerascut_core.validation.structure import check_structure
 from kerascut_core.validation.weights import (
@@ -55,6 +56,9 @@ def validate(
     jit_compile: bool = False,
     allow_unsafe: bool = False,
     progress: Callable[[str, int, int], None] | None = None,
+    sample_dim: int | None = None,
+    custom_objects: Mapping[str, Any] | None = None,
+    imports: Iterable[str] | None = None,
 ) -> ValidationReport:
     """Check a saved candidate against the source sub-graph it was cut from.
 
@@ -70,8 +74,8 @@ def validate(
         atol, rtol: tolerance, elementwise ``|candidate - source| <= atol + rtol * |source|``.
             ``0.0`` (exact) is right on the same device and dtype; loosen it only across devices.
         seed: seed of the random inputs: floats uniform in [-1, 1), integers below the size
-            of the embedding they feed (0 or 1 otherwise); unknown dimensions other than the
-            batch are 64. Pass ``data`` for realistic activations.
+            of the embedding they feed (0 or 1 otherwise). Pass ``data`` for realistic
+            activations.
         require_gpu: refuse to run without a GPU (before any model is loaded).
         data: ``.npz`` / ``.npy`` sample inputs for the *source*, local or a URI. An ``.npz``
             names arrays after the source's inputs (or ``arr_0``, ``arr_1``... in order).
@@ -84,48 +88,68 @@ def validate(
         allow_unsafe: allow ``Lambda`` layers when reloading the candidate (``safe_mode=False``).
         progress: called as ``progress(phase, done, total)`` after each batch, with ``phase``
             ``"source"`` (the probe pass) or ``"candidate"``, and rows done out of ``total``.
+        sample_dim: the size of the random inputs' unknown dimensions other than the batch.
+            By default a size every layer accepts is found by symbolic shape inference
+            (:func:`~kerascut_core.validation.sizes.fitting_dim`: 64, 128, ... up to 65536).
+        custom_objects: ``{"Name": class}`` for custom classes the source and the candidate use
+            that are not registered with ``register_keras_serializable``.
+        imports: modules to import before any model is loaded (those that register the custom
+            layers), as :func:`kerascut_core.sources.import_modules` imports them.
 
     Returns:
         A :class:`~kerascut_core.validation.report.ValidationReport`; ``passed`` is the verdict.
 
     Raises:
         DeviceError: ``require_gpu=True`` and TensorFlow sees no GPU.
-        ValidationError: validation cannot run (bad arguments, missing candidate, bad data).
+        ValidationError: validation cannot run (bad arguments, missing candidate, bad data, or
+            inputs of no size the source accepts: the layer and the fixes are named).
+        SourceError: a module of ``imports`` does not import, or the source does not load.
         CutError: the cut spec does not fit the source.
     """
+    from kerascut_core.sources.imports import import_modules
+
     started = time.perf_counter()
     spec = CutSpec.from_dict(cut_spec)
     formats = _check_arguments(samples, batch_size, atol, rtol, formats)
+    if sample_dim is not None and (isinstance(sample_dim, bool) or not isinstance(sample_dim, int) or sample_dim < 1):
+        raise ValidationError(f"Expected `sample_dim` to be a positive integer. Received sample_dim={sample_dim!r}.")
     run = Run(atol=float(atol), rtol=float(rtol), batch_size=batch_size, progress=progress)
 
     with run.timed("device"):  # first: nothing is loaded before a missing GPU is refused
         info = _device.prepare(require_gpu=require_gpu)
     with run.timed("load"):
+        import_modules(imports)  # before any model is loaded: they register custom layers
         candidate_path = local_candidate(candidate)
-        source, source_label = _load_source(source_model, source_options)
+        source, source_label = _load_source(source_model, source_options, custom_objects)
         plan = _plan(source, spec)
         probe, probe_index = probe_model(source, plan)
     with run.timed("probe"):  # one pass of the source gives the start and the end activations
-        source_inputs = (
-            load_data(data, source, samples) if data is not None
-            else random_inputs(source, samples, seed)
-        )
-        probed = run_batched(forward_fn(probe), source_inputs, batch_size, run.reporter("source"))
+        dim = None
+        if data is not None:
+            source_inputs = load_data(data, source, samples)
+        else:
+            if free_dims(source):
+                dim = sample_dim if sample_dim is not None else fitting_dim(probe, what=f"the source {source.name!r}")
+            source_inputs = random_inputs(source, samples, seed, dim=dim or DEFAULT_DIM)
+        try:
+            probed = run_batched(forward_fn(probe), source_inputs, batch_size, run.reporter("source"))
+        except Exception as exc:  # inputs the source does not accept: the layer and the fixes
+            raise ValidationError(forward_failure(probe, source_inputs, exc, what="the source")) from exc
         starts = [probed[probe_index[a]] for a in plan.inputs]
         ends = [probed[probe_index[a]] for a in plan.outputs.values()]
     with run.timed("reload"):
-        model = reload_keras(candidate_path, allow_unsafe, run)
+        model = reload_keras(candidate_path, allow_unsafe, run, custom_objects)
     with run.timed("candidate"):
         kept = kept_layer_ids(source, plan)
         matches = match_layers(model, source, kept) if model is not None else []
-        run.structure = check_structure(
-            model, source, plan,
-            expected_inputs=[probe.outputs[probe_index[a]] for a in plan.inputs],
-            expected_outputs=[probe.outputs[probe_index[a]] for a in plan.outputs.values()],
-            matches=matches,
-        )
-        run.fail_all(run.structure.problems)
-        if model is not None:
+        if model is not None:  # a candidate that did not reload is not compared: "not run"
+            run.structure = check_structure(
+                model, source, plan,
+                expected_inputs=[probe.outputs[probe_index[a]] for a in plan.inputs],
+                expected_outputs=[probe.outputs[probe_index[a]] for a in plan.outputs.values()],
+                matches=matches,
+            )
+            run.fail_all(run.structure.problems)
             check_numbers(run, model, plan, starts, ends)
     with run.timed("weights"):
         if model is not None:
@@ -153,6 +177,7 @@ def validate(
         batch_size=batch_size,
         seed=seed,
         data=None if data is None else str(data),
+        sample_dim=dim,
         device=info,
     )
 
@@ -177,12 +202,17 @@ def _check_arguments(
     return tuple(dict.fromkeys(["keras", *formats]))
 
 
-def _load_source(source_model: Any, options: dict[str, Any] | None) -> tuple[Any, str]:
+def _load_source(
+    source_model: Any, options: dict[str, Any] | None, custom_objects: Mapping[str, Any] | None
+) -> tuple[Any, str]:
     if isinstance(source_model, (str, os.PathLike)):
         from kerascut_core.sources import load_model
 
         uri = os.fspath(source_model)
-        return load_model(uri, **(options or {})), uri
+        kwargs = dict(options or {})
+        if custom_objects:
+            kwargs.setdefault("custom_objects", custom_objects)
+        return load_model(uri, **kwargs), uri
     if not hasattr(source_model, "layers") or not hasattr(source_model, "inputs"):
         raise ValidationError(
             "Expected `source_model` to be a Keras model or a source URI. "
