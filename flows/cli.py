@@ -35,6 +35,7 @@ _STEP_STYLE = {
     "staging": "cyan",
     "validating": "magenta",
     "publishing": "cyan",
+    "retention": "cyan",
     "published": "bold green",
     "verified": "green",
     "up-to-date": "green",
@@ -142,6 +143,8 @@ class _ProgressPrinter:
                 detail = info.get("version", "") if step != "failed" else info.get("message", "")
             elif step == "validating":
                 detail = f"({info.get('where')})"
+            elif step == "retention":
+                detail = f"(keep_last {info.get('keep_last')})"
             if self.quiet:
                 return
             style = _STEP_STYLE.get(step, "")

@@ -3,7 +3,8 @@
 Nothing is half-published: the candidate is staged under ``.staging/``, validated from its
 bytes (in-process, or on the ``validation.deployment`` GPU pool), and only a passing candidate
 is committed (artifacts, then ``manifest.json``) before ``latest.json`` moves. Staging is
-cleaned whatever happens.
+cleaned whatever happens. After a publish, the backbone's retention (``retention.keep_last``)
+is applied; a failure to apply it is logged and reported, never fails the run.
 
 Example::
 
@@ -35,8 +36,9 @@ from kerascut.tasks._common import artifact_key
 from kerascut.tasks.cut import cut_backbone
 from kerascut.tasks.fetch import fetch_source
 from kerascut.tasks.publish import publish_version, update_latest
+from kerascut.tasks.retention import apply_retention
 from kerascut.tasks.stage import discard_candidate, read_report, stage_candidate
-from kerascut_core.config import BackboneConfig, ValidationSettings
+from kerascut_core.config import BackboneConfig, RetentionSettings, ValidationSettings
 from kerascut_core.durations import format_duration
 from kerascut_core.errors import KerascutError
 from kerascut_core.pipeline_names import PREPARE_FLOW
@@ -67,17 +69,20 @@ def prepare_backbone(
     already_published: bool = False,
     imports: list[str] | None = None,
     import_paths: list[str] | None = None,
+    retention: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Publish ``version`` of ``backbone`` to ``store``; return ``{"name", "version", "status",
-    "manifest_uri", "max_abs_diff"}``.
+    "manifest_uri", "max_abs_diff", "retention"}`` (``retention``: ``None``, or the versions it
+    removed and its ``error``).
 
-    ``validation`` holds the config's top-level settings; the backbone's overrides are applied
-    here. With ``already_published`` (``--force`` on a published version) the candidate is
-    rebuilt and validated, but the immutable published version is left as it is.
+    ``validation`` and ``retention`` hold the config's top-level settings; the backbone's
+    overrides are applied here. With ``already_published`` (``--force`` on a published version)
+    the candidate is rebuilt and validated, but the immutable published version is left as it is.
     """
     import_modules(imports, search=import_paths or ())  # the config's: before any model loads
     spec = BackboneConfig.model_validate(backbone)
     settings = spec.resolved_validation(ValidationSettings.model_validate(validation or {}))
+    keep_last = spec.resolved_retention(RetentionSettings.model_validate(retention or {})).keep_last
     logger = get_run_logger()
     run_id = flow_run.get_id() or uuid.uuid4().hex
     name = spec.name
@@ -108,6 +113,16 @@ def prepare_backbone(
                 # "exists": a concurrent run published this very version first; we did not.
                 status = "published" if published.status == "published" else "up-to-date"
             update_latest(store, name, version, str(run_id))
+            retained = None
+            if status == "published" and keep_last is not None:  # never fails the publish
+                emit(name, "retention", version=version, keep_last=keep_last)
+                applied = apply_retention(store, name, keep_last, return_state=True)
+                if applied.is_completed():
+                    kept = applied.result()
+                    retained = {"removed_versions": kept.removed_versions, "error": kept.error}
+                else:  # the task itself failed (a timeout): still only reported
+                    retained = {"removed_versions": [], "error": f"Retention was not applied: {applied.message}"}
+                    logger.warning("%s: %s", name, retained["error"])
         finally:
             # Cleaning staging must not hide the real outcome; gc removes what is left.
             cleaned = discard_candidate(store, staged.uri, return_state=True)
@@ -126,6 +141,7 @@ def prepare_backbone(
         "status": status,
         "manifest_uri": manifest_uri,
         "max_abs_diff": report.get("max_abs_diff"),
+        "retention": retained,
     }
 
 

@@ -138,6 +138,7 @@ def refresh_backbones(
                         version=checks[b.name].version,
                         fingerprint=checks[b.name].fingerprint,
                         validation=cfg.validation.model_dump(mode="json"),
+                        retention=cfg.retention.model_dump(mode="json"),
                         cache_dir=cfg.cache_dir,
                         aws_credentials_block=cfg.aws_credentials_block,
                         already_published=checks[b.name].published,
@@ -153,9 +154,11 @@ def refresh_backbones(
                     version = checks[name].version
                     if state.is_completed():
                         result = state.result()
+                        retained = result.get("retention") or {}
                         row = _row(
                             name, result["status"], version, result["manifest_uri"],
                             max_abs_diff=result.get("max_abs_diff"),
+                            message=retained.get("error") or "",  # published; retention was not applied
                         )
                     elif state.name == "TimedOut" and deadline.seconds is not None:
                         row = _row(name, "failed", version, message=deadline.message("Preparing it"))

@@ -8,6 +8,7 @@
 | ``kerascut.tasks.stage.stage_candidate`` / ``read_report`` / ``discard_candidate`` | ``publishing.stage_candidate`` / ``read_report`` / ``discard_candidate`` | ``StagedCandidate`` / report dict / count |
 | ``kerascut.tasks.validate.validate_candidate`` | ``publishing.validate_staged`` (``validation.validate``, ``report.json`` beside the candidate) | report dict |
 | ``kerascut.tasks.publish.publish_version`` / ``update_latest`` | ``publishing.publish_candidate`` (``build_manifest`` + ``commit_version``) / ``publishing.update_latest`` | ``PublishResult`` / pointer |
+| ``kerascut.tasks.retention.apply_retention`` | ``publishing.retain_after_publish`` (never raises: a failure is logged and reported) | ``RetentionReport`` |
 
 A task is a logger, retries and a timeout around one core call: the domain logic is in
 ``kerascut_core`` (the typed results are pydantic models of ``kerascut_core.publishing``).

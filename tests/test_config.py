@@ -131,6 +131,9 @@ def test_defaults_and_end_forms() -> None:
         ({"store": "x", "backbones": [{"name": "a", "source": "m"}, {"name": "a", "source": "n"}]}, "Received 'a' twice"),
         ({"backbones": [{"name": "a", "source": "m"}]}, "store: Expected this required field."),
         ({**_base(), "concurrency": 0}, "concurrency: "),
+        ({**_base(), "retention": {"keep_last": 0}}, "retention.keep_last: "),
+        ({**_base(), "retention": {"keep": 3}}, "retention.keep: "),
+        (_base(retention={"keep_last": -1}), "backbones[0].retention.keep_last: "),
     ],
 )
 def test_errors_name_the_field_path(data: dict, expected: str) -> None:
@@ -141,6 +144,20 @@ def test_errors_name_the_field_path(data: dict, expected: str) -> None:
     assert expected in message
     assert "\n" not in message
     assert info.value.exit_code == 2
+
+
+def test_retention_default_and_per_backbone_override() -> None:
+    """`retention: {keep_last: N}` at the top is every backbone's default; a backbone may set its own."""
+    cfg = parse_config(_base())
+    assert cfg.retention.keep_last is None and cfg.backbones[0].resolved_retention(cfg.retention).keep_last is None
+    data = {**_base(), "retention": {"keep_last": 5}}
+    data["backbones"] += [{"name": "c", "source": "m.keras", "retention": {"keep_last": 2}},
+                          {"name": "d", "source": "n.keras", "retention": {}}]
+    cfg = parse_config(data)
+    assert [b.resolved_retention(cfg.retention).keep_last for b in cfg.backbones] == [5, 2, 5]
+    schema = config_json_schema()
+    assert "retention" in schema["properties"] and "retention" in schema["$defs"]["BackboneConfig"]["properties"]
+    assert schema["$defs"]["RetentionSettings"]["properties"]["keep_last"]["anyOf"][0]["minimum"] == 1
 
 
 def test_error_path_with_index_two(tmp_path: Path) -> None:

@@ -178,6 +178,40 @@ def test_publish_rerun_skips_changed_source_moves_latest(
     assert read_json(s3_client, s3_bucket, "backbones/tiny/latest.json")["version"] == v2
 
 
+def test_retention_is_applied_after_each_publish_and_never_fails_it(
+    s3_env: dict[str, str], s3_bucket: str, s3_client: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`retention: {keep_last: 1}`: each publish removes the older versions no pointer names."""
+    from kerascut_core.publishing import list_versions, promote
+    from kerascut_core.stores import open_store
+
+    store = f"s3://{s3_bucket}/backbones"
+    cfg = config(store, tiny_backbone("tiny", f"s3://{s3_bucket}/sources/tiny.keras"), retention={"keep_last": 1})
+    published = []
+    for seed in (11, 12, 13):
+        upload(s3_client, s3_bucket, "sources/tiny.keras", tiny_model_bytes(tmp_path, seed))
+        state, rows = refresh(cfg)
+        assert state.is_completed(), state.message
+        assert rows["tiny"]["status"] == "published" and rows["tiny"]["message"] == ""
+        published.append(rows["tiny"]["version"])
+        if seed == 11:
+            promote(open_store(store), "tiny", published[0], alias="prod")  # kept by its alias
+    versions = [v.version for v in list_versions(open_store(store), "tiny")]
+    assert versions == [published[0], published[2]]  # the second went: neither newest nor pointed
+    assert not listing(s3_client, s3_bucket, f"backbones/tiny/{published[1]}/")
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("store unreachable (test)")
+
+    monkeypatch.setattr("kerascut_core.publishing.retention.scan_versions", broken)
+    upload(s3_client, s3_bucket, "sources/tiny.keras", tiny_model_bytes(tmp_path, 14))
+    state, rows = refresh(cfg)
+    assert state.is_completed(), state.message  # the publish stands
+    assert rows["tiny"]["status"] == "published"
+    assert "Retention (keep_last=1) was not applied" in rows["tiny"]["message"]
+    assert len(list_versions(open_store(store), "tiny")) == 3
+
+
 def test_failed_validation_publishes_nothing(
     s3_env: dict[str, str], s3_bucket: str, s3_client: Any, tmp_path: Path, prefect_client: Any
 ) -> None:

@@ -20,7 +20,7 @@ from pydantic import Field, field_validator, model_validator
 
 from kerascut_core._names import clip, short_repr
 from kerascut_core.config._fields import StrictModel, check_uri_value
-from kerascut_core.config.settings import ValidationOverrides, ValidationSettings
+from kerascut_core.config.settings import RetentionSettings, ValidationOverrides, ValidationSettings
 from kerascut_core.errors import CutError, StoreError
 from kerascut_core.surgery.spec import CutSpec
 from kerascut_core.uris import APPLICATIONS_PREFIX, NAME_MAX_LENGTH, NAME_PATTERN, check_name
@@ -77,6 +77,9 @@ class BackboneConfig(StrictModel):
         default_factory=_keras_only, description="Artifacts to publish; keras is always included."
     )
     validation: ValidationOverrides | None = Field(None, description="Overrides of the top-level validation.")
+    retention: RetentionSettings | None = Field(
+        None, description="Overrides of the top-level retention (a keep_last of its own)."
+    )
 
     @field_validator("name")
     @classmethod
@@ -183,3 +186,9 @@ class BackboneConfig(StrictModel):
         # None means "not overridden" (a dumped and reloaded backbone carries explicit Nones).
         changes = {k: v for k, v in self.validation.model_dump().items() if v is not None}
         return ValidationSettings.model_validate({**defaults.model_dump(), **changes})
+
+    def resolved_retention(self, defaults: RetentionSettings) -> RetentionSettings:
+        """The top-level retention with this backbone's ``keep_last`` when it sets one."""
+        if self.retention is None or self.retention.keep_last is None:
+            return defaults
+        return self.retention

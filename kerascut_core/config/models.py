@@ -16,7 +16,7 @@ from pydantic import Field, field_validator
 from kerascut_core._names import clip, did_you_mean, short_repr
 from kerascut_core.config._fields import Duration, StrictModel
 from kerascut_core.config.backbone import BackboneConfig
-from kerascut_core.config.settings import Schedule, ValidationSettings
+from kerascut_core.config.settings import RetentionSettings, Schedule, ValidationSettings
 from kerascut_core.errors import ConfigError, SourceError
 from kerascut_core.sources import check_cache_dir
 from kerascut_core.sources.imports import check_module_name
@@ -32,6 +32,9 @@ class KerascutConfig(StrictModel):
     cache_dir: str | None = Field(None, description="Download cache (default: the user cache directory).")
     schedule: Schedule | None = Field(None, description="Cron schedule that `kerascut deploy` registers.")
     validation: ValidationSettings = Field(default_factory=ValidationSettings)
+    retention: RetentionSettings = Field(
+        default_factory=RetentionSettings, description="Versions kept per backbone (default: all)."
+    )
     concurrency: int = Field(
         2, ge=1, le=64, description="How many backbones are prepared at the same time in one refresh."
     )

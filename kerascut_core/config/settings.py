@@ -2,12 +2,16 @@
 
 ``schedule`` (:class:`Schedule`: a cron string and its time zone), ``validation``
 (:class:`ValidationSettings`, the defaults for every backbone) and a backbone's
-``validation`` (:class:`ValidationOverrides`: the fields it changes).
+``validation`` (:class:`ValidationOverrides`: the fields it changes), and ``retention``
+(:class:`RetentionSettings`: how many committed versions each backbone keeps; a backbone may
+set its own).
 
     >>> Schedule(cron="0  3 * * 1").cron
     '0 3 * * 1'
     >>> ValidationSettings().samples, ValidationOverrides(atol=1e-5).samples
     (8, None)
+    >>> RetentionSettings().keep_last, RetentionSettings(keep_last=5).keep_last
+    (None, 5)
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from kerascut_core.config._fields import (
     check_uri_value,
 )
 
-__all__ = ["Schedule", "ValidationOverrides", "ValidationSettings"]
+__all__ = ["RetentionSettings", "Schedule", "ValidationOverrides", "ValidationSettings"]
 
 _CRON_FIELD_RE = re.compile(r"^[0-9A-Za-z*/,?#LW-]+$")
 
@@ -128,3 +132,18 @@ class ValidationOverrides(StrictModel):
     @classmethod
     def _check_data(cls, value: str | None) -> str | None:
         return None if value is None else check_uri_value(value)
+
+
+class RetentionSettings(StrictModel):
+    """How many committed versions of a backbone are kept after each publish."""
+
+    keep_last: int | None = Field(
+        None,
+        ge=1,
+        description=(
+            "After each publish, remove the committed versions beyond the newest N of that backbone "
+            "(never one that latest or an alias names); null keeps every version. A failure to apply "
+            "it is logged and reported, never fails the publish. `kerascut gc STORE --keep-last N` "
+            "does the same by hand."
+        ),
+    )
