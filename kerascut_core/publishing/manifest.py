@@ -250,7 +250,6 @@ def software_versions(backend: str | None = None) -> Software:
     )
 
 
-
 def schema() -> dict[str, Any]:
     return Manifest.model_json_schema()
 
