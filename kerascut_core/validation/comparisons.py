@@ -38,8 +38,14 @@ def compare(actual: Any, expected: Any, atol: float, rtol: float) -> tuple[float
     """Max abs diff, max relative diff, NaN count, Inf count and the verdict for one output."""
     import numpy as np
 
-    actual64 = np.asarray(actual).astype(np.float64)
-    expected64 = np.asarray(expected).astype(np.float64)
+    a, e = np.asarray(actual), np.asarray(expected)
+    if (a.dtype == e.dtype and a.dtype.kind == "f" and a.shape == e.shape
+            and np.array_equal(a, e) and np.isfinite(a).all()):
+        # the usual verdict of an exact cut, in two passes instead of ten float64 ones: equal
+        # finite arrays differ by exactly 0 everywhere (anything else takes the full path below)
+        return 0.0, 0.0, 0, 0, True
+    actual64 = a.astype(np.float64)
+    expected64 = e.astype(np.float64)
     nan = int(np.isnan(actual64).sum() + np.isnan(expected64).sum())
     inf = int(np.isinf(actual64).sum() + np.isinf(expected64).sum())
     if actual64.size == 0:
