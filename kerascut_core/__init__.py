@@ -11,9 +11,7 @@ need them, and only when their functions are called. Public names are resolved l
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
+from kerascut_core._lazy import lazy_exports
 from kerascut_core.errors import (
     ConfigError,
     CutError,
@@ -92,14 +90,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'kerascut_core' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, globals())
