@@ -15,6 +15,8 @@ from typing import Any
 from prefect.cache_policies import NO_CACHE
 from prefect.tasks import exponential_backoff
 
+from kerascut_core.stores._s3_client import TRANSIENT_CODES
+
 __all__ = [
     "COMPUTE_TASK",
     "IO_TASK",
@@ -24,23 +26,8 @@ __all__ = [
     "retry_on_transient",
 ]
 
-# S3 / HTTP error codes worth retrying: throttling and server-side hiccups.
-_TRANSIENT_CODES = frozenset(
-    {
-        "500",
-        "502",
-        "503",
-        "504",
-        "InternalError",
-        "ServiceUnavailable",
-        "SlowDown",
-        "Throttling",
-        "ThrottlingException",
-        "RequestTimeout",
-        "RequestTimeTooSkewed",
-        "RequestLimitExceeded",
-    }
-)
+# S3 / HTTP error codes worth retrying: the ones the S3 layer marks transient (one set).
+_TRANSIENT_CODES = TRANSIENT_CODES
 
 
 def is_transient(exc: BaseException | None) -> bool:
