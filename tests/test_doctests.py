@@ -44,6 +44,7 @@ DOCTESTED = (
     "kerascut_core.config.settings",
     "kerascut_core.config.yaml_loader",
     "kerascut_core.durations",
+    "kerascut_core.extras",
     "kerascut_core.pipeline_names",
     "kerascut_core.publishing.history",
     "kerascut_core.publishing.layout",
