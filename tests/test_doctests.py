@@ -44,6 +44,7 @@ DOCTESTED = (
     "kerascut_core.config.settings",
     "kerascut_core.config.yaml_loader",
     "kerascut_core.durations",
+    "kerascut_core.events",
     "kerascut_core.extras",
     "kerascut_core.pipeline_names",
     "kerascut_core.publishing.history",
@@ -62,6 +63,8 @@ DOCTESTED = (
     "kerascut_core.validation.locations",
     "kerascut_core.validation.messages",
     "kerascut_core.validation.report",
+    "kerascut_core.validation.runtimes",
+    "kerascut_core.validation.runtimes_onnx",
 )
 
 _KERAS_SKIPPED = "its examples load or cut Keras models (+SKIP); what runs is only the import"
@@ -101,6 +104,7 @@ NOT_DOCTESTED = {
     "kerascut_core.surgery.rebuild": "imports Keras",
     "kerascut_core.validation": _KERAS_SKIPPED,
     "kerascut_core.validation.device": "asks TensorFlow for devices (+SKIP); only the import runs",
+    "kerascut_core.validation.runtimes_litert": "opens a .tflite in the LiteRT interpreter (+SKIP)",
     "kerascut_core.validation.sizes": "runs shape inference on a Keras model (+SKIP); only the import runs",
 }
 

@@ -4,15 +4,21 @@
     kerascut promote s3://team-models/backbones/mnv2 3f9a0c1d2e4b5a69 --alias prod --reason "ok in A/B"
     kerascut history s3://team-models/backbones/mnv2                                    # every move, oldest first
 
-Text from the store (reasons, user and host names) is printed escaped.
+Text from the store (reasons, user and host names) is printed escaped. ``promote`` emits
+``kerascut.backbone.promoted`` where a Prefect API is configured (:mod:`kerascut_core.events`);
+an event that cannot be sent is one ``warning:`` line, never a failure.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import warnings
+from collections.abc import Iterator
 
 import click
 
+from kerascut_core import events
 from kerascut_core._text import printable
 
 __all__ = ["register"]
@@ -63,11 +69,31 @@ def promote_cmd(ref: str, version: str, alias: str | None, reason: str | None, n
         )
     opened = open_store(store_uri)
     require_store_root(opened, "promote in")
-    result = promote(opened, name, version, pin=not no_pin, alias=alias, reason=reason)
+    with _event_warnings():  # the move emits kerascut.backbone.promoted where an API is configured
+        result = promote(opened, name, version, pin=not no_pin, alias=alias, reason=reason)
+        events.flush()
     previous = result.get("previous")
     click.echo(f"{name}: {printable(pointer, 200)} is now {version}"
                + (f" (was {printable(previous, 200)})" if previous and previous != version else "")
                + ("; pinned" if result.get("pinned") else ""))
+
+
+@contextlib.contextmanager
+def _event_warnings() -> Iterator[None]:
+    """Each event that could not be sent as one ``warning:`` line on stderr (never a failure)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", events.EventWarning)
+        try:
+            yield
+        finally:
+            shown: set[str] = set()
+            for w in caught:
+                line = printable(" ".join(str(w.message).split()), 300)
+                if issubclass(w.category, events.EventWarning) and line not in shown:
+                    shown.add(line)
+                    click.echo(f"warning: {line}", err=True)
+                elif not issubclass(w.category, events.EventWarning):
+                    warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
 
 
 @click.command("history")

@@ -42,6 +42,9 @@ Saving a model twice does not give the same bytes, so two writers of one version
    names versions whose manifest exists. ``promote`` pins it, so a scheduled refresh never
    undoes a person's rollback.
 
+The commit emits ``kerascut.backbone.published`` (:mod:`kerascut_core.events`; never fails it),
+and each move of ``latest`` emits ``kerascut.backbone.promoted``.
+
 A crash before (5) leaves staging objects, a claim and maybe uncommitted artifacts, none of them
 visible as published; a rerun takes the claim over and completes the work, and ``gc`` removes
 what is older than its threshold. A crash between (5) and (6) leaves a committed version that
@@ -61,6 +64,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from kerascut_core import events
 from kerascut_core.errors import (
     ObjectExistsError,
     ObjectNotFoundError,
@@ -196,6 +200,7 @@ def commit_version(
             return result
     finally:
         claim.release()
+    events.backbone_published(store, manifest, manifest_uri=store.uri(layout.manifest_key(name, version)))
     return _discard(store, prefix, CommitResult(name, version, "committed", manifest, store.uri(version_dir)))
 
 

@@ -17,6 +17,9 @@ order the moves were applied (on one clock). The entry is also kept in the point
 between leaves it in the pointer, and the next move of that pointer (or :func:`read_history`)
 puts it back, so no move goes unrecorded.
 
+Every move emits ``kerascut.backbone.promoted`` (:mod:`kerascut_core.events`), which never fails
+the move.
+
 ``flow_run_id`` comes from ``PREFECT__FLOW_RUN_ID`` when set (no Prefect import here).
 
     >>> entry = new_entry("prod", "3f9a0c1d2e4b5a69", "0c1d2e4b5a693f9a", reason="rollback", ts=0.5)
@@ -39,6 +42,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from kerascut_core import events
 from kerascut_core._names import short_repr
 from kerascut_core.errors import ObjectExistsError, ObjectNotFoundError, StoreError
 from kerascut_core.publishing._clock import iso, now
@@ -174,6 +178,20 @@ def _write_entry(store: Store, name: str, entry: HistoryEntry) -> None:
         store.put_json(history_key(name, entry.id), entry.to_json())
 
 
+def _announce(store: Store, name: str, entry: HistoryEntry) -> None:
+    """Emit ``kerascut.backbone.promoted`` for a move (only when an emitter is active: reading
+    the manifest costs a request). Never raises."""
+    if not events.enabled():
+        return
+    from kerascut_core.publishing.listing import read_manifest
+
+    try:
+        manifest: Any = read_manifest(store, name, entry.to)
+    except Exception:  # the pointer moved all the same; announce it without the model's sha256
+        manifest = {"name": name, "version": entry.to}
+    events.backbone_promoted(store, manifest, pointer=entry.pointer, previous=entry.from_, reason=entry.reason)
+
+
 def move_pointer(
     store: Store,
     name: str,
@@ -208,6 +226,7 @@ def move_pointer(
     if not applied:
         return stored, None
     seen, entry = applied[0]
+    _announce(store, name, entry)
     try:
         previous = _last_move(seen)
         if previous is not None:
