@@ -118,7 +118,7 @@ def test_defaults_and_end_forms() -> None:
         (_base(end={"P3": 1}), "backbones[0].end: Expected a layer name"),
         (_base(start="a", drop_first=2), "backbones[0]: Expected either `start` or `drop_first`, not both."),
         (_base(drop_first=0), "backbones[0].drop_first:"),
-        (_base(formats=["onnx"]), "backbones[0].formats[0]: Expected one of 'keras' or 'saved_model'. Received 'onnx'."),
+        (_base(formats=["tflite"]), "backbones[0].formats[0]: Expected one of 'keras', 'saved_model', 'onnx' or 'litert'. Received 'tflite'."),
         (_base(weights="none"), "backbones[0]: Expected `weights` only with keras.applications/NAME sources."),
         (_base(name="../etc"), "backbones[0].name: Expected a name of letters, digits"),
         (_base(input_shape=[0, 3]), "backbones[0].input_shape: Expected a list of positive sizes"),

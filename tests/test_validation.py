@@ -327,7 +327,7 @@ def test_missing_candidate_is_an_error_not_a_verdict(tmp_path):
         ({"samples": 0}, "Expected `samples` to be a positive integer. Received samples=0."),
         ({"batch_size": 2.5}, "Expected `batch_size` to be a positive integer"),
         ({"atol": -1}, "Expected `atol` to be a number >= 0"),
-        ({"formats": ("keras", "onnx")}, "remove ['onnx']"),
+        ({"formats": ("keras", "tflite")}, "remove ['tflite']"),
     ],
 )
 def test_bad_arguments_are_refused(kwargs, fragment, tmp_path):

@@ -186,7 +186,9 @@ def ls_cmd(store: str, name: str | None, as_json: bool, verify: bool) -> None:
 @click.option("-o", "--output", "output", required=True, type=click.Path(file_okay=False), help="Directory to write into.")
 @click.option("--cache-dir", type=click.Path(file_okay=False), default=None, help="Download cache (default: the user cache).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
-def pull_cmd(ref: str, output: str, cache_dir: str | None, quiet: bool) -> None:
+@click.option("--format", "fmt", type=click.Choice(["keras", "saved_model", "onnx", "litert"]), default=None,
+              help="Fetch only this format's artifacts (and the manifest); default: every artifact.")
+def pull_cmd(ref: str, output: str, cache_dir: str | None, quiet: bool, fmt: str | None) -> None:
     """Download a published version (latest by default) into a directory, checking every sha256.
 
     @x is an alias when NAME has one of that name (`kerascut promote --alias`), else a version.
@@ -196,15 +198,18 @@ def pull_cmd(ref: str, output: str, cache_dir: str | None, quiet: bool) -> None:
       kerascut pull s3://team-models/backbones/mnv2 -o ./mnv2
       kerascut pull ./backbones/mnv2@3f9a0c1d2e4b5a69 -o ./mnv2
       kerascut pull ./backbones/mnv2@prod -o ./mnv2
+      kerascut pull ./backbones/mnv2 --format onnx -o ./mnv2-onnx
     """
     from kerascut_core.publishing import pull, resolve
     from kerascut_core.uris import split_backbone_ref
 
     _, name, version, manifest = resolve(ref)
-    total = sum(a.bytes for a in manifest.artifacts)
+    from kerascut_core.publishing.consumer import format_artifacts
+
+    total = sum(a.bytes for a in format_artifacts(manifest, fmt))
     exact = f"{split_backbone_ref(ref)[0]}/{name}@{version}"  # resolved once: an alias moving meanwhile changes nothing
     with _progress(f"pull {manifest.name}@{manifest.version}", total, quiet) as progress:
-        manifest, out = pull(exact, output, cache_dir=cache_dir, progress=progress)
+        manifest, out = pull(exact, output, cache_dir=cache_dir, progress=progress, format=fmt)
     if not quiet:
         click.echo(f"Pulled {printable(manifest.name)}@{printable(manifest.version)} ({_human(total)}, sha256 verified) "
                    f"into {printable(out)}", err=True)

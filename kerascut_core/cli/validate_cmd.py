@@ -44,8 +44,9 @@ __all__ = ["register"]
 @click.option("--sample-dim", type=click.IntRange(min=1), default=None, metavar="N",
               help="Size of the random inputs' unknown dimensions (default: found by shape "
                    "inference, 64 and up).")
-@click.option("--format", "formats", multiple=True, type=click.Choice(["keras", "saved_model"]),
-              help="Formats to check (keras is always checked).")
+@click.option("--format", "formats", multiple=True, type=click.Choice(["keras", "saved_model", "onnx", "litert"]),
+              help="Formats to check (keras is always checked; onnx and litert run beside-the-candidate "
+                   "model.onnx / model.tflite, else an export, in onnxruntime / LiteRT).")
 @click.option("--saved-model", default=None, metavar="PATH",
               help="SavedModel to check (default: saved_model/ beside the candidate, else exported).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
@@ -79,12 +80,17 @@ def validate_command(
 ) -> int:
     """Check CANDIDATE (a saved .keras, path or URI) against the source cut at the same place.
 
+    CANDIDATE may also be an exported .onnx or .tflite: it runs in onnxruntime or the LiteRT
+    interpreter on the source's start activations, and its outputs are compared by name.
+
     \b
     Examples:
       kerascut validate backbone.keras --source keras.applications/MobileNetV2 --weights none \\
           --input-shape 96,96,3 --start block_3_expand_relu --end block_6_expand_relu
       kerascut validate s3://models/.staging/mnv2/v1/run/model.keras --source mnv2.keras \\
           --end C4=block_13_expand_relu --end C5=out_relu --format saved_model --json
+      kerascut validate ./mnv2/model.onnx --source keras.applications/MobileNetV2 --weights none \
+          --input-shape 96,96,3 --start block_3_expand_relu --end block_6_expand_relu
     """
     from kerascut_core.cli._model_options import import_user_modules
     from kerascut_core.cli._progress import phase_bars

@@ -25,10 +25,16 @@ from kerascut_core.errors import CutError, StoreError
 from kerascut_core.surgery.spec import CutSpec
 from kerascut_core.uris import APPLICATIONS_PREFIX, NAME_MAX_LENGTH, NAME_PATTERN, check_name
 
-__all__ = ["BackboneConfig"]
+__all__ = ["FORMAT_NAMES", "BackboneConfig", "FormatName"]
+
+#: A format a backbone can be published in: the ``.keras`` file (always), the SavedModel, the
+#: ONNX export (extra ``kerascut[onnx]``) and the LiteRT ``.tflite`` (extra ``kerascut[litert]``).
+FormatName = Literal["keras", "saved_model", "onnx", "litert"]
+#: the formats, in the order a backbone keeps them
+FORMAT_NAMES: tuple[str, ...] = ("keras", "saved_model", "onnx", "litert")
 
 
-def _keras_only() -> list[Literal["keras", "saved_model"]]:
+def _keras_only() -> list[FormatName]:
     """The default ``formats``: a fresh ``["keras"]`` for each config."""
     return ["keras"]
 
@@ -73,8 +79,12 @@ class BackboneConfig(StrictModel):
     extra_inputs: Literal["error", "auto"] = Field(
         "error", description='"auto" turns skip connections crossing the start into extra inputs.'
     )
-    formats: list[Literal["keras", "saved_model"]] = Field(
-        default_factory=_keras_only, description="Artifacts to publish; keras is always included."
+    formats: list[FormatName] = Field(
+        default_factory=_keras_only,
+        description=(
+            "Artifacts to publish, each validated in its own runtime; keras is always included. "
+            "onnx needs kerascut[onnx], litert needs kerascut[litert]."
+        ),
     )
     validation: ValidationOverrides | None = Field(None, description="Overrides of the top-level validation.")
     retention: RetentionSettings | None = Field(

@@ -5,7 +5,8 @@ builds keys here and never spells ``manifest.json`` or ``.staging`` itself. The 
 consumers rely on it::
 
     <store>/.kerascut-store.json                      the root marker (the first publish writes it)
-    <store>/<name>/<version>/model.keras              (+ saved_model/..., graph.svg when configured)
+    <store>/<name>/<version>/model.keras              (+ saved_model/..., model.onnx, model.tflite,
+                                                      graph.svg when configured)
     <store>/<name>/<version>/README.md                the model card, made from the manifest alone
     <store>/<name>/<version>/manifest.json            written last: its presence commits the version
     <store>/<name>/latest.json                        {"version": ..., ...}: the built-in pointer
@@ -31,6 +32,8 @@ Pure Python: names are checked (:func:`kerascut_core.uris.check_name`), nothing 
     '.staging/mnv2/3f9a0c1d2e4b5a69/run-1'
     >>> artifact_format("saved_model/variables/variables.index"), artifact_format("model.keras")
     ('saved_model', 'keras')
+    >>> artifact_format(ONNX), artifact_format(LITERT), FORMAT_FILES["litert"]
+    ('onnx', 'litert', 'model.tflite')
     >>> alias_key("mnv2", "prod"), history_key("mnv2", "20250102T030405.000006Z-0a1b2c3d")
     ('mnv2/aliases/prod.json', 'mnv2/history/20250102T030405.000006Z-0a1b2c3d.json')
     >>> looks_like_version("3f9a0c1d2e4b5a69"), looks_like_version("prod")
@@ -53,13 +56,16 @@ __all__ = [
     "ALIASES",
     "CARD",
     "CLAIM",
+    "FORMAT_FILES",
     "GRAPH",
     "HISTORY",
     "LATEST",
     "LATEST_ALIAS",
+    "LITERT",
     "MANIFEST",
     "MARKER",
     "MODEL",
+    "ONNX",
     "REPORT",
     "RESERVED",
     "SAVED_MODEL",
@@ -106,6 +112,12 @@ GRAPH = "graph.svg"
 CARD = "README.md"
 #: the directory of the SavedModel export (``saved_model/...``), when configured
 SAVED_MODEL = "saved_model"
+#: the ONNX export (``formats: [onnx]``), run with onnxruntime
+ONNX = "model.onnx"
+#: the LiteRT (TFLite) export (``formats: [litert]``), run with the LiteRT interpreter
+LITERT = "model.tflite"
+#: the file (or directory) of each published format, by format name
+FORMAT_FILES = {"keras": MODEL, "saved_model": SAVED_MODEL, "onnx": ONNX, "litert": LITERT}
 #: the directory of a backbone's named pointers, ``<name>/aliases/<alias>.json``
 ALIASES = "aliases"
 #: the directory of a backbone's pointer history, ``<name>/history/<stamp>-<8 hex>.json``
@@ -232,8 +244,9 @@ def run_of(key: str) -> str | None:
 
 
 def artifact_format(path: str) -> str:
-    """``model.keras`` -> ``keras``, ``model.h5`` -> ``h5``, ``saved_model/...`` -> ``saved_model``."""
+    """``model.keras`` -> ``keras``, ``model.h5`` -> ``h5``, ``saved_model/...`` -> ``saved_model``,
+    ``model.onnx`` -> ``onnx``, ``model.tflite`` -> ``litert``."""
     if path.split("/", 1)[0] == SAVED_MODEL:
         return "saved_model"
     suffix = Path(path).suffix.lower().lstrip(".")
-    return {"hdf5": "h5", "json": "json"}.get(suffix, suffix or "file")
+    return {"hdf5": "h5", "json": "json", "tflite": "litert"}.get(suffix, suffix or "file")

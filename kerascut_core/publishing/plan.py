@@ -35,6 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from kerascut_core._names import clip
 from kerascut_core.config import BackboneConfig, KerascutConfig
+from kerascut_core.config.backbone import FORMAT_NAMES
 from kerascut_core.errors import KerascutError
 from kerascut_core.publishing.freshness import Freshness, check_freshness
 from kerascut_core.publishing.listing import read_manifest
@@ -74,7 +75,7 @@ UNREADABLE = "latest manifest unreadable"
 PlanStatus = Literal["up-to-date", "new", "stale", "error"]
 
 #: the formats a config can ask for, in the order BackboneConfig keeps them
-_FORMATS = ("keras", "saved_model")
+_FORMATS = FORMAT_NAMES
 #: how many backbones are checked at once (each check is a few HEAD/GET requests)
 _WORKERS = 8
 

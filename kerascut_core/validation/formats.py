@@ -1,4 +1,4 @@
-"""Formats: the ``.keras`` candidate reloaded from its bytes, and its SavedModel export.
+"""Formats: the ``.keras`` candidate reloaded from its bytes, and its SavedModel, ONNX and LiteRT exports.
 
 ``keras`` is always checked: the candidate is loaded with Keras's own loader, as consumers
 load it (:func:`reload_keras`), and its row holds the numbers of the comparison.
@@ -27,10 +27,20 @@ from kerascut_core.validation.report import FormatCheck
 if TYPE_CHECKING:
     from kerascut_core.validation.state import Run
 
-__all__ = ["FORMATS", "check_saved_model", "keras_format", "reload_keras"]
+__all__ = [
+    "FORMATS",
+    "RUNTIME_SUFFIXES",
+    "check_runtime_format",
+    "check_saved_model",
+    "keras_format",
+    "open_runtime",
+    "reload_keras",
+]
 
 #: Formats validation can check. ``keras`` is always checked.
-FORMATS = ("keras", "saved_model")
+FORMATS = ("keras", "saved_model", "onnx", "litert")
+#: the file suffix of each format that runs in its own runtime (a candidate may be one directly)
+RUNTIME_SUFFIXES = {".onnx": "onnx", ".tflite": "litert"}
 
 
 def reload_keras(
@@ -193,3 +203,97 @@ def _fetch_tree(uri: str) -> tuple[Path, tempfile.TemporaryDirectory]:
         dest.parent.mkdir(parents=True, exist_ok=True)
         store.get_file(key, dest)
     return target, tmp
+
+
+def open_runtime(fmt: str, path: Path, gpu: bool) -> Any:
+    """The :class:`~kerascut_core.validation.runtimes.Runtime` of ``fmt`` on ``path``."""
+    if fmt == "onnx":
+        from kerascut_core.validation.runtimes_onnx import open_onnx
+
+        return open_onnx(path, gpu=gpu)
+    from kerascut_core.validation.runtimes_litert import open_litert
+
+    return open_litert(path)
+
+
+def check_runtime_format(
+    fmt: str,
+    model: Any,
+    candidate: str,
+    candidate_path: Path,
+    plan: Any,
+    starts: list[Any],
+    ends: list[Any],
+    run: Run,
+    *,
+    gpu: bool = False,
+    path: Path | None = None,
+) -> FormatCheck:
+    """Run the ``fmt`` export (``onnx`` or ``litert``) in its runtime on the start activations
+    and compare it with the source's end activations by name (:func:`.runtimes.check_runtime`).
+
+    ``path`` is the file to check (a candidate given as ``.onnx`` / ``.tflite``); by default the
+    artifact beside the candidate, else the reloaded candidate exported to a temporary file.
+    ``model`` gives the input names; without it (a file candidate) they are those of the
+    source's cut, as the exported candidate had them.
+    """
+    from kerascut_core.publishing.layout import FORMAT_FILES
+    from kerascut_core.validation.runtimes import check_runtime
+
+    check = FormatCheck(format=fmt, location="(not found)", origin="artifact")
+    tmp = None
+    try:
+        if path is None:
+            path, check.origin, tmp = _runtime_location(  # type: ignore[assignment]
+                fmt, FORMAT_FILES[fmt], model, candidate, candidate_path, list(plan.outputs)
+            )
+        check.location = str(path or "(not exported)")
+        names = _input_names(model, plan)
+        located = path
+
+        def opened() -> Any:
+            if located is None:
+                raise ValidationError("the .keras candidate did not load, so there is nothing to export")
+            return open_runtime(fmt, located, gpu)
+
+        return check_runtime(
+            fmt, opened, check, input_names=names, output_names=list(plan.outputs),
+            starts=starts, ends=ends, addresses=list(plan.outputs.values()), run=run,
+        )
+    finally:
+        if tmp is not None:
+            tmp.cleanup()
+
+
+def _input_names(model: Any, plan: Any) -> list[str]:
+    """The candidate's input names, in the order of the start activations."""
+    if model is not None:
+        return [t.name for t in model.inputs]
+    return list(plan.inputs)
+
+
+def _runtime_location(
+    fmt: str, filename: str, model: Any, candidate: str, candidate_path: Path, names: list[str]
+) -> tuple[Path | None, str, Any]:
+    """The ``fmt`` file beside the candidate (fetched when remote), else a fresh export of the
+    reloaded candidate with its outputs named ``names`` (the plan's, as the cut named them)."""
+    from kerascut_core.errors import ObjectNotFoundError, StoreError
+
+    if is_remote(candidate):
+        from kerascut_core.validation.locations import fetch_local
+
+        try:
+            return fetch_local(candidate.rstrip("/").rsplit("/", 1)[0] + "/" + filename), "artifact", None
+        except (ObjectNotFoundError, StoreError, FileNotFoundError):
+            pass
+    else:
+        beside = candidate_path.parent / filename
+        if beside.is_file():
+            return beside, "artifact", None
+    if model is None:
+        return None, "exported", None
+    from kerascut_core.surgery.export import export_litert, export_onnx
+
+    tmp = tempfile.TemporaryDirectory(prefix=f"kerascut-{fmt}-")
+    export = export_onnx if fmt == "onnx" else export_litert
+    return export(model, Path(tmp.name) / filename, names), "exported", tmp

@@ -19,7 +19,14 @@ from kerascut_core.errors import ValidationError
 from kerascut_core.surgery.spec import CutSpec
 from kerascut_core.validation import device as _device
 from kerascut_core.validation.comparisons import check_numbers
-from kerascut_core.validation.formats import FORMATS, check_saved_model, keras_format, reload_keras
+from kerascut_core.validation.formats import (
+    FORMATS,
+    RUNTIME_SUFFIXES,
+    check_runtime_format,
+    check_saved_model,
+    keras_format,
+    reload_keras,
+)
 from kerascut_core.validation.forward import forward_fn, probe_model, run_batched
 from kerascut_core.validation.inputs import random_inputs
 from kerascut_core.validation.locations import local_candidate
@@ -64,7 +71,9 @@ def validate(
 
     Args:
         candidate: path or URI (``s3://``, ``file://``) of the candidate's ``model.keras``, or a
-            directory holding one.
+            directory holding one; or an exported ``.onnx`` / ``.tflite`` candidate, run in its
+            runtime (onnxruntime, LiteRT) and compared by output name with the source (its
+            structure and weights are not checked: they are the ``.keras`` candidate's).
         source_model: the source as a Keras model, or a source URI for
             :func:`kerascut_core.sources.load_model` (options in ``source_options``).
         cut_spec: a :class:`~kerascut_core.surgery.spec.CutSpec` or a dict of the config's cut fields
@@ -79,7 +88,11 @@ def validate(
         require_gpu: refuse to run without a GPU (before any model is loaded).
         data: ``.npz`` / ``.npy`` sample inputs for the *source*, local or a URI. An ``.npz``
             names arrays after the source's inputs (or ``arr_0``, ``arr_1``... in order).
-        formats: formats to check; ``keras`` is always checked, ``saved_model`` may be added.
+        formats: formats to check; ``keras`` is always checked, ``saved_model``, ``onnx`` (extra
+            ``kerascut[onnx]``) and ``litert`` (extra ``kerascut[litert]``) may be added. ``onnx``
+            and ``litert`` run the ``model.onnx`` / ``model.tflite`` beside the candidate (else
+            an export of it) in their runtimes, with their own default tolerance
+            (:data:`kerascut_core.validation.runtimes.TOLERANCES`, or ``atol``/``rtol`` when looser).
         saved_model: the SavedModel artifact to check. By default a ``saved_model`` directory
             beside the candidate is used when there is one, otherwise the reloaded candidate
             is exported to a temporary directory.
@@ -101,6 +114,7 @@ def validate(
 
     Raises:
         DeviceError: ``require_gpu=True`` and TensorFlow sees no GPU.
+        MissingExtraError: ``onnx`` or ``litert`` (or such a candidate) without its extra.
         ValidationError: validation cannot run (bad arguments, missing candidate, bad data, or
             inputs of no size the source accepts: the layer and the fixes are named).
         SourceError: a module of ``imports`` does not import, or the source does not load.
@@ -111,6 +125,7 @@ def validate(
     started = time.perf_counter()
     spec = CutSpec.from_dict(cut_spec)
     formats = _check_arguments(samples, batch_size, atol, rtol, formats)
+    direct = _runtime_candidate(candidate, formats)  # "onnx" / "litert" for such a file, else None
     if sample_dim is not None and (isinstance(sample_dim, bool) or not isinstance(sample_dim, int) or sample_dim < 1):
         raise ValidationError(f"Expected `sample_dim` to be a positive integer. Received sample_dim={sample_dim!r}.")
     run = Run(atol=float(atol), rtol=float(rtol), batch_size=batch_size, progress=progress)
@@ -138,7 +153,7 @@ def validate(
         starts = [probed[probe_index[a]] for a in plan.inputs]
         ends = [probed[probe_index[a]] for a in plan.outputs.values()]
     with run.timed("reload"):
-        model = reload_keras(candidate_path, allow_unsafe, run, custom_objects)
+        model = None if direct else reload_keras(candidate_path, allow_unsafe, run, custom_objects)
     with run.timed("candidate"):
         kept = kept_layer_ids(source, plan)
         matches = match_layers(model, source, kept) if model is not None else []
@@ -156,8 +171,20 @@ def validate(
             run.weights = check_weights(source, kept, matches)
             run.fail_all(weight_failures(run.weights))
     with run.timed("formats"):
-        run.formats.append(keras_format(run, model, candidate))
-        if "saved_model" in formats:
+        if direct:  # the file is the candidate: its runtime's outputs are the comparison
+            check = check_runtime_format(
+                direct, None, os.fspath(candidate), candidate_path, plan, starts, ends, run,
+                gpu=info.kind == "gpu", path=candidate_path,
+            )
+            run.outputs = list(check.outputs)
+            run.formats.append(check)
+        else:
+            run.formats.append(keras_format(run, model, candidate))
+        for fmt in [f for f in ("onnx", "litert") if f in formats and not direct]:
+            run.formats.append(check_runtime_format(
+                fmt, model, os.fspath(candidate), candidate_path, plan, starts, ends, run, gpu=info.kind == "gpu"
+            ))
+        if "saved_model" in formats and not direct:
             check = check_saved_model(
                 model, os.fspath(candidate), candidate_path, saved_model, plan, starts, ends, run
             )
@@ -199,7 +226,31 @@ def _check_arguments(
             f"Expected `formats` to contain only {list(FORMATS)}. Received {list(formats)!r}; "
             f"remove {unknown!r}."
         )
+    from kerascut_core.validation.runtimes import require_runtime
+
+    for fmt in formats:
+        require_runtime(fmt)  # before anything loads: a missing extra is one line
     return tuple(dict.fromkeys(["keras", *formats]))
+
+
+def _runtime_candidate(candidate: str | os.PathLike[str], formats: tuple[str, ...]) -> str | None:
+    """``onnx`` / ``litert`` when ``candidate`` is such a file (its runtime checked at once),
+    else ``None`` (a ``.keras`` candidate)."""
+    from pathlib import PurePosixPath
+
+    from kerascut_core.validation.runtimes import require_runtime
+
+    direct = RUNTIME_SUFFIXES.get(PurePosixPath(os.fspath(candidate)).suffix.lower())
+    if direct is None:
+        return None
+    others = [f for f in formats if f not in ("keras", direct)]
+    if others:
+        raise ValidationError(
+            f"Expected no other `formats` for a {direct} candidate (it is checked in its runtime). "
+            f"Received formats={list(formats)!r}; validate the .keras candidate to check {others!r}."
+        )
+    require_runtime(direct)
+    return direct
 
 
 def _load_source(
