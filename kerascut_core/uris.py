@@ -1,4 +1,7 @@
-"""Parsing of source and store URIs: ``s3://bucket/key``, ``file://``, plain paths, ``keras.applications/NAME``.
+"""Parsing of source and store URIs: ``s3://bucket/key``, ``file://``, plain paths, ``keras.applications/NAME``,
+and keras-hub preset handles (``kaggle://OWNER/MODEL/keras/VARIANT/VERSION``, ``hf://OWNER/REPO``).
+
+An ``s3://`` key ending in ``/`` is a directory (a keras-hub preset directory).
 
 Pure Python and cheap. Every function raises a one-line :class:`SourceError` or
 :class:`StoreError` naming the URI, the reason and the fix.
@@ -22,6 +25,7 @@ from kerascut_core.errors import SourceError, StoreError
 
 __all__ = [
     "APPLICATIONS_PREFIX",
+    "HUB_SCHEMES",
     "NAME_MAX_LENGTH",
     "NAME_PATTERN",
     "ParsedURI",
@@ -34,6 +38,9 @@ __all__ = [
 ]
 
 APPLICATIONS_PREFIX = "keras.applications/"
+#: keras-hub preset handles, loaded by keras-hub itself (which downloads them).
+HUB_SCHEMES = ("kaggle://", "hf://")
+_HUB_HANDLE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]*(/[A-Za-z0-9][A-Za-z0-9._\-]*)+$")
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.\-_]{1,254}$")
 #: The longest backbone name, version or run id: one path segment of a store (see check_name).
 NAME_MAX_LENGTH = 128
@@ -51,9 +58,10 @@ def _q(value: object) -> str:
 
 @dataclass(frozen=True)
 class ParsedURI:
-    """Where a source lives. ``kind`` is ``"s3"``, ``"local"`` or ``"application"``."""
+    """Where a source lives. ``kind`` is ``"s3"``, ``"local"``, ``"application"`` or ``"hub"``
+    (a keras-hub ``kaggle://`` / ``hf://`` handle; ``name`` is the handle without the scheme)."""
 
-    kind: Literal["s3", "local", "application"]
+    kind: Literal["s3", "local", "application", "hub"]
     uri: str
     bucket: str | None = None
     key: str | None = None
@@ -67,8 +75,8 @@ def parse_uri(uri: str | Path) -> ParsedURI:
         return ParsedURI("local", str(uri), path=uri)
     if not isinstance(uri, str) or not uri.strip():
         raise SourceError(
-            f"Expected a source URI: s3://bucket/key, a local path, file://PATH or "
-            f"keras.applications/NAME. Received {_q(uri)}."
+            f"Expected a source URI: s3://bucket/key, a local path, file://PATH, "
+            f"keras.applications/NAME or a kaggle:// / hf:// preset handle. Received {_q(uri)}."
         )
     uri = uri.strip()
     if uri.startswith("s3://"):
@@ -86,11 +94,19 @@ def parse_uri(uri: str | Path) -> ParsedURI:
         return ParsedURI("application", uri, name=name)
     if uri.startswith("file://"):
         return ParsedURI("local", uri, path=file_uri_path(uri, error=SourceError))
+    if uri.startswith(HUB_SCHEMES):
+        hub, _, handle = uri.partition("://")
+        if not _HUB_HANDLE.match(handle) or ".." in handle.split("/"):
+            example = "keras/resnetv2/keras/resnet50_v2_imagenet/2" if hub == "kaggle" else "OWNER/REPO"
+            raise SourceError(
+                f"Expected a keras-hub preset handle {hub}://{example}. Received {_q(uri)}."
+            )
+        return ParsedURI("hub", uri, name=handle)
     scheme = re.match(r"^([a-zA-Z][a-zA-Z0-9+.\-]*)://", uri)
     if scheme:
         raise SourceError(
-            f"Expected a source URI with scheme s3:// or file://, a local path or "
-            f"keras.applications/NAME. Received scheme {_q(scheme.group(1))} in {_q(uri)}."
+            f"Expected a source URI with scheme s3://, file://, kaggle:// or hf://, a local path "
+            f"or keras.applications/NAME. Received scheme {_q(scheme.group(1))} in {_q(uri)}."
         )
     return ParsedURI("local", uri, path=Path(uri).expanduser())
 

@@ -6,8 +6,9 @@
     def inspect(model, **options):
         source = load_source(model, **options)
 
-``MODEL`` is a path (``.keras``, legacy ``.h5``), a ``file://`` URI or
-``keras.applications/NAME``. ``--import MODULE`` (repeatable) imports the modules that register
+``MODEL`` is a path (``.keras``, legacy ``.h5``, a keras-hub preset directory), a ``file://``
+or ``s3://`` URI, a keras-hub ``kaggle://`` / ``hf://`` handle or ``keras.applications/NAME``.
+``--import MODULE`` (repeatable) imports the modules that register
 the model's custom layers first; they are found on PYTHONPATH or in the current directory.
 Keras is imported only when the model is loaded.
 """
@@ -23,7 +24,11 @@ import click
 __all__ = ["IMPORT_HELP", "MODEL_HELP", "import_option", "import_user_modules", "load_source",
            "model_options", "parse_input_shape"]
 
-MODEL_HELP = "MODEL is a .keras/.h5 path or keras.applications/NAME (e.g. keras.applications/MobileNetV2)."
+MODEL_HELP = (
+    "MODEL is a .keras/.h5 path, a keras-hub preset directory (local or s3://bucket/prefix/), "
+    "a kaggle:// or hf:// keras-hub handle (needs kerascut[hub] and network access), or "
+    "keras.applications/NAME (e.g. keras.applications/MobileNetV2)."
+)
 
 _OPTION_NAMES = ("weights", "input_shape", "include_top", "allow_unsafe")
 

@@ -46,7 +46,9 @@ def _shape(shape: Any) -> str:
               help="Start after the first N layers: model.layers in order, InputLayers not counted "
                    "(a nested model is one layer; keras.ops calls are not layers). Instead of --start.")
 @click.option("--end", "ends", multiple=True, metavar="NAME|OUTPUT=NAME",
-              help="Where it ends (repeatable; OUTPUT=NAME names the outputs).")
+              help="Where it ends (repeatable; OUTPUT=NAME names the outputs). "
+                   "`--end pyramid_outputs` cuts at the source's pyramid_outputs (keras-hub "
+                   "backbones), outputs named by its keys (P2 ... P5).")
 @click.option("--extra-inputs", type=click.Choice(["error", "auto"]), default="error",
               show_default=True,
               help="On skip connections crossing the start: fail, or add them as inputs.")
@@ -74,6 +76,7 @@ def cut_command(
       kerascut cut keras.applications/MobileNetV2 --weights none \\
           --start block_3_expand_relu --end block_13_expand_relu -o backbone.keras
       kerascut cut model.keras --end C4=conv4_block6_out --end C5=conv5_block3_out -o fpn.keras
+      kerascut cut ./resnet_preset --end pyramid_outputs -o pyramid.keras
     """
     from kerascut_core.surgery import cut, cut_contract, save_candidate
 
@@ -107,8 +110,13 @@ def cut_command(
     for tensor, address in zip(result.inputs, plan.inputs, strict=True):
         extra = "  (extra input)" if address in plan.extra_inputs else ""
         click.echo(f"  input  {tensor.name}: {_shape(tensor.shape)}  <- {address}{extra}")
-    for (out_name, address), tensor in zip(plan.outputs.items(), result.outputs, strict=True):
-        click.echo(f"  output {out_name}: {_shape(tensor.shape)}  <- {address}")
+    # A dict end gives dict outputs: look each one up by name (Keras keeps result.outputs in
+    # sorted key order, the plan keeps the order of the dict that was given).
+    struct = result.output if isinstance(result.output, dict) else dict(
+        zip(plan.outputs, result.outputs, strict=True)
+    )
+    for out_name, address in plan.outputs.items():
+        click.echo(f"  output {out_name}: {_shape(struct[out_name].shape)}  <- {address}")
     total_layers = plan.kept_layers + plan.dropped_layers
     total_params = plan.kept_params + plan.dropped_params
     click.echo(

@@ -2,6 +2,11 @@
 
     >>> path = fetch("s3://models/resnet50.keras")        # doctest: +SKIP
     >>> path = fetch("./models/resnet50.keras")           # doctest: +SKIP
+    >>> path = fetch("s3://models/presets/resnet/")       # doctest: +SKIP
+
+An ``s3://`` key ending in ``/`` is a directory (a keras-hub preset): every object under it is
+fetched into one cache directory (:mod:`.directories`). ``kaggle://`` and ``hf://`` handles are
+not fetched here: keras-hub downloads them into its own cache when the source is loaded.
 
 :func:`resolve_local` is what ``load_model`` calls: it turns any file-like source (and an
 ``s3://`` weights file of a ``keras.applications`` source) into a local path.
@@ -40,11 +45,20 @@ def fetch(
             f"Cannot fetch {parsed.uri}: keras.applications sources are built, not downloaded. "
             "Use kerascut_core.load_model for them."
         )
+    if parsed.kind == "hub":
+        raise SourceError(
+            f"Cannot fetch {parsed.uri}: keras-hub downloads kaggle:// and hf:// presets itself "
+            "when they are loaded. Use kerascut_core.load_model for them."
+        )
     if parsed.kind == "local":
         path = Path(parsed.path or "")
         if not path.exists():
             raise SourceError(f"Cannot read {path}: no such file or directory. Check the path.")
         return path
+    if (parsed.key or "").endswith("/"):
+        from kerascut_core.sources.directories import fetch_s3_dir
+
+        return fetch_s3_dir(parsed.bucket or "", parsed.key or "", DownloadCache(cache_dir), progress)
     return _fetch_s3(parsed.bucket or "", parsed.key or "", DownloadCache(cache_dir), progress)
 
 
@@ -59,10 +73,13 @@ def resolve_local(
 
     For a file source the URI becomes the local path of its bytes; for ``keras.applications``
     the URI is kept and an ``s3://`` ``weights`` option becomes the local path of the weights
-    file. Other options pass through unchanged.
+    file; a ``kaggle://`` / ``hf://`` handle is kept (keras-hub fetches it). Other options pass
+    through unchanged.
     """
     parsed = parse_uri(os.fspath(uri) if isinstance(uri, os.PathLike) else uri)
     options = dict(source_options)
+    if parsed.kind == "hub":
+        return parsed.uri, options
     if parsed.kind == "application":
         weights = options.get("weights")
         if isinstance(weights, (str, os.PathLike)) and os.fspath(weights).startswith("s3://"):
@@ -83,7 +100,10 @@ def _fetch_s3(bucket: str, key: str, cache: DownloadCache, progress: Callable[[i
     except Exception as exc:
         if _s3.is_not_found(exc):
             _s3.check_bucket(bucket, "fetch")
-            raise SourceError(f"Cannot fetch {uri}: no such object. Check the key (S3 keys are case-sensitive).") from exc
+            raise SourceError(
+                f"Cannot fetch {uri}: no such object. Check the key (S3 keys are "
+                "case-sensitive); a directory source (a keras-hub preset) ends in '/'."
+            ) from exc
         raise _s3.map_error(exc, uri, "fetch") from exc
     etag = str(head.get("ETag", "")).strip('"')
     size = int(head.get("ContentLength", 0))

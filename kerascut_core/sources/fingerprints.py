@@ -2,13 +2,18 @@
 
 * ``s3://bucket/key``: one HEAD request. The object's ``VersionId`` when the bucket is
   versioned, otherwise its ``ETag`` and size.
-* a local file (or directory): the sha256 of its bytes.
+* ``s3://bucket/prefix/`` (a directory, such as a keras-hub preset): one LIST, a digest of
+  every object's relative key, ETag and size (:mod:`.directories`).
+* a local file (or directory, such as a keras-hub preset directory): the sha256 of its bytes
+  (for a directory, of every file's relative name and sha256).
+* ``kaggle://`` / ``hf://`` keras-hub handles: the handle with its version, and the keras-hub
+  major.minor (:func:`~kerascut_core.sources.presets.hub_fingerprint`).
 * ``keras.applications/NAME``: the architecture, the Keras major.minor version, the weights
   identity (``imagenet``, ``none``, or the fingerprint of a weights file) and the input shape.
 
 The same source gives the same fingerprint, and any change to its bytes gives a new one. This
 module never imports TensorFlow or Keras: a scheduled refresh that finds nothing changed stays
-cheap.
+cheap, and keras-hub is never imported either.
 
     >>> fingerprint("keras.applications/MobileNetV2", weights="none", input_shape=(96, 96, 3))  # doctest: +SKIP
     'keras.applications/MobileNetV2?include_top=false&input_shape=96x96x3&keras=3.15&weights=none'
@@ -48,9 +53,17 @@ def fingerprint(uri: str | os.PathLike[str], **source_options: Any) -> str:
         )
     parsed = parse_uri(os.fspath(uri) if isinstance(uri, os.PathLike) else uri)
     if parsed.kind == "s3":
+        if (parsed.key or "").endswith("/"):
+            from kerascut_core.sources.directories import fingerprint_s3_dir
+
+            return fingerprint_s3_dir(parsed.bucket or "", parsed.key or "")
         return _s3_fingerprint(parsed.bucket or "", parsed.key or "")
     if parsed.kind == "local":
         return _local_fingerprint(Path(parsed.path or ""))
+    if parsed.kind == "hub":
+        from kerascut_core.sources.presets import hub_fingerprint
+
+        return hub_fingerprint(parsed.uri)
     weights = source_options.get("weights", "imagenet")
     include_top = source_options.get("include_top")
     fields = {
@@ -130,7 +143,10 @@ def _s3_fingerprint(bucket: str, key: str) -> str:
         mapped = _s3.map_error(exc, uri, "fingerprint")
         if _s3.is_not_found(exc):
             _s3.check_bucket(bucket, "fingerprint")
-            raise SourceError(f"Cannot fingerprint {uri}: no such object. Check the key (S3 keys are case-sensitive).") from exc
+            raise SourceError(
+                f"Cannot fingerprint {uri}: no such object. Check the key (S3 keys are "
+                "case-sensitive); a directory source (a keras-hub preset) ends in '/'."
+            ) from exc
         raise mapped from exc
     version = head.get("VersionId")
     if version and version != "null":

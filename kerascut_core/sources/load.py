@@ -6,6 +6,9 @@ Sources handled here:
   checked by :mod:`.archive` before Keras opens them and loaded with ``safe_mode=True`` unless
   ``allow_unsafe=True`` (Keras's errors explained by :mod:`.load_errors`);
 - ``s3://`` files, fetched into the download cache first (:mod:`.fetching`);
+- keras-hub presets (:mod:`.presets`): a preset directory (local, ``file://`` or
+  ``s3://bucket/prefix/``) or a ``kaggle://`` / ``hf://`` handle, loaded with
+  ``keras_hub.models.Backbone.from_preset`` (the optional extra ``hub``);
 - ``keras.applications/NAME`` (``keras.applications/MobileNetV2``), built by
   :mod:`.applications` with ``weights`` ``"imagenet"`` (downloaded by Keras), ``"none"``
   (random, seeded from the URI and options so every process builds the same model) or a path
@@ -22,6 +25,7 @@ TensorFlow and Keras are imported only when a model is loaded.
     >>> model = load_model("keras.applications/MobileNetV2", weights="none",
     ...                    input_shape=(96, 96, 3))  # doctest: +SKIP
     >>> model = load_model("resnet50.keras")  # doctest: +SKIP
+    >>> backbone = load_model("presets/resnet_18/")  # a keras-hub preset directory  # doctest: +SKIP
     >>> model = load_model("detector.keras", imports=["my_layers"])  # doctest: +SKIP
 """
 
@@ -36,7 +40,8 @@ from kerascut_core.sources.applications import load_application
 from kerascut_core.sources.archive import check_model_file
 from kerascut_core.sources.imports import import_modules
 from kerascut_core.sources.load_errors import describe_load_error
-from kerascut_core.uris import APPLICATIONS_PREFIX
+from kerascut_core.sources.presets import is_preset_dir, load_preset
+from kerascut_core.uris import APPLICATIONS_PREFIX, HUB_SCHEMES
 
 __all__ = ["APPLICATIONS_PREFIX", "load_model"]
 
@@ -57,8 +62,10 @@ def load_model(
     """Load the source model that ``uri`` names and return a ``keras.Model``.
 
     Args:
-        uri: a path, ``file://`` or ``s3://`` URI to a ``.keras`` / ``.h5`` file (S3 objects
-            are fetched through the download cache), or ``keras.applications/NAME``.
+        uri: a path, ``file://`` or ``s3://`` URI to a ``.keras`` / ``.h5`` file or a keras-hub
+            preset directory (``s3://bucket/prefix/``; S3 objects are fetched through the
+            download cache), a ``kaggle://`` / ``hf://`` keras-hub handle, or
+            ``keras.applications/NAME``.
         weights: for ``keras.applications``: ``"imagenet"``, ``"none"`` (or ``None``) for a
             seeded random build, or a path or ``s3://`` URI of a weights file. Ignored for files.
         input_shape: for ``keras.applications``: ``(H, W, C)``.
@@ -79,6 +86,10 @@ def load_model(
     """
     import_modules(imports)
     text = str(uri)
+    if text.startswith(HUB_SCHEMES):
+        from kerascut_core.uris import parse_uri
+
+        return load_preset(parse_uri(text).uri)
     remote_weights = isinstance(weights, str) and weights.startswith("s3://")
     if text.startswith("s3://") or (text.startswith(APPLICATIONS_PREFIX) and remote_weights):
         # fetched once into the download cache (checked by size and checksum), then loaded
@@ -95,8 +106,8 @@ def load_model(
     if "://" in text:
         scheme = text.split("://", 1)[0]
         raise SourceError(
-            f"Expected a local path, file:// or s3:// URI, or {APPLICATIONS_PREFIX}NAME. Received {text!r} "
-            f"with the unsupported scheme {scheme!r}."
+            f"Expected a local path, file://, s3://, kaggle:// or hf:// URI, or {APPLICATIONS_PREFIX}NAME. "
+            f"Received {text!r} with the unsupported scheme {scheme!r}."
         )
     return _load_file(Path(text), allow_unsafe=allow_unsafe, custom_objects=custom_objects)
 
@@ -109,10 +120,13 @@ def _load_file(path: Path, *, allow_unsafe: bool, custom_objects: Mapping[str, A
     if not path.exists():
         raise SourceError(f"Expected an existing model file. Received {str(path)!r}, which does not exist.")
     if path.is_dir():
+        if is_preset_dir(path):
+            return load_preset(path)
         raise SourceError(
-            f"Expected a .keras or .h5 model file. Received the directory {str(path)!r} (a "
-            "TensorFlow SavedModel?). Keras 3 cannot rebuild layers from a SavedModel: load it "
-            "in the program that wrote it and save it with `model.save('model.keras')`."
+            f"Expected a .keras or .h5 model file or a keras-hub preset directory (config.json "
+            f"and metadata.json). Received the directory {str(path)!r} (a TensorFlow "
+            "SavedModel?). Keras 3 cannot rebuild layers from a SavedModel: load it in the "
+            "program that wrote it and save it with `model.save('model.keras')`."
         )
     if path.suffix.lower() not in _FILE_SUFFIXES:
         raise SourceError(

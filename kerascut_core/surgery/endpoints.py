@@ -2,21 +2,106 @@
 
 Internal to :mod:`kerascut_core.surgery`: :func:`resolve_ends` and :func:`resolve_starts` turn
 the names of a :class:`~kerascut_core.surgery.spec.CutSpec` into tensor indices of a
-:class:`~kerascut_core.surgery.view.GraphView`, raising ``CutError`` where a name is wrong.
+:class:`~kerascut_core.surgery.view.GraphView`, raising ``CutError`` where a name is wrong. :func:`resolve_tensors` first turns the model's own
+``KerasTensor`` objects (and ``end="pyramid_outputs"``) into those addresses.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Literal
 
 from kerascut_core.errors import CutError
 from kerascut_core.surgery import _keras_api
-from kerascut_core.surgery.spec import CutSpec, EndSpec
+from kerascut_core.surgery.spec import PYRAMID_OUTPUTS, CutSpec, EndSpec, is_keras_tensor
 from kerascut_core.surgery.view import GraphView
 
-__all__ = ["POINTER", "names_given", "output_keys", "resolve_ends", "resolve_starts"]
+__all__ = [
+    "POINTER",
+    "names_given",
+    "output_keys",
+    "resolve_ends",
+    "resolve_starts",
+    "resolve_tensors",
+]
 
 POINTER = "List the valid cut points with kerascut_core.cut_points(model) or `kerascut inspect MODEL`."
+
+
+def resolve_tensors(view: GraphView, spec: CutSpec) -> CutSpec:
+    """``spec`` with every KerasTensor replaced by its address, and ``end="pyramid_outputs"`` by
+    the source's ``pyramid_outputs`` (a dict keeps its keys: they become the output names).
+
+    A tensor is found by identity among the view's tensors and the model's own inputs and
+    outputs; a tensor of another model (or from inside a layer) is a ``CutError``.
+    """
+    end = spec.end
+    if isinstance(end, str) and end == PYRAMID_OUTPUTS:
+        end = _pyramid_outputs(view.model)
+    if not _has_tensor(spec.start) and not _has_tensor(end):
+        return spec if end is spec.end else dataclasses.replace(spec, end=end)
+    index = _tensor_index(view)
+
+    def address(value: Any, role: str) -> Any:
+        if not is_keras_tensor(value):
+            return value
+        found = index.get(id(value))
+        if found is None:
+            raise CutError(
+                f"Expected `{role}` tensors to be tensors of model '{view.model.name}' (its "
+                f"layers' outputs). Received KerasTensor {value.name!r} of shape "
+                f"{tuple(value.shape)}, which is not in the model (another model's tensor, or one "
+                f"made inside a layer). Pass the model's own tensor or its name. {POINTER}"
+            )
+        if len(found) > 1:
+            options = ", ".join(repr(view.tensors[t].address) for t in found[:8])
+            raise CutError(
+                f"Expected `{role}` to name one tensor of model '{view.model.name}'. Received "
+                f"KerasTensor {value.name!r}, which a nested model called several times gives "
+                f"at {options}. Pass one of these names instead."
+            )
+        return view.tensors[found[0]].address
+
+    def convert(value: Any, role: str) -> Any:
+        if isinstance(value, dict):
+            return {k: address(v, role) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [address(v, role) for v in value]
+        return address(value, role)
+
+    return dataclasses.replace(spec, start=convert(spec.start, "start"), end=convert(end, "end"))
+
+
+def _has_tensor(value: Any) -> bool:
+    items = value.values() if isinstance(value, dict) else value
+    if isinstance(items, (list, tuple)) or isinstance(value, dict):
+        return any(is_keras_tensor(v) for v in items)
+    return is_keras_tensor(value)
+
+
+def _pyramid_outputs(model: Any) -> Any:
+    pyramid = getattr(model, PYRAMID_OUTPUTS, None)
+    if not isinstance(pyramid, dict) or not pyramid:
+        kind = f"{type(model).__module__}.{type(model).__name__}"
+        got = "has none" if pyramid is None else f"has {PYRAMID_OUTPUTS}={pyramid!r:.80}"
+        raise CutError(
+            f"Expected a source with a `{PYRAMID_OUTPUTS}` attribute (a dict of output names to "
+            f"tensors, as keras-hub backbones have) for end={PYRAMID_OUTPUTS!r}. Received model "
+            f"'{model.name}', a {kind}, which {got}. Name the end layers instead. {POINTER}"
+        )
+    return dict(pyramid)
+
+
+def _tensor_index(view: GraphView) -> dict[int, list[int]]:
+    """``id(KerasTensor)`` -> the view tensors it is (several when a nested model is reused)."""
+    index: dict[int, list[int]] = {}
+    for tensor in view.tensors:
+        index.setdefault(id(tensor.keras_tensor), []).append(tensor.index)
+    # The model's own inputs and outputs (a nested model's outer call outputs are not view tensors).
+    for kts, ts in ((view.model.inputs, view.inputs), (view.model.outputs, view.outputs)):
+        for kt, t in zip(kts, ts, strict=False):
+            index.setdefault(id(kt), [t])
+    return index
 
 
 def resolve_ends(

@@ -24,6 +24,7 @@ from kerascut_core.surgery.endpoints import (
     output_keys,
     resolve_ends,
     resolve_starts,
+    resolve_tensors,
 )
 from kerascut_core.surgery.graph import graph_view
 from kerascut_core.surgery.spec import CutSpec, EndSpec, StartSpec
@@ -38,7 +39,8 @@ class CutPlan:
 
     Attributes:
         source: name of the source model.
-        spec: the cut spec as given.
+        spec: the cut spec as given, with KerasTensors (and ``end="pyramid_outputs"``) replaced
+            by their addresses (a dict's keys kept).
         inputs: addresses of the tensors that become inputs, in input order (extras last).
         input_names: the names the new ``InputLayer``s get, aligned with ``inputs``.
         extra_inputs: the addresses in ``inputs`` that ``extra_inputs="auto"`` added.
@@ -113,6 +115,7 @@ def plan_cut(
 
 def resolve(model: Any, spec: CutSpec) -> Resolved:
     view = graph_view(model)
+    spec = resolve_tensors(view, spec)
     ends, out_names, form = resolve_ends(view, spec.end)
     starts = resolve_starts(view, spec, ends)
     keep_source_inputs = starts is None

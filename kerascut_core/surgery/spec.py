@@ -1,20 +1,33 @@
 """The cut spec: where a source model is cut (``start`` / ``drop_first`` / ``end`` / ``extra_inputs``).
 
 Pure Python, no TensorFlow: the spec travels through configs, manifests and Prefect parameters.
+
+``start`` and ``end`` name tensors by their graph-view addresses. From Python they may also be
+the model's own ``KerasTensor`` objects (one, a list, or a dict such as a keras-hub backbone's
+``pyramid_outputs``); the cut resolves those to addresses, and the plan records the addresses.
+``end="pyramid_outputs"`` (:data:`PYRAMID_OUTPUTS`, what configs and the CLI write) means the
+source's own ``pyramid_outputs`` attribute.
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from kerascut_core._names import short_repr
 from kerascut_core.errors import CutError
 
-__all__ = ["CutSpec", "EndSpec", "StartSpec"]
+__all__ = ["PYRAMID_OUTPUTS", "CutSpec", "EndSpec", "StartSpec", "is_keras_tensor"]
 
-StartSpec = str | list[str] | None
-EndSpec = str | list[str] | dict[str, str] | None
+#: ``end`` naming the source's ``pyramid_outputs`` attribute (keras-hub backbones): a dict of
+#: output names ("P2" .. "P5") to tensors of the model.
+PYRAMID_OUTPUTS = "pyramid_outputs"
+
+# Addresses (str) or, from Python, the model's own KerasTensors (resolved by the cut).
+StartSpec = str | list[str] | Any | None
+EndSpec = str | list[str] | dict[str, str] | Any | None
 EXTRA_INPUTS = ("error", "auto")
 
 
@@ -84,17 +97,28 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def is_keras_tensor(value: Any) -> bool:
+    """Whether ``value`` is a symbolic ``keras.KerasTensor`` (Keras is not imported for this)."""
+    keras = sys.modules.get("keras")
+    return keras is not None and isinstance(value, keras.KerasTensor)
+
+
+def _endpoint(value: Any) -> bool:
+    return (isinstance(value, str) and bool(value)) or is_keras_tensor(value)
+
+
 def _check_names(label: str, value: Any) -> None:
-    if value is None or isinstance(value, str):
+    if value is None or isinstance(value, str) or is_keras_tensor(value):
         if isinstance(value, str) and not value:
             raise CutError(f"Expected `{label}` to be a layer name. Received an empty string.")
         return
     items = value.values() if isinstance(value, dict) else value
-    if not isinstance(value, (list, tuple, dict)) or not all(isinstance(v, str) and v for v in items):
+    keys_ok = not isinstance(value, dict) or all(isinstance(k, str) and k for k in value)
+    if not isinstance(value, (list, tuple, dict)) or not keys_ok or not all(_endpoint(v) for v in items):
         raise CutError(
-            f"Expected `{label}` to be a layer name, a list of names"
-            + (" or a dict of output names to layer names" if label == "end" else "")
-            + f". Received {label}={value!r}."
+            f"Expected `{label}` to be a layer name or a KerasTensor of the model, a list of them"
+            + (" or a dict of output names to them" if label == "end" else "")
+            + f". Received {label}={short_repr(value, 200)}."
         )
     if not value:
         raise CutError(f"Expected `{label}` to name at least one layer. Received an empty {type(value).__name__}.")
