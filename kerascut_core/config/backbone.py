@@ -51,7 +51,11 @@ class BackboneConfig(StrictModel):
         json_schema_extra={"pattern": NAME_PATTERN, "maxLength": NAME_MAX_LENGTH},
     )
     source: str = Field(
-        description="keras.applications/NAME, s3://bucket/key.keras|.h5, file:// URI or a local path."
+        description=(
+            "keras.applications/NAME, s3://bucket/key.keras|.h5, file:// URI or a local path; or a "
+            "keras-hub preset: a directory (local or s3://bucket/prefix/) or a kaggle:// / hf:// "
+            "handle (needs kerascut[hub])."
+        )
     )
     weights: str | None = Field(
         None,
@@ -74,7 +78,11 @@ class BackboneConfig(StrictModel):
         ),
     )
     end: str | list[str] | dict[str, str] | None = Field(
-        None, description="Layer name, list, or {output_name: layer}; omit to keep the outputs."
+        None,
+        description=(
+            "Layer name, list, or {output_name: layer}; pyramid_outputs: the source's "
+            "pyramid_outputs (keras-hub backbones), outputs named by its keys; omit to keep the outputs."
+        ),
     )
     extra_inputs: Literal["error", "auto"] = Field(
         "error", description='"auto" turns skip connections crossing the start into extra inputs.'
