@@ -28,7 +28,6 @@ Example (with a Prefect server at ``PREFECT_API_URL``)::
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import sys
@@ -140,6 +139,8 @@ class PrefectEmitter:
     def _send_now(event: Any) -> None:
         """Send ``event`` on a connection of its own, in a thread (the caller may be inside an
         event loop), within :data:`SEND_TIMEOUT_S`; raise what went wrong in one line."""
+        import asyncio
+
         failure: list[BaseException] = []
 
         async def send() -> None:

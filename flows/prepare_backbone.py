@@ -4,7 +4,9 @@ Nothing is half-published: the candidate is staged under ``.staging/``, validate
 bytes (in-process, or on the ``validation.deployment`` GPU pool), and only a passing candidate
 is committed (artifacts, then ``manifest.json``) before ``latest.json`` moves. Staging is
 cleaned whatever happens. After a publish, the backbone's retention (``retention.keep_last``)
-is applied; a failure to apply it is logged and reported, never fails the run.
+is applied; a failure to apply it is logged and reported, never fails the run. A run that
+fails (a failed validation included) emits ``kerascut.backbone.failed``
+(:mod:`kerascut_core.events`), then fails as before.
 
 Example::
 
@@ -21,8 +23,10 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 from prefect import flow, get_run_logger
@@ -38,6 +42,7 @@ from kerascut.tasks.fetch import fetch_source
 from kerascut.tasks.publish import publish_version, update_latest
 from kerascut.tasks.retention import apply_retention
 from kerascut.tasks.stage import discard_candidate, read_report, stage_candidate
+from kerascut_core import events
 from kerascut_core.config import BackboneConfig, RetentionSettings, ValidationSettings
 from kerascut_core.durations import format_duration
 from kerascut_core.errors import KerascutError
@@ -88,7 +93,11 @@ def prepare_backbone(
     name = spec.name
     payload = spec.model_dump(mode="json")
 
-    with aws_credentials(aws_credentials_block), tempfile.TemporaryDirectory(prefix="kerascut-") as workdir:
+    with (
+        _failure_announced(store, name, version),  # kerascut.backbone.failed, then the error as it was
+        aws_credentials(aws_credentials_block),
+        tempfile.TemporaryDirectory(prefix="kerascut-") as workdir,
+    ):
         emit(name, "fetching", version=version)
         fetched = fetch_source(payload, cache_dir)
         emit(name, "cutting", version=version)
@@ -143,6 +152,17 @@ def prepare_backbone(
         "max_abs_diff": report.get("max_abs_diff"),
         "retention": retained,
     }
+
+
+@contextlib.contextmanager
+def _failure_announced(store: str, name: str, version: str) -> Iterator[None]:
+    """Emit ``kerascut.backbone.failed`` for an error of this run (a failed validation included),
+    then let it go on."""
+    try:
+        yield
+    except Exception as exc:
+        events.backbone_failed(store, name, version=version, reason=f"{type(exc).__name__}: {exc}")
+        raise
 
 
 def _validate(

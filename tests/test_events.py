@@ -1,0 +1,254 @@
+"""Events for downstream automation (issue 14 item 2): the core's emitter registry and payloads.
+
+A recording emitter is registered through the core API (``kerascut_core.events.register``);
+versions are published, promoted, aliased and rolled back on a real local store, and the events
+it received are compared with what the store says. The Prefect emitter is checked for when it is
+active and how it maps an event; sending to a real server is tests/test_events_prefect.py.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kerascut_core import events, open_store
+from kerascut_core.publishing import promote, read_manifest, update_latest
+from tests.test_publish import publish
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def recorded():
+    seen: list[dict[str, Any]] = []
+    unregister = events.register(seen.append)
+    yield seen
+    unregister()
+
+
+@pytest.fixture
+def store(tmp_path):
+    return open_store(tmp_path / "store")
+
+
+def _only(seen, name):
+    return [e for e in seen if e["event"] == name]
+
+
+def _no_prefect_env(tmp_path: Path) -> dict[str, str]:
+    """This environment without any Prefect setting, and an empty Prefect home (no profile)."""
+    home = tmp_path / "prefect-home"
+    home.mkdir(exist_ok=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    return {**env, "PREFECT_HOME": str(home), "PYTHONPATH": str(ROOT)}
+
+
+def test_publish_emits_published_and_the_latest_move(store, tmp_path, recorded):
+    result = publish(store, tmp_path, version="v1", payload=b"one")
+    assert result.committed
+    (published,) = _only(recorded, events.PUBLISHED)
+    manifest = read_manifest(store, "mnv2", "v1")
+    assert published["resource"] == {"id": "kerascut.backbone.mnv2", "name": "mnv2", "kerascut.version": "v1"}
+    assert published["related"] == [{"id": f"kerascut.store.{store.root_uri}", "role": "store", "name": store.root_uri}]
+    assert published["payload"] == {
+        "store": store.root_uri, "name": "mnv2", "version": "v1",
+        "manifest_uri": store.uri("mnv2/v1/manifest.json"),
+        "model_sha256": manifest.artifact("model.keras").sha256,
+    }
+    assert published["id"] and published["occurred"].endswith("+00:00")
+    assert _only(recorded, events.PROMOTED) == []  # committing does not move latest
+
+    # the same version again: already published, nothing new to announce
+    assert not publish(store, tmp_path, version="v1", payload=b"one").committed
+    assert len(_only(recorded, events.PUBLISHED)) == 1
+
+    update_latest(store, "mnv2", "v1", run_id="r1")
+    (moved,) = _only(recorded, events.PROMOTED)
+    assert moved["payload"]["pointer"] == "latest" and moved["payload"]["alias"] is None
+    assert moved["payload"]["previous_version"] is None
+    assert moved["payload"]["manifest_uri"] == published["payload"]["manifest_uri"]
+    assert moved["payload"]["model_sha256"] == published["payload"]["model_sha256"]
+    update_latest(store, "mnv2", "v1")  # a no-op: no move, no event
+    assert len(_only(recorded, events.PROMOTED)) == 1
+
+
+def test_promote_alias_and_rollback_each_emit_promoted(store, tmp_path, recorded):
+    for v in ("v1", "v2"):
+        publish(store, tmp_path, version=v, payload=v.encode())
+    update_latest(store, "mnv2", "v2")
+    recorded.clear()
+
+    promote(store, "mnv2", "v1", reason="roll back: accuracy drop")  # a rollback of latest
+    promote(store, "mnv2", "v1", alias="prod", reason="passed A/B")  # an alias set
+    promote(store, "mnv2", "v2", alias="prod")                       # and moved
+    got = [(e["payload"]["pointer"], e["payload"]["alias"], e["payload"]["previous_version"],
+            e["payload"]["version"], e["payload"]["reason"]) for e in recorded]
+    assert got == [
+        ("latest", None, "v2", "v1", "roll back: accuracy drop"),
+        ("prod", "prod", None, "v1", "passed A/B"),
+        ("prod", "prod", "v1", "v2", None),
+    ]
+    assert all(e["event"] == events.PROMOTED for e in recorded)
+    assert recorded[1]["resource"]["kerascut.alias"] == "prod" and "kerascut.alias" not in recorded[0]["resource"]
+    v2 = read_manifest(store, "mnv2", "v2")
+    assert recorded[2]["payload"]["model_sha256"] == v2.artifact("model.keras").sha256
+    assert recorded[2]["payload"]["manifest_uri"] == store.uri("mnv2/v2/manifest.json")
+
+
+def test_a_failing_emitter_is_a_warning_and_the_move_stands(store, tmp_path, recorded):
+    publish(store, tmp_path, version="v1")
+
+    def broken(event):
+        raise ConnectionError("no route to\nthe API")
+
+    class Undecided:
+        def active(self):
+            raise RuntimeError("cannot tell")
+
+        def __call__(self, event):  # pragma: no cover - never active
+            raise AssertionError("called although not active")
+
+    off = [events.register(broken), events.register(Undecided())]
+    try:
+        with pytest.warns(events.EventWarning) as caught:
+            promote(store, "mnv2", "v1")
+    finally:
+        for unregister in off:
+            unregister()
+    messages = [str(w.message) for w in caught]
+    assert any("kerascut.backbone.promoted" in m and "ConnectionError: no route to the API" in m for m in messages)
+    assert any("cannot tell" in m for m in messages)
+    assert all("\n" not in m for m in messages)
+    assert store.read_json("mnv2/latest.json")["version"] == "v1"
+    assert len(_only(recorded, events.PROMOTED)) == 1  # the other emitters still got it
+
+
+def test_inactive_emitters_cost_nothing(store, tmp_path):
+    calls = []
+
+    class Off:
+        def active(self):
+            calls.append("active?")
+            return False
+
+        def __call__(self, event):  # pragma: no cover - never active
+            calls.append(event)
+
+    unregister = events.register(Off())
+    try:
+        assert not events.enabled()
+        assert events.backbone_failed(store, "mnv2", reason="x") == 0
+        publish(store, tmp_path, version="v1")
+    finally:
+        unregister()
+    assert calls and set(calls) == {"active?"}
+
+
+def test_failed_event_payload(recorded):
+    assert events.backbone_failed("s3://team/backbones", "mnv2", version="v9", reason="CandidateRejected:\n  NaN") == 1
+    (failed,) = recorded
+    assert failed["event"] == events.FAILED
+    assert failed["payload"] == {"store": "s3://team/backbones", "name": "mnv2", "version": "v9",
+                                 "manifest_uri": None, "model_sha256": None, "reason": "CandidateRejected: NaN"}
+    assert failed["related"][0]["id"] == "kerascut.store.s3://team/backbones"
+
+
+def test_the_prefect_emitter_is_an_entry_point_and_the_core_imports_no_prefect(tmp_path):
+    """Publish, promote and the CLI's promote, with the entry points loaded and no API configured:
+    nothing of Prefect is imported, and the Prefect emitter says it is inactive."""
+    code = f"""
+import sys, importlib.metadata as md
+sys.path.insert(0, {str(ROOT)!r})
+from pathlib import Path
+from kerascut_core import events, open_store
+from kerascut_core.publishing import promote
+from kerascut_core.cli.app import main
+from tests.test_publish import publish
+eps = {{e.name: e.value for e in md.entry_points(group=events.ENTRY_POINT_GROUP)}}
+assert eps == {{"prefect": "kerascut.flows.events:emitter"}}, eps
+store = open_store(Path({str(tmp_path)!r}) / "store")
+publish(store, Path({str(tmp_path)!r}), version="v1")
+promote(store, "mnv2", "v1", alias="prod")
+assert main(["promote", store.uri("mnv2"), "v1"]) == 0
+assert [type(e).__name__ for e in events._entry_point_emitters()] == ["PrefectEmitter"]
+assert not events.enabled()
+print(sorted(m for m in sys.modules if m == "prefect" or m.startswith("prefect.")))
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         env=_no_prefect_env(tmp_path))
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "[]"
+    assert "warning" not in out.stderr
+
+
+def test_the_prefect_emitter_is_active_only_with_an_api(tmp_path, monkeypatch):
+    from kerascut.flows import events as prefect_events
+
+    env = _no_prefect_env(tmp_path)
+    monkeypatch.setattr(os, "environ", dict(env))  # no API; the profile file does not exist
+    emitter = prefect_events.PrefectEmitter()
+    assert not emitter.active()
+    (tmp_path / "prefect-home" / "profiles.toml").write_text('active = "x"\n[profiles.x]\n')
+    assert not emitter.active()
+    os.environ["PREFECT_API_URL"] = "http://127.0.0.1:9/api"
+    assert emitter.active()
+
+
+def test_the_prefect_event_of_a_core_event(recorded):
+    from kerascut.flows.events import to_prefect
+
+    events.backbone_promoted("s3://team/backbones", {"name": "mnv2", "version": "v2", "artifacts": [
+        {"path": "model.keras", "format": "keras", "sha256": "ab" * 32, "bytes": 3}]}, pointer="prod", previous="v1")
+    (event,) = recorded
+    prefect_event = to_prefect(event)
+    assert prefect_event.event == "kerascut.backbone.promoted"
+    assert prefect_event.resource.id == "kerascut.backbone.mnv2"
+    assert dict(prefect_event.resource)["kerascut.alias"] == "prod"
+    (store,) = prefect_event.related
+    assert store.id == "kerascut.store.s3://team/backbones" and store.role == "store"
+    assert prefect_event.payload["model_sha256"] == "ab" * 32
+    assert prefect_event.payload["manifest_uri"] == "s3://team/backbones/mnv2/v2/manifest.json"
+    assert str(prefect_event.id) == event["id"]
+    json.dumps(prefect_event.model_dump(mode="json"))
+
+
+def test_the_downstream_example_trigger():
+    """deployments/downstream.yaml: on kerascut.backbone.published for mnv2, the manifest URI as
+    the parameter (the real automation is created in tests/test_events_prefect.py)."""
+    sys.path.insert(0, str(ROOT / "deployments"))
+    try:
+        import downstream_example
+    finally:
+        sys.path.remove(str(ROOT / "deployments"))
+    (trigger,) = downstream_example.triggers()
+    assert trigger.expect == {"kerascut.backbone.published"}
+    assert trigger.match.root == {"prefect.resource.id": "kerascut.backbone.mnv2"}
+    assert trigger.parameters == {"manifest_uri": "{{ event.payload.manifest_uri }}"}
+    assert downstream_example.backbone_ref("s3://team/backbones/mnv2/3f9a/manifest.json") == "s3://team/backbones/mnv2@3f9a"
+    with pytest.raises(ValueError, match=r"manifest\.json"):
+        downstream_example.backbone_ref("s3://team/backbones/mnv2/3f9a/model.keras")
+
+
+def test_a_failed_validation_in_prepare_emits_failed(prefect_harness, tmp_path, recorded):
+    """prepare-backbone (a real flow run, harness API) on a model that outputs NaN: the run fails
+    as before, and kerascut.backbone.failed names the backbone, the version and why."""
+    from kerascut.flows.prepare_backbone import prepare_backbone
+    from tests.test_flows import tiny_backbone, tiny_model_bytes
+
+    source = tmp_path / "nan.keras"
+    source.write_bytes(tiny_model_bytes(tmp_path, 3, nan=True))
+    state = prepare_backbone(backbone=tiny_backbone("tiny-nan", str(source)), store=str(tmp_path / "store"),
+                             version="v1", fingerprint="fp", validation={"samples": 2, "batch_size": 2},
+                             return_state=True)
+    assert state.is_failed()
+    (failed,) = _only(recorded, events.FAILED)
+    assert failed["resource"]["id"] == "kerascut.backbone.tiny-nan"
+    assert failed["payload"]["version"] == "v1" and failed["payload"]["store"] == str(tmp_path / "store")
+    assert "failed validation" in failed["payload"]["reason"] and "CandidateRejected" in failed["payload"]["reason"]
+    assert _only(recorded, events.PUBLISHED) == []
