@@ -246,19 +246,29 @@ def test_a_config_cuts_and_validates_a_preset_at_pyramid_outputs(presets: dict[s
 
 
 @hub
-def test_plan_fingerprints_a_preset_directory_without_keras_hub_or_tensorflow(presets: dict[str, Path]) -> None:
+def test_plan_fingerprints_a_preset_directory_without_keras_hub_or_tensorflow(
+    presets: dict[str, Path], tmp_path: Path
+) -> None:
+    config = tmp_path / "kerascut.yaml"
+    config.write_text(json.dumps({"store": str(tmp_path / "store"), "backbones": [
+        {"name": "resnet-fpn", "source": str(presets["resnet"]), "end": "pyramid_outputs"}]}))
     code = (
-        "import sys; from kerascut_core.sources import fingerprint; "
-        "from kerascut_core.sources.presets import is_preset_dir; "
-        f"print(fingerprint({str(presets['resnet'])!r}), is_preset_dir({str(presets['resnet'])!r})); "
-        "print(sorted(m for m in ('keras_hub', 'tensorflow', 'keras') if m in sys.modules))"
+        "import json, sys; from kerascut_core.cli.app import main; "
+        "code = main(['plan', sys.argv[1], '--json']); "
+        "print('\\nHEAVY=' + json.dumps(sorted(m for m in ('keras_hub', 'tensorflow', 'keras') if m in sys.modules))); "
+        "sys.exit(code)"
     )
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60,
-                         env=dict(os.environ, PYTHONPATH=str(ROOT)))
-    assert out.returncode == 0, out.stderr
-    first, heavy = out.stdout.splitlines()
-    assert first.startswith("sha256-dir:") and first.endswith(" True") and heavy == "[]"
-    assert first.split()[0] == kc.fingerprint(presets["resnet"])
+    out = subprocess.run([sys.executable, "-c", code, str(config)], cwd=tmp_path, capture_output=True,
+                         text=True, timeout=120, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    body, _, heavy = out.stdout.rpartition("\nHEAVY=")
+    assert out.returncode in (0, 3) and json.loads(heavy) == [], out.stdout + out.stderr
+    (entry,) = json.loads(body)["backbones"]
+    from kerascut_core.config import BackboneConfig
+
+    backbone = BackboneConfig(name="resnet-fpn", source=str(presets["resnet"]), end="pyramid_outputs")
+    fingerprint = kc.fingerprint(presets["resnet"])  # the sha256 of the directory's files
+    assert fingerprint.startswith("sha256-dir:")
+    assert entry["status"] == "new" and entry["version"] == kc.backbone_version(backbone, fingerprint)
 
 
 @hub

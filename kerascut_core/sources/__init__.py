@@ -1,7 +1,9 @@
 """Sources: the models backbones are cut from, and how kerascut gets them.
 
-- :func:`load_model` loads a ``.keras`` / ``.h5`` file (a path, ``file://`` or ``s3://``) or
-  builds ``keras.applications/NAME`` (:func:`application_names` lists the names);
+- :func:`load_model` loads a ``.keras`` / ``.h5`` file (a path, ``file://`` or ``s3://``), a
+  keras-hub preset (a directory, local or ``s3://bucket/prefix/``, or a ``kaggle://`` /
+  ``hf://`` handle; the extra ``hub``), or builds ``keras.applications/NAME``
+  (:func:`application_names` lists the names);
 - :func:`fetch` and :func:`resolve_local` bring ``s3://`` bytes into the download cache
   (:class:`DownloadCache`) and return local paths;
 - :func:`fingerprint` is a cheap identity of a source (one HEAD, a sha256, or the build
@@ -11,7 +13,9 @@ The modules, one concept each: ``load`` (:func:`load_model`), ``applications``
 (``keras.applications`` builds, seeded ``weights="none"`` builds), ``archive`` (header checks
 of a model file before Keras opens it), ``load_errors`` (Keras's load errors in one line),
 ``imports`` (:func:`import_modules`: the modules that register custom layers, imported first),
-``fetching``, ``fingerprints`` and ``cache``. No module is named like a function it exports,
+``presets`` (keras-hub presets: what a preset directory is, hub fingerprints, loading),
+``directories`` (``s3://`` directory sources: listing, fingerprint, fetch), ``fetching``,
+``fingerprints`` and ``cache``. No module is named like a function it exports,
 so ``kerascut_core.sources.fingerprint`` and ``kerascut_core.sources.fetch`` are always the
 functions. Importing this package is cheap: it imports neither boto3, TensorFlow nor Keras, and
 the loader modules are imported when :func:`load_model` or :func:`application_names` is first

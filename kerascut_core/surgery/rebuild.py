@@ -36,8 +36,11 @@ def cut(
         start: an address, or a list of addresses (several inputs). ``None`` keeps the
             original inputs. See :func:`cut_points` for the valid single starts.
         end: an address, a list of addresses, or a dict from output names to addresses
-            (a feature pyramid such as ``{"P3": ..., "P4": ..., "P5": ...}``). ``None`` keeps
-            the original outputs.
+            (a feature pyramid such as ``{"P3": ..., "P4": ..., "P5": ...}``; the cut then
+            returns a dict with those keys). ``None`` keeps the original outputs;
+            ``"pyramid_outputs"`` is the model's ``pyramid_outputs`` (keras-hub backbones).
+            Wherever an address goes, the model's own ``KerasTensor`` may go instead
+            (``end=backbone.pyramid_outputs``); the plan records its address.
         drop_first: drop the first N layers and start after them. N counts the entries of
             ``model.layers`` that are not ``InputLayer``, in that order: the model's own layers,
             a nested model as one, raw ``keras.ops`` calls (``x + y``) not at all (they are not
