@@ -7,13 +7,16 @@ in another process, pointed at the server by ``PREFECT_API_URL``, emits
 ``kerascut.backbone.published``; the test reads back from the API the flow run the automation
 created, with the published manifest URI as its parameter, and waits for the served process to
 finish it. ``kerascut promote --alias prod`` then emits ``kerascut.backbone.promoted``, read back
-with ``read_events``. With ``PREFECT_API_URL`` on a port where nothing listens, ``kerascut
-promote`` succeeds with one warning line.
+with ``read_events``, and so is a ``kerascut.backbone.failed`` sent from inside a flow run
+(through Prefect's events worker, related to the run). With ``PREFECT_API_URL`` on a port where
+nothing listens, ``kerascut promote`` succeeds with one warning line.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -42,6 +45,19 @@ store = open_store(root / "store")
 publish(store, root, version="v1", payload=b"backbone-v1")
 update_latest(store, "mnv2", "v1")
 print(store.uri("mnv2/v1/manifest.json"))
+"""
+
+# A flow run that reports a failure, as prepare-backbone does.
+IN_A_RUN = """
+import sys
+from prefect import flow
+from kerascut_core import events
+
+@flow(name="report-a-failure", persist_result=False)
+def report() -> None:
+    assert events.backbone_failed(sys.argv[1], "mnv2", version="v2", reason="CandidateRejected: NaN in the outputs")
+
+report()
 """
 
 
@@ -77,7 +93,7 @@ def test_published_starts_the_downstream_deployment_and_promote_emits(
     from prefect.exceptions import ObjectNotFound
 
     api, env, procs = prefect_server
-    procs.start("downstream", [sys.executable, "deployments/downstream_example.py"], env)
+    serving = procs.start("downstream", [sys.executable, "deployments/downstream_example.py"], env)
     logs = lambda: procs.log("downstream") + "\n--- server:\n" + procs.log("server")  # noqa: E731
     settings, client = _client(api)
     try:
@@ -124,9 +140,21 @@ def test_published_starts_the_downstream_deployment_and_promote_emits(
         assert prod.payload["model_sha256"] == published.payload["model_sha256"]
         # the publish's own move of latest was announced too
         assert [e.payload["pointer"] for e in _events(client, "kerascut.backbone.promoted")].count("latest") == 1
+
+        # inside a flow run the event goes through Prefect's events worker, related to the run,
+        # and is delivered before the process exits
+        out, _ = _run([sys.executable, "-c", IN_A_RUN, store_uri], env)
+        assert out.returncode == 0, out.stderr
+        (failed,) = _wait("the failed event from a flow run", lambda: _events(client, "kerascut.backbone.failed"), 30)
+        assert failed.payload["reason"] == "CandidateRejected: NaN in the outputs" and failed.payload["version"] == "v2"
+        assert "flow-run" in {r.role for r in failed.related}, failed.related
     finally:
         client.__exit__(None, None, None)
         settings.__exit__(None, None, None)
+        if serving.poll() is None:  # a served flow stops on Ctrl-C (it outlasts a SIGTERM by seconds)
+            os.killpg(serving.pid, signal.SIGINT)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                serving.wait(timeout=15)
 
 
 def test_promote_with_an_unreachable_api_succeeds_with_one_warning(tmp_path: Path) -> None:
