@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Create kerascut's two work pools on the Prefect server at PREFECT_API_URL (idempotent).
+# Create kerascut's two work pools and its prepare concurrency limit on the Prefect server at
+# PREFECT_API_URL (idempotent).
 #
 #   bash deployments/setup_work_pools.sh [--dry-run] [process|docker|kubernetes] [GPU_COUNT]
+#   PREPARE_SLOTS=4 bash deployments/setup_work_pools.sh     # 4 prepares at once over all refreshes
 #
 # `prefect` is the project's own (.venv/bin/prefect, what scripts/setup.sh installs, found from
 # the repository root whatever the working directory), else the one on PATH; PREFECT=/path/to/prefect
@@ -10,6 +12,10 @@
 #   kerascut-cpu  runs refresh-backbones (fingerprints, fetch, cut, publish)
 #   kerascut-gpu  runs validate-backbone; for docker and kubernetes its base job template asks
 #                 for GPUs (NVIDIA_VISIBLE_DEVICES / nvidia.com/gpu limits)
+#   kerascut-prepare-backbone-cpu  the global concurrency limit every refresh with
+#                 prepare: {deployment: prepare-backbone/cpu} takes one slot of per prepare run in
+#                 flight (PREPARE_SLOTS, default 2: about one per CPU worker), so overlapping
+#                 refreshes never oversubscribe the pool; without it only `concurrency` bounds each
 #
 # Then start one worker per pool:
 #   prefect worker start --pool kerascut-cpu
@@ -29,6 +35,11 @@ for arg in "$@"; do
 done
 TYPE="${ARGS[0]:-process}"
 GPUS="${ARGS[1]:-1}"
+PREPARE_SLOTS="${PREPARE_SLOTS:-2}"
+PREPARE_LIMIT=kerascut-prepare-backbone-cpu   # kerascut_core.pipeline_names.prepare_limit_name
+case "$PREPARE_SLOTS" in
+  ''|*[!0-9]*|0) echo "setup_work_pools: expected PREPARE_SLOTS to be a whole number above 0; received '$PREPARE_SLOTS'" >&2; exit 2 ;;
+esac
 case "$TYPE" in
   process|docker|kubernetes) ;;
   *) echo "setup_work_pools: expected process, docker or kubernetes; received '$TYPE'" >&2; exit 2 ;;
@@ -94,4 +105,7 @@ json.dump(template, open(path, "w"), indent=2)
 PY
   "$PREFECT" work-pool create kerascut-gpu --type "$TYPE" --base-job-template "$template" --overwrite
 fi
+# create, or (it exists) set its slots: `prefect gcl create` refuses an existing name
+run "$PREFECT" global-concurrency-limit create "$PREPARE_LIMIT" --limit "$PREPARE_SLOTS" 2>/dev/null \
+  || run "$PREFECT" global-concurrency-limit update "$PREPARE_LIMIT" --limit "$PREPARE_SLOTS"
 run "$PREFECT" work-pool ls

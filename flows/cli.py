@@ -66,7 +66,8 @@ def run_command(
 ) -> int:
     """Publish the stale backbones of CONFIG now, on this machine.
 
-    Uses Prefect's embedded API unless PREFECT_API_URL is set. The config's `imports` and the
+    Uses Prefect's embedded API unless PREFECT_API_URL is set; on the embedded API backbones are
+    prepared in this process even when the config names a prepare.deployment. The config's `imports` and the
     --import modules are imported before any model loads (found on PYTHONPATH or beside
     CONFIG). Exit code 1 when any backbone failed (the others are still published), 2 for a
     bad config.
@@ -86,6 +87,15 @@ def run_command(
             f"kerascut: refreshing {len(cfg.select(list(only)))} backbone(s) into {cfg.store} on {where}",
             highlight=False,
         )
+    if cfg.prepare.deployment and not _api_url():
+        # The embedded API has no deployments and no workers: prepare here, as without the field.
+        if not quiet:
+            console.print(
+                f"kerascut: preparing in this process (prepare.deployment {cfg.prepare.deployment!r} needs a "
+                "server with workers: set PREFECT_API_URL)",
+                highlight=False,
+            )
+        cfg = cfg.model_copy(update={"prepare": cfg.prepare.model_copy(update={"deployment": None})})
     from kerascut.flows._progress import listen
     from kerascut.flows.refresh_backbones import refresh_backbones
 
@@ -219,7 +229,7 @@ def _state_error(state: Any) -> str:
 )
 @click.option("--image", default=None, help="Container image for docker/kubernetes pools.")
 def deploy_command(config: Path, cpu_pool: str, gpu_pool: str, create_pools: bool, image: str | None) -> int:
-    """Register refresh-backbones/cpu (with CONFIG's cron) and validate-backbone/gpu.
+    """Register refresh-backbones/cpu (with CONFIG's cron), prepare-backbone/cpu and validate-backbone/gpu.
 
     The server is the one at PREFECT_API_URL. Redeploying replaces the schedule and the
     config of the existing deployments; it never adds a second schedule.

@@ -1,7 +1,10 @@
-"""Register kerascut's two deployments on a Prefect server (what ``kerascut deploy`` does).
+"""Register kerascut's three deployments on a Prefect server (what ``kerascut deploy`` does).
 
 - ``refresh-backbones/cpu`` on the CPU pool, with the config inline as its parameter and the
   config's cron as its only schedule;
+- ``prepare-backbone/cpu`` on the CPU pool, run by the refresh through ``run_deployment`` (one
+  flow run per stale backbone, spread over the pool's workers) when ``prepare.deployment``
+  names it;
 - ``validate-backbone/gpu`` on the GPU pool, run by the refresh through ``run_deployment``
   when ``validation.deployment`` names it.
 
@@ -25,9 +28,15 @@ from typing import Any
 
 from kerascut_core.config import KerascutConfig
 from kerascut_core.errors import KerascutError
-from kerascut_core.pipeline_names import CPU_POOL, GPU_POOL, REFRESH_DEPLOYMENT, VALIDATE_DEPLOYMENT
+from kerascut_core.pipeline_names import (
+    CPU_POOL,
+    GPU_POOL,
+    PREPARE_DEPLOYMENT,
+    REFRESH_DEPLOYMENT,
+    VALIDATE_DEPLOYMENT,
+)
 
-__all__ = ["REFRESH_DEPLOYMENT", "VALIDATE_DEPLOYMENT", "deploy_config", "deployable_config"]
+__all__ = ["PREPARE_DEPLOYMENT", "REFRESH_DEPLOYMENT", "VALIDATE_DEPLOYMENT", "deploy_config", "deployable_config"]
 
 _ENV = {"TF_CPP_MIN_LOG_LEVEL": "2", "KERAS_BACKEND": "tensorflow"}
 _GPU_ENV = {
@@ -62,10 +71,11 @@ def deploy_config(
     create_pools: bool = False,
     image: str | None = None,
 ) -> list[dict[str, Any]]:
-    """Create or update both deployments on the server at ``PREFECT_API_URL``."""
+    """Create or update the three deployments on the server at ``PREFECT_API_URL``."""
     from prefect.client.orchestration import get_client
     from prefect.deployments.runner import EntrypointType
 
+    from kerascut.flows.prepare_backbone import prepare_backbone
     from kerascut.flows.refresh_backbones import refresh_backbones
     from kerascut.flows.validate_backbone import validate_backbone
 
@@ -89,6 +99,14 @@ def deploy_config(
         concurrency_limit=1,
         entrypoint_type=EntrypointType.MODULE_PATH,
     )
+    prepare = prepare_backbone.to_deployment(
+        name=PREPARE_DEPLOYMENT.split("/")[1],
+        description="Prepare one stale backbone (run by refresh-backbones through run_deployment).",
+        tags=["kerascut"],
+        work_pool_name=cpu_pool,
+        job_variables=job_variables,
+        entrypoint_type=EntrypointType.MODULE_PATH,
+    )
     validate = validate_backbone.to_deployment(
         name=VALIDATE_DEPLOYMENT.split("/")[1],
         description="Validate one staged candidate (run by refresh-backbones through run_deployment).",
@@ -98,6 +116,7 @@ def deploy_config(
         entrypoint_type=EntrypointType.MODULE_PATH,
     )
     refresh_id = refresh.apply()
+    prepare.apply()
     validate.apply()
 
     schedule = None
@@ -107,6 +126,7 @@ def deploy_config(
             schedule = f"{cfg.schedule.cron} ({cfg.schedule.timezone})"
     return [
         {"name": REFRESH_DEPLOYMENT, "work_pool": cpu_pool, "schedule": schedule, "id": str(refresh_id)},
+        {"name": PREPARE_DEPLOYMENT, "work_pool": cpu_pool, "schedule": None},
         {"name": VALIDATE_DEPLOYMENT, "work_pool": gpu_pool, "schedule": None},
     ]
 

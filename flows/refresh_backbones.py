@@ -4,7 +4,8 @@ The parent flow, run on a schedule on the CPU pool::
 
     config ──► fingerprint every source (HEAD requests and hashes; no TensorFlow, no download)
            ──► version already published?  ──► "up-to-date"
-           ──► prepare-backbone for each stale backbone, at most ``concurrency`` at a time
+           ──► prepare-backbone for each stale backbone, at most ``concurrency`` at a time: in this
+               process, or with ``prepare.deployment`` as flow runs on the CPU pool's workers
            ──► table artifact (kerascut-refresh) + link artifacts (kerascut-<name>)
 
 One backbone failing does not stop the others; the flow fails at the end if any failed.
@@ -22,6 +23,7 @@ from __future__ import annotations
 import contextvars
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +32,7 @@ from prefect.artifacts import create_table_artifact
 from prefect.runtime import flow_run
 
 from kerascut.flows._deadline import Deadline
+from kerascut.flows._fanout import prepare_remote
 from kerascut.flows._progress import emit
 from kerascut.flows.prepare_backbone import prepare_backbone
 from kerascut.tasks._aws import aws_credentials
@@ -127,12 +130,13 @@ def refresh_backbones(
                 "%d of %d backbones to prepare: %s",
                 len(stale), len(selected), ", ".join(b.name for b in stale),
             )
+            remote = cfg.prepare.deployment  # None: in this process
+            if remote:
+                logger.info("preparing on deployment %r (its pool's workers), %d at a time", remote, cfg.concurrency)
             with ThreadPoolExecutor(max_workers=min(cfg.concurrency, len(stale))) as pool:
-                running = {
-                    b.name: pool.submit(
-                        contextvars.copy_context().run,
-                        deadline.call,  # with what is left of refresh_timeout when it starts, if any
-                        prepare_backbone,
+                running = {}
+                for b in stale:
+                    parameters = dict(
                         backbone=b.model_dump(mode="json"),
                         store=cfg.store,
                         version=checks[b.name].version,
@@ -144,26 +148,25 @@ def refresh_backbones(
                         already_published=checks[b.name].published,
                         imports=list(cfg.imports),
                         import_paths=import_paths,
-                        return_state=True,
                     )
-                    for b in stale
-                }
+                    if remote:  # a flow run of the deployment, on any worker of its pool
+                        call = partial(prepare_remote, remote, parameters, deadline=deadline)
+                    else:  # with what is left of refresh_timeout when it starts, if any
+                        call = partial(deadline.call, prepare_backbone, **parameters, return_state=True)
+                    running[b.name] = pool.submit(contextvars.copy_context().run, call)
                 names = {future: name for name, future in running.items()}
                 for future in as_completed(names):
-                    name, state = names[future], future.result()
-                    version = checks[name].version
-                    if state.is_completed():
-                        result = state.result()
-                        retained = result.get("retention") or {}
-                        row = _row(
-                            name, result["status"], version, result["manifest_uri"],
-                            max_abs_diff=result.get("max_abs_diff"),
-                            message=retained.get("error") or "",  # published; retention was not applied
-                        )
-                    elif state.name == "TimedOut" and deadline.seconds is not None:
-                        row = _row(name, "failed", version, message=deadline.message("Preparing it"))
+                    name = names[future]
+                    try:
+                        outcome = future.result()
+                    except Exception as exc:
+                        outcome = _row(name, "failed", checks[name].version, message=_exc_message(exc))
+                    if isinstance(outcome, dict):  # prepare_remote's row
+                        row = {k: outcome[k] for k in ("name", "status", "version", "max_abs_diff", "link", "message")}
+                        if row["status"] == "failed":
+                            logger.error("%s: %s", name, row["message"])
                     else:
-                        row = _row(name, "failed", version, message=_state_message(state))
+                        row = _in_process_row(name, checks[name].version, outcome, deadline)
                     _record(rows, row)
 
     ordered = [rows[b.name] for b in selected]
@@ -187,6 +190,21 @@ def refresh_backbones(
             ordered,
         )
     return summary
+
+
+def _in_process_row(name: str, version: str, state: Any, deadline: Deadline) -> dict[str, Any]:
+    """The row of an in-process prepare-backbone subflow, from its final state."""
+    if state.is_completed():
+        result = state.result()
+        retained = result.get("retention") or {}
+        return _row(
+            name, result["status"], version, result["manifest_uri"],
+            max_abs_diff=result.get("max_abs_diff"),
+            message=retained.get("error") or "",  # published; retention was not applied
+        )
+    if state.name == "TimedOut" and deadline.seconds is not None:
+        return _row(name, "failed", version, message=deadline.message("Preparing it"))
+    return _row(name, "failed", version, message=_state_message(state))
 
 
 def _load(config: str | dict[str, Any] | KerascutConfig) -> KerascutConfig:
@@ -226,11 +244,14 @@ def _state_message(state: Any) -> str:
     except BaseException as raised:  # results may be unavailable
         exc = raised
     if isinstance(exc, BaseException):
-        text = str(exc) or type(exc).__name__
-        if not isinstance(exc, KerascutError):
-            text = f"{type(exc).__name__}: {text}"
-    else:
-        text = state.message or state.type.value
+        return _exc_message(exc)
+    return " ".join((state.message or state.type.value).split())
+
+
+def _exc_message(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    if not isinstance(exc, KerascutError):
+        text = f"{type(exc).__name__}: {text}"
     return " ".join(text.split())
 
 

@@ -159,11 +159,13 @@ def test_deploy_workers_and_gpu_pool_validation(prefect_server: tuple[str, dict[
     out = _run([sys.executable, "-m", "kerascut_core", "deploy", str(config)], env)
     assert out.returncode == 0, out.stdout + out.stderr
     assert "refresh-backbones/cpu" in out.stdout and "0 3 * * 1" in out.stdout
+    assert "deployed prepare-backbone/cpu on pool kerascut-cpu" in out.stdout  # the fan-out's (test_fanout.py)
 
     settings, client = _client(api)
     try:
         refresh = client.read_deployment_by_name("refresh-backbones/cpu")
         validate = client.read_deployment_by_name("validate-backbone/gpu")
+        assert client.read_deployment_by_name("prepare-backbone/cpu").work_pool_name == "kerascut-cpu"
         assert refresh.work_pool_name == "kerascut-cpu" and validate.work_pool_name == "kerascut-gpu"
         schedules = client.read_deployment_schedules(refresh.id)
         assert [(s.schedule.cron, s.schedule.timezone, s.active) for s in schedules] == [("0 3 * * 1", "UTC", True)]

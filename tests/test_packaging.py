@@ -223,6 +223,7 @@ def test_prefect_yaml_names_the_installed_flows_pools_and_deployments() -> None:
         declared[f"{flow.name}/{deployment['name']}"] = deployment["work_pool"]["name"]
     assert declared == {
         pipeline_names.REFRESH_DEPLOYMENT: pipeline_names.CPU_POOL,
+        pipeline_names.PREPARE_DEPLOYMENT: pipeline_names.CPU_POOL,
         pipeline_names.VALIDATE_DEPLOYMENT: pipeline_names.GPU_POOL,
     }
 

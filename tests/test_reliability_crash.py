@@ -2,7 +2,9 @@
 
 CI kills 8 publishes on a local store and 4 on the S3 API server; ``-m slow`` kills 50 on each.
 After every kill the store's invariants hold; a rerun completes the work; ``kerascut gc``
-removes every orphan and no committed object.
+removes every orphan and no committed object. With fan-out (``prepare.deployment``), a worker's
+prepare job killed mid-prepare on a real server ends CRASHED, its backbone is reported failed
+while the other publishes, and the next refresh completes it (tests/reliability/remote_crash.py).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import pytest
 
 from tests.reliability.crash import run_crash_harness, run_publish_race
 from tests.reliability.figures import record
+from tests.reliability.remote_crash import run_remote_prepare_kill
 from tests.reliability.servers import moto_server
 from tests.reliability.servers import s3_env as s3_env_for
 
@@ -59,6 +62,14 @@ def test_concurrent_publishers_write_one_copy(tmp_path, s3_env, store):
     problems = run_publish_race(uri, 4, ["r1", "r2", "r3"], env=s3_env if store == "s3" else None)
     record("race", processes=4, store=f"{store} (publish protocol)", ok=not problems, exits=[])
     assert problems == []
+
+
+def test_killed_remote_prepare_is_reported_and_completed_by_the_next_refresh(tmp_path):
+    from tests.reliability.sources import shared_sources
+
+    report = run_remote_prepare_kill(tmp_path, shared_sources())
+    record("crash-remote-prepare", **{k: v for k, v in report.items() if k != "killed"})
+    assert report["problems"] == [], report
 
 
 @pytest.mark.slow

@@ -16,11 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from kerascut_core.pipeline_names import CPU_POOL, GPU_POOL
+from kerascut_core.pipeline_names import CPU_POOL, GPU_POOL, PREPARE_DEPLOYMENT, prepare_limit_name
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "deployments" / "setup_work_pools.sh"
 MINIMAL_PATH = "/usr/bin:/bin"
+PREPARE_LIMIT = prepare_limit_name(PREPARE_DEPLOYMENT)
 
 
 def _clone(tmp: Path, *, venv: bool) -> Path:
@@ -54,6 +55,7 @@ def test_dry_run_finds_the_projects_prefect_from_anywhere(tmp_path: Path) -> Non
     assert commands == [
         f"{prefect} work-pool create {CPU_POOL} --type process --overwrite",
         f"{prefect} work-pool create {GPU_POOL} --type process --overwrite",
+        f"{prefect} global-concurrency-limit create {PREPARE_LIMIT} --limit 2",
         f"{prefect} work-pool ls",
     ]
     assert not (tmp_path / "calls.log").exists()  # nothing ran
@@ -93,7 +95,10 @@ def test_a_real_run_calls_prefect_and_needs_the_server(tmp_path: Path) -> None:
     assert out.returncode == 0, out.stderr
     calls = [line.split(" ", 1)[1] for line in (tmp_path / "calls.log").read_text().splitlines()]
     assert calls == [f"work-pool create {CPU_POOL} --type process --overwrite",
-                     f"work-pool create {GPU_POOL} --type process --overwrite", "work-pool ls"]
+                     f"work-pool create {GPU_POOL} --type process --overwrite",
+                     f"global-concurrency-limit create {PREPARE_LIMIT} --limit 2", "work-pool ls"]
+    out = _sh(script, "--dry-run", cwd=repo, PREPARE_SLOTS="0")
+    assert out.returncode == 2 and "PREPARE_SLOTS" in out.stderr
     out = _sh(script, "--dry-run", "lambda", cwd=repo)
     assert out.returncode == 2 and "expected process, docker or kubernetes" in out.stderr
 

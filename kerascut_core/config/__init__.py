@@ -8,6 +8,7 @@ each backbone, its source and its cut::
     schedule: {cron: "0 3 * * 1", timezone: UTC}
     validation: {samples: 8, atol: 0.0, deployment: validate-backbone/gpu}
     retention: {keep_last: 10}
+    prepare: {deployment: prepare-backbone/cpu}   # optional: fan out over the CPU pool's workers
     backbones:
       - name: mobilenetv2-stride16
         source: keras.applications/MobileNetV2
@@ -20,7 +21,7 @@ Errors are :class:`~kerascut_core.errors.ConfigError` (CLI exit code 2) with the
 field, e.g. ``backbones[2].start``, and did-you-mean suggestions for unknown keys. This package
 never imports TensorFlow: a no-op refresh loads the config, fingerprints and stops.
 
-The modules, one concept each: ``settings`` (schedule, validation and retention settings), ``backbone``
+The modules, one concept each: ``settings`` (schedule, validation, retention and prepare settings), ``backbone``
 (one backbone; its name follows :func:`kerascut_core.uris.check_name`), ``models`` (the whole
 file, :class:`KerascutConfig`), ``yaml_loader`` (reading a file: bounded, unique keys),
 ``describe`` (pydantic errors as one line), ``load`` (:func:`load_config`,
@@ -41,6 +42,7 @@ from kerascut_core.config.load import load_config, parse_config
 from kerascut_core.config.models import KerascutConfig
 from kerascut_core.config.schema import config_json_schema
 from kerascut_core.config.settings import (
+    PrepareSettings,
     RetentionSettings,
     Schedule,
     ValidationOverrides,
@@ -64,6 +66,7 @@ __all__ = [
     "MAX_YAML_NODES",
     "BackboneConfig",
     "KerascutConfig",
+    "PrepareSettings",
     "RetentionSettings",
     "Schedule",
     "ValidationOverrides",

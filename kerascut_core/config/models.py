@@ -16,7 +16,12 @@ from pydantic import Field, field_validator
 from kerascut_core._names import clip, did_you_mean, short_repr
 from kerascut_core.config._fields import Duration, StrictModel
 from kerascut_core.config.backbone import BackboneConfig
-from kerascut_core.config.settings import RetentionSettings, Schedule, ValidationSettings
+from kerascut_core.config.settings import (
+    PrepareSettings,
+    RetentionSettings,
+    Schedule,
+    ValidationSettings,
+)
 from kerascut_core.errors import ConfigError, SourceError
 from kerascut_core.sources import check_cache_dir
 from kerascut_core.sources.imports import check_module_name
@@ -34,6 +39,10 @@ class KerascutConfig(StrictModel):
     validation: ValidationSettings = Field(default_factory=ValidationSettings)
     retention: RetentionSettings = Field(
         default_factory=RetentionSettings, description="Versions kept per backbone (default: all)."
+    )
+    prepare: PrepareSettings = Field(
+        default_factory=PrepareSettings,
+        description="Where stale backbones are prepared (default: in the refresh's own process).",
     )
     concurrency: int = Field(
         2, ge=1, le=64, description="How many backbones are prepared at the same time in one refresh."

@@ -4,7 +4,7 @@
 (:class:`ValidationSettings`, the defaults for every backbone) and a backbone's
 ``validation`` (:class:`ValidationOverrides`: the fields it changes), and ``retention``
 (:class:`RetentionSettings`: how many committed versions each backbone keeps; a backbone may
-set its own).
+set its own), and ``prepare`` (:class:`PrepareSettings`: where each stale backbone is prepared).
 
     >>> Schedule(cron="0  3 * * 1").cron
     '0 3 * * 1'
@@ -12,6 +12,8 @@ set its own).
     (8, None)
     >>> RetentionSettings().keep_last, RetentionSettings(keep_last=5).keep_last
     (None, 5)
+    >>> PrepareSettings().deployment, PrepareSettings(deployment="prepare-backbone/cpu").deployment
+    (None, 'prepare-backbone/cpu')
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from kerascut_core.config._fields import (
     check_uri_value,
 )
 
-__all__ = ["RetentionSettings", "Schedule", "ValidationOverrides", "ValidationSettings"]
+__all__ = ["PrepareSettings", "RetentionSettings", "Schedule", "ValidationOverrides", "ValidationSettings"]
 
 _CRON_FIELD_RE = re.compile(r"^[0-9A-Za-z*/,?#LW-]+$")
 
@@ -147,3 +149,24 @@ class RetentionSettings(StrictModel):
             "does the same by hand."
         ),
     )
+
+
+class PrepareSettings(StrictModel):
+    """Where a refresh prepares each stale backbone: in its own process, or on CPU workers."""
+
+    deployment: str | None = Field(
+        None,
+        description=(
+            'Prepare each stale backbone as a flow run of this Prefect deployment ("prepare-backbone/cpu", '
+            "which `kerascut deploy` registers on the CPU pool) through run_deployment, so every worker "
+            "of the pool takes its share; at most `concurrency` at a time, and at most the slots of the "
+            "global concurrency limit kerascut-<flow>-<deployment> (kerascut-prepare-backbone-cpu) over "
+            "all refreshes. null prepares in the refresh's own process (and `kerascut run` without "
+            "PREFECT_API_URL always does)."
+        ),
+    )
+
+    @field_validator("deployment")
+    @classmethod
+    def _check_deployment(cls, value: str | None) -> str | None:
+        return check_deployment_name(value)

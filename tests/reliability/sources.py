@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-__all__ = ["NOISY", "TINY", "backbone", "kerascut", "make_sources"]
+__all__ = ["NOISY", "TINY", "backbone", "kerascut", "make_sources", "shared_sources"]
 
 REPO = Path(__file__).resolve().parents[2]
 TINY = ("tiny_a", "tiny_b", "tiny_c")
@@ -49,6 +49,23 @@ def make_sources(out: str | Path) -> Path:
     subprocess.run([sys.executable, "-c", _SCRIPT, str(out)], cwd=REPO, env=env, check=True,
                    capture_output=True, timeout=300)
     return out
+
+
+_SHARED: list[Path] = []
+
+
+def shared_sources() -> Path:
+    """:func:`make_sources` once per process, in a temporary directory removed at exit (read only:
+    for tests that only read the sources)."""
+    if not _SHARED:
+        import atexit
+        import shutil
+        import tempfile
+
+        tmp = Path(tempfile.mkdtemp(prefix="kerascut-sources-"))
+        atexit.register(shutil.rmtree, tmp, ignore_errors=True)
+        _SHARED.append(make_sources(tmp))
+    return _SHARED[0]
 
 
 def backbone(name: str, source: str, **extra: Any) -> dict[str, Any]:

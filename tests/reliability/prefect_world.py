@@ -1,0 +1,156 @@
+"""A real Prefect server with process workers on ``kerascut-cpu``, for fan-out tests and benchmarks.
+
+``prefect_world(tmp)`` starts ``prefect server start`` (SQLite, a free port, no UI) as a
+subprocess, creates the work pool and, where asked, the prepare concurrency limit, and yields a
+:class:`World`: ``world.start_worker(name, env=...)`` starts ``prefect worker start --pool
+kerascut-cpu --type process`` subprocesses, ``world.client()`` is a sync client on the server,
+``world.settings()`` points this process's Prefect at it. Every process is stopped at the end
+(each in its own process group).
+
+    with prefect_world(tmp_path, gcl_slots=2) as world:
+        world.deploy(config)                          # kerascut's three deployments
+        world.start_worker("w1"); world.start_worker("w2")
+        with world.settings():
+            refresh_backbones(config)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from kerascut_core.pipeline_names import CPU_POOL, GPU_POOL, PREPARE_DEPLOYMENT, prepare_limit_name
+from tests.test_integration_prefect import Processes, _free_port
+
+__all__ = ["World", "prefect_world", "worker_of_runs"]
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class World:
+    api: str
+    env: dict[str, str]
+    procs: Processes
+    tmp: Path
+
+    def prefect(self, *args: str) -> subprocess.CompletedProcess[str]:
+        out = subprocess.run([sys.executable, "-m", "prefect", *args], cwd=REPO, env=self.env,
+                             capture_output=True, text=True, timeout=300)
+        if out.returncode != 0:
+            raise RuntimeError(f"prefect {' '.join(args)} exited {out.returncode}: {out.stdout}{out.stderr}"[-3000:])
+        return out
+
+    def start_worker(self, name: str, *, env: dict[str, str] | None = None, limit: int | None = 1) -> subprocess.Popen:
+        """A process worker on the CPU pool; ``limit``: flow runs it runs at once (None: any)."""
+        args = [sys.executable, "-m", "prefect", "worker", "start", "--pool", CPU_POOL, "--type", "process",
+                "--name", name]
+        if limit is not None:
+            args += ["--limit", str(limit)]
+        return self.procs.start(name, args, {**self.env, **(env or {})})
+
+    @contextlib.contextmanager
+    def settings(self) -> Iterator[None]:
+        from prefect.settings import PREFECT_API_URL, temporary_settings
+
+        with temporary_settings({PREFECT_API_URL: self.api}):
+            yield
+
+    @contextlib.contextmanager
+    def client(self) -> Iterator[Any]:
+        from prefect.client.orchestration import get_client
+
+        with self.settings(), get_client(sync_client=True) as client:
+            yield client
+
+    def deploy(self, config: dict[str, Any]) -> None:
+        """kerascut's deployments for ``config``, registered in this process (``deploy_config``)."""
+        from kerascut.flows.deployments import deploy_config
+        from kerascut_core.config import parse_config
+
+        with self.settings():
+            deploy_config(parse_config(config))
+
+    def logs(self) -> str:
+        return "\n".join(f"--- {name}:\n{self.procs.log(name)}" for name, _ in self.procs.procs)
+
+
+@contextlib.contextmanager
+def prefect_world(tmp: Path, *, gcl_slots: int | None = None, startup_s: float = 120) -> Iterator[World]:
+    """The server, both pools and (with ``gcl_slots``) the prepare limit; see the module doc."""
+    port = _free_port()
+    api = f"http://127.0.0.1:{port}/api"
+    home = tmp / "prefect-home"
+    home.mkdir(parents=True, exist_ok=True)
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")},
+        "PREFECT_HOME": str(home),
+        "PREFECT_API_URL": api,
+        "PREFECT_API_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{home / 'prefect.db'}",
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_UI_ENABLED": "false",
+        "PREFECT_WORKER_QUERY_SECONDS": "1",
+        "PREFECT_WORKER_PREFETCH_SECONDS": "1",
+        "PREFECT_LOGGING_LEVEL": "INFO",
+        "PYTHONPATH": str(REPO),
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+        # services these tests never need (schedules, late runs, automations...): less CPU on CI
+        **{f"PREFECT_SERVER_SERVICES_{name}_ENABLED": "false" for name in (
+            "SCHEDULER", "LATE_RUNS", "PAUSE_EXPIRATIONS", "FOREMAN", "TRIGGERS", "CANCELLATION_CLEANUP",
+            "CLEANUP_RECONCILER")},
+        "PREFECT_SERVER_SERVICES_DB_VACUUM_ENABLED": "[]",
+    }
+    procs = Processes(tmp)
+    try:
+        server = procs.start("server", [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
+                                        "--port", str(port)], env)
+        deadline = time.monotonic() + startup_s
+        while True:
+            try:
+                with urllib.request.urlopen(f"{api}/health", timeout=2):
+                    break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"prefect server did not start:\n{procs.log('server')}") from None
+                time.sleep(0.3)
+        world = World(api, env, procs, tmp)
+        from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate, WorkPoolCreate
+
+        with world.client() as client:
+            for pool in (CPU_POOL, GPU_POOL):
+                client.create_work_pool(WorkPoolCreate(name=pool, type="process"))
+            if gcl_slots is not None:
+                client.create_global_concurrency_limit(
+                    GlobalConcurrencyLimitCreate(name=prepare_limit_name(PREPARE_DEPLOYMENT), limit=gcl_slots)
+                )
+        yield world
+    finally:
+        _drain_prefect_services()
+        procs.stop_all()
+
+
+def _drain_prefect_services() -> None:
+    """Send this process's pending Prefect logs and events while the server still runs (else the
+    process retries them at exit, against a stopped server, for a minute)."""
+    if "prefect" not in sys.modules:
+        return
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+
+    for service in (APILogWorker, EventsWorker):
+        with contextlib.suppress(Exception):
+            service.drain_all(timeout=10, at_exit=False)
+
+
+def worker_of_runs(client: Any, flow_run_ids: list[Any]) -> dict[str, str | None]:
+    """``{flow_run_id: worker name}``, from the labels a worker gives each run it takes
+    (``prefect.worker.name``), read back from the API."""
+    return {str(i): client.read_flow_run(i).labels.get("prefect.worker.name") for i in flow_run_ids}
