@@ -30,8 +30,9 @@ An emitter is a callable taking the event dict, with two optional methods: ``act
 there anywhere to send to now? checked before every event, so it must be cheap) and
 ``flush(timeout)``. Emission never fails the operation: an emitter that raises becomes one
 :class:`EventWarning`. Entry points are looked up on the first event only, and an event is
-built only when some emitter is active, so without a configured API an event costs a few
-microseconds.
+built only when some emitter is active: without a configured API, the first event of a
+process costs the entry-point scan (about 40 ms here) and each one after tens of microseconds,
+and nothing of Prefect is imported.
 
     >>> seen = []
     >>> unregister = register(seen.append)
