@@ -267,8 +267,8 @@ def test_outputs_match_by_name_and_order():
 
 def test_format_tolerance_is_the_default_unless_the_validation_is_looser():
     atol, rtol, why = tolerance("litert", 0.0, 0.0)
-    assert (atol, rtol) == (1e-4, 1e-4) and "not promised" in why
-    assert tolerance("onnx", 1e-2, 0.0)[:2] == (1e-2, 1e-4)
+    assert (atol, rtol) == (1e-3, 1e-3) and "not promised" in why
+    assert tolerance("onnx", 1e-2, 0.0)[:2] == (1e-2, 1e-3)
 
 
 def test_config_takes_the_new_formats():

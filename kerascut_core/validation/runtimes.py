@@ -18,7 +18,7 @@ name, with the source's end activations:
     >>> match_outputs(["C5:0", "C4:0"], ["C5", "C4"], ordered=True)
     ['C5:0', 'C4:0']
     >>> tolerance("onnx", 0.0, 0.0)[:2]
-    (0.0001, 0.0001)
+    (0.001, 0.001)
 """
 
 from __future__ import annotations
@@ -46,17 +46,19 @@ MODULES = {"onnx": "onnxruntime", "litert": "ai_edge_litert"}
 #: validation's own tolerance is looser.
 TOLERANCES: dict[str, tuple[float, float, str]] = {
     # tf2onnx folds BatchNorm into the convolution weights (rounded once more in float32) and
-    # onnxruntime's MLAS kernels sum in another order, with FMA; on the MobileNetV2 cut the
-    # difference is ~1e-6 in absolute value, ~1e-5 relative, so 1e-4 leaves 10-100x margin
-    # and still catches any changed weight or swapped output.
-    "onnx": (1e-4, 1e-4, "onnxruntime folds BatchNorm into the convolutions and sums in another "
-                         "order (float32 rounding, ~1e-6 measured); exactness is not promised outside Keras"),
-    # The TFLite converter folds BatchNorm and fuses activations as tf2onnx does, and the
-    # XNNPACK delegate picks its own kernels (and accumulation order) per CPU; measured
-    # ~1e-6, so the same 1e-4.
-    "litert": (1e-4, 1e-4, "the LiteRT converter folds BatchNorm and fuses activations, and XNNPACK "
-                           "sums in its own order (float32 rounding, ~1e-6 measured); exactness is not "
-                           "promised outside Keras"),
+    # onnxruntime's MLAS kernels sum in another order, with FMA. On the MobileNetV2 cut of
+    # benchmarks/bench_formats.py (activations up to 6) the largest difference is 5.2e-5, and
+    # 0 activations come back as tiny non-zeros (so rtol alone cannot work); 1e-3 leaves ~20x
+    # margin for deeper cuts and still fails any changed weight or swapped output by far.
+    "onnx": (1e-3, 1e-3, "tf2onnx folds BatchNorm into the convolutions and onnxruntime sums in another "
+                         "order (float32 rounding: 5.2e-5 measured on a MobileNetV2 cut with activations "
+                         "up to 6); exactness is not promised outside Keras"),
+    # The LiteRT converter folds BatchNorm and fuses activations as tf2onnx does, and the
+    # XNNPACK delegate picks its own kernels (and accumulation order) per CPU: 5.1e-5 on the
+    # same cut, so the same 1e-3.
+    "litert": (1e-3, 1e-3, "the LiteRT converter folds BatchNorm and fuses activations, and XNNPACK sums "
+                           "in its own order (float32 rounding: 5.1e-5 measured on a MobileNetV2 cut with "
+                           "activations up to 6); exactness is not promised outside Keras"),
 }
 
 _TENSOR_SUFFIX = re.compile(r":\d+$")
