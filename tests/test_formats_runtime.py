@@ -355,3 +355,13 @@ def test_kerascut_validate_takes_an_onnx_candidate(exported, tmp_path, capsys):
     assert main(args) == 0
     out = capsys.readouterr().out
     assert out.startswith("## kerascut validation: PASSED") and "format `onnx` (artifact): pass" in out
+
+
+@pytest.mark.extras
+def test_a_candidate_staged_in_s3_uses_the_file_beside_it(exported, s3_client, s3_bucket):
+    source, files = exported
+    for name in ("model.keras", "model.onnx"):  # no model.tflite: litert is exported from the candidate
+        s3_client.upload_file(str(files[name]), s3_bucket, f"run/{name}")
+    report = _validate(f"s3://{s3_bucket}/run/model.keras", source, formats=["onnx", "litert"])
+    assert report.passed, report.failures
+    assert {f.format: f.origin for f in report.formats} == {"keras": "artifact", "onnx": "artifact", "litert": "exported"}

@@ -277,15 +277,15 @@ def _runtime_location(
 ) -> tuple[Path | None, str, Any]:
     """The ``fmt`` file beside the candidate (fetched when remote), else a fresh export of the
     reloaded candidate with its outputs named ``names`` (the plan's, as the cut named them)."""
-    from kerascut_core.errors import ObjectNotFoundError, StoreError
+    from kerascut_core.errors import ObjectNotFoundError, SourceError, StoreError
 
     if is_remote(candidate):
         from kerascut_core.validation.locations import fetch_local
 
         try:
             return fetch_local(candidate.rstrip("/").rsplit("/", 1)[0] + "/" + filename), "artifact", None
-        except (ObjectNotFoundError, StoreError, FileNotFoundError):
-            pass
+        except (ObjectNotFoundError, SourceError, StoreError, FileNotFoundError):
+            pass  # none staged beside it: export the reloaded candidate
     else:
         beside = candidate_path.parent / filename
         if beside.is_file():
