@@ -192,6 +192,9 @@ def test_list_and_single_tensor_ends_and_a_tensor_start(presets: dict[str, Path]
     expected = _pyramid(source, x)
     listed = kc.cut(source, end=list(pyramid.values()))
     assert list(listed.cut_plan.outputs.values()) == list(kc.plan_cut(source, end=pyramid).outputs.values())
+    points = kc.cut_points(source, end=pyramid["P5"])  # the discover function takes tensors too
+    assert points == kc.cut_points(source, end=kc.plan_cut(source, end=pyramid).outputs["P5"])
+    assert kc.cut_points(source, end="pyramid_outputs") == kc.cut_points(source, end=pyramid)
     tail = kc.cut(source, start=pyramid["P4"], end=pyramid["P5"])
     assert tail.cut_plan.inputs == [kc.plan_cut(source, end=pyramid).outputs["P4"]]
     assert np.array_equal(np.asarray(tail(expected["P4"])), expected["P5"])

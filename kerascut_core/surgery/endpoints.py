@@ -18,6 +18,7 @@ from kerascut_core.surgery.view import GraphView
 
 __all__ = [
     "POINTER",
+    "addresses",
     "names_given",
     "output_keys",
     "resolve_ends",
@@ -35,41 +36,46 @@ def resolve_tensors(view: GraphView, spec: CutSpec) -> CutSpec:
     A tensor is found by identity among the view's tensors and the model's own inputs and
     outputs; a tensor of another model (or from inside a layer) is a ``CutError``.
     """
-    end = spec.end
-    if isinstance(end, str) and end == PYRAMID_OUTPUTS:
-        end = _pyramid_outputs(view.model)
-    if not _has_tensor(spec.start) and not _has_tensor(end):
-        return spec if end is spec.end else dataclasses.replace(spec, end=end)
+    start, end = addresses(view, spec.start, "start"), addresses(view, spec.end, "end")
+    if start is spec.start and end is spec.end:
+        return spec
+    return dataclasses.replace(spec, start=start, end=end)
+
+
+def addresses(view: GraphView, value: Any, role: str) -> Any:
+    """``value`` (a ``start`` or ``end``) with tensors as addresses; ``value`` itself if it has
+    none (``end="pyramid_outputs"`` becomes the source's pyramid, resolved)."""
+    if role == "end" and isinstance(value, str) and value == PYRAMID_OUTPUTS:
+        value = _pyramid_outputs(view.model)
+    elif not _has_tensor(value):
+        return value
     index = _tensor_index(view)
 
-    def address(value: Any, role: str) -> Any:
-        if not is_keras_tensor(value):
-            return value
-        found = index.get(id(value))
+    def address(item: Any) -> Any:
+        if not is_keras_tensor(item):
+            return item
+        found = index.get(id(item))
         if found is None:
             raise CutError(
                 f"Expected `{role}` tensors to be tensors of model '{view.model.name}' (its "
-                f"layers' outputs). Received KerasTensor {value.name!r} of shape "
-                f"{tuple(value.shape)}, which is not in the model (another model's tensor, or one "
+                f"layers' outputs). Received KerasTensor {item.name!r} of shape "
+                f"{tuple(item.shape)}, which is not in the model (another model's tensor, or one "
                 f"made inside a layer). Pass the model's own tensor or its name. {POINTER}"
             )
         if len(found) > 1:
             options = ", ".join(repr(view.tensors[t].address) for t in found[:8])
             raise CutError(
                 f"Expected `{role}` to name one tensor of model '{view.model.name}'. Received "
-                f"KerasTensor {value.name!r}, which a nested model called several times gives "
+                f"KerasTensor {item.name!r}, which a nested model called several times gives "
                 f"at {options}. Pass one of these names instead."
             )
         return view.tensors[found[0]].address
 
-    def convert(value: Any, role: str) -> Any:
-        if isinstance(value, dict):
-            return {k: address(v, role) for k, v in value.items()}
-        if isinstance(value, (list, tuple)):
-            return [address(v, role) for v in value]
-        return address(value, role)
-
-    return dataclasses.replace(spec, start=convert(spec.start, "start"), end=convert(end, "end"))
+    if isinstance(value, dict):
+        return {k: address(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [address(v) for v in value]
+    return address(value)
 
 
 def _has_tensor(value: Any) -> bool:
@@ -107,7 +113,8 @@ def _tensor_index(view: GraphView) -> dict[int, list[int]]:
 def resolve_ends(
     view: GraphView, end: EndSpec
 ) -> tuple[list[int], list[str], Literal["single", "list", "dict"]]:
-    """End tensors, their output names and the output structure."""
+    """End tensors, their output names and the output structure (``end`` may hold tensors)."""
+    end = addresses(view, end, "end")
     if end is None:
         struct = _outputs_struct(view.model)
         form: Literal["single", "list", "dict"]
