@@ -8,7 +8,10 @@ The parent flow, run on a schedule on the CPU pool::
                process, or with ``prepare.deployment`` as flow runs on the CPU pool's workers
            ──► table artifact (kerascut-refresh) + link artifacts (kerascut-<name>)
 
-One backbone failing does not stop the others; the flow fails at the end if any failed.
+One backbone failing does not stop the others; the flow fails at the end if any failed. Each
+failure is announced once as ``kerascut.backbone.failed`` (:mod:`kerascut_core.events`): by
+prepare-backbone itself, or here when no prepare run could (a source check that failed, a
+remote run that crashed).
 
 Example::
 
@@ -38,6 +41,7 @@ from kerascut.flows.prepare_backbone import prepare_backbone
 from kerascut.tasks._aws import aws_credentials
 from kerascut.tasks.freshness import check_freshness
 from kerascut.tasks.publish import update_latest
+from kerascut_core import events
 from kerascut_core.config import KerascutConfig, load_config, parse_config
 from kerascut_core.errors import KerascutError
 from kerascut_core.pipeline_names import REFRESH_FLOW
@@ -112,9 +116,9 @@ def refresh_backbones(
             if state.is_completed():
                 checks[b.name] = futures[b.name].result()
             elif not state.is_final():  # refresh_timeout reached
-                _record(rows, _row(b.name, "failed", message=deadline.message("Checking the source")))
+                _record_failure(rows, cfg.store, _row(b.name, "failed", message=deadline.message("Checking the source")))
             else:
-                _record(rows, _row(b.name, "failed", message=_state_message(state)))
+                _record_failure(rows, cfg.store, _row(b.name, "failed", message=_state_message(state)))
 
         # 2. Up-to-date backbones: make sure latest points at them (completes an interrupted run).
         for name, check in checks.items():
@@ -159,8 +163,9 @@ def refresh_backbones(
                     name = names[future]
                     try:
                         outcome = future.result()
-                    except Exception as exc:
+                    except Exception as exc:  # not from inside prepare-backbone, which announces its own
                         outcome = _row(name, "failed", checks[name].version, message=_exc_message(exc))
+                        events.backbone_failed(cfg.store, name, version=checks[name].version, reason=outcome["message"])
                     if isinstance(outcome, dict):  # prepare_remote's row
                         row = {k: outcome[k] for k in ("name", "status", "version", "max_abs_diff", "link", "message")}
                         if row["status"] == "failed":
@@ -216,6 +221,12 @@ def _load(config: str | dict[str, Any] | KerascutConfig) -> KerascutConfig:
 def _record(rows: dict[str, dict[str, Any]], row: dict[str, Any]) -> None:
     rows[row["name"]] = row
     emit(row["name"], row["status"], **{k: v for k, v in row.items() if k != "name"})
+
+
+def _record_failure(rows: dict[str, dict[str, Any]], store: str, row: dict[str, Any]) -> None:
+    """Record a failure that no prepare-backbone run announced, with its ``kerascut.backbone.failed``."""
+    events.backbone_failed(store, row["name"], version=row["version"] or None, reason=row["message"])
+    _record(rows, row)
 
 
 def _row(

@@ -235,20 +235,23 @@ def test_the_downstream_example_trigger():
         downstream_example.backbone_ref("s3://team/backbones/mnv2/3f9a/model.keras")
 
 
-def test_a_failed_validation_in_prepare_emits_failed(prefect_harness, tmp_path, recorded):
-    """prepare-backbone (a real flow run, harness API) on a model that outputs NaN: the run fails
-    as before, and kerascut.backbone.failed names the backbone, the version and why."""
-    from kerascut.flows.prepare_backbone import prepare_backbone
-    from tests.test_flows import tiny_backbone, tiny_model_bytes
+def test_each_failure_of_a_refresh_is_announced_once(prefect_harness, tmp_path, recorded):
+    """A refresh (real flow runs, harness API) with a source that is missing and one whose model
+    outputs NaN: both rows fail as before, and each has one kerascut.backbone.failed (the check's
+    from the refresh, the failed validation's from prepare-backbone), with the version and why."""
+    from tests.test_flows import config, refresh, tiny_backbone, tiny_model_bytes
 
     source = tmp_path / "nan.keras"
     source.write_bytes(tiny_model_bytes(tmp_path, 3, nan=True))
-    state = prepare_backbone(backbone=tiny_backbone("tiny-nan", str(source)), store=str(tmp_path / "store"),
-                             version="v1", fingerprint="fp", validation={"samples": 2, "batch_size": 2},
-                             return_state=True)
-    assert state.is_failed()
-    (failed,) = _only(recorded, events.FAILED)
-    assert failed["resource"]["id"] == "kerascut.backbone.tiny-nan"
-    assert failed["payload"]["version"] == "v1" and failed["payload"]["store"] == str(tmp_path / "store")
-    assert "failed validation" in failed["payload"]["reason"] and "CandidateRejected" in failed["payload"]["reason"]
+    store = str(tmp_path / "store")
+    state, rows = refresh(config(store, tiny_backbone("tiny-nan", str(source)),
+                                 tiny_backbone("missing", str(tmp_path / "nope.keras"))))
+    assert state.is_failed() and {r["status"] for r in rows.values()} == {"failed"}
+    failed = {e["payload"]["name"]: e for e in _only(recorded, events.FAILED)}
+    assert sorted(failed) == ["missing", "tiny-nan"] and len(_only(recorded, events.FAILED)) == 2
+    nan = failed["tiny-nan"]
+    assert nan["resource"]["id"] == "kerascut.backbone.tiny-nan" and nan["payload"]["store"] == store
+    assert nan["payload"]["version"] == rows["tiny-nan"]["version"]
+    assert "failed validation" in nan["payload"]["reason"] and "CandidateRejected" in nan["payload"]["reason"]
+    assert failed["missing"]["payload"]["version"] is None and "nope.keras" in failed["missing"]["payload"]["reason"]
     assert _only(recorded, events.PUBLISHED) == []
