@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -56,6 +57,17 @@ class World:
         if limit is not None:
             args += ["--limit", str(limit)]
         return self.procs.start(name, args, {**self.env, **(env or {})})
+
+    def stop_worker(self, name: str, timeout: float = 30) -> None:
+        """Stop the worker ``name`` (SIGTERM to its process group, then SIGKILL)."""
+        for started, proc in self.procs.procs:
+            if started == name and proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+                try:
+                    proc.wait(timeout=timeout)
+                except subprocess.TimeoutExpired:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    proc.wait(timeout=10)
 
     @contextlib.contextmanager
     def settings(self) -> Iterator[None]:
