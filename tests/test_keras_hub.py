@@ -218,6 +218,25 @@ def test_the_cli_cuts_a_preset_at_pyramid_outputs(presets: dict[str, Path], tmp_
 
 
 @hub
+def test_inspect_lists_cut_points_for_pyramid_outputs(presets: dict[str, Path]) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from kerascut_core.cli.app import app
+
+    result = CliRunner().invoke(app, ["inspect", str(presets["resnet"]), "--end", "pyramid_outputs", "--json"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.output)["layers"]
+    points = [r["name"] for r in rows if r["cut_point"]]
+    everything = CliRunner().invoke(app, ["inspect", str(presets["resnet"]), "--json"])
+    all_points = [r["name"] for r in json.loads(everything.output)["layers"] if r["cut_point"]]
+    # Cut points for the pyramid lie before its first level: fewer than for the final output.
+    assert points and len(points) < len(all_points)
+    assert set(points) <= set(all_points) | {r["name"] for r in rows}
+
+
+@hub
 def test_a_mit_cut_is_refused_at_cut_time_with_the_real_cause(presets: dict[str, Path], tmp_path: Path) -> None:
     from click.testing import CliRunner
 

@@ -14,11 +14,12 @@ __all__ = ["inspect_rows", "register"]
 _COLUMNS = ("index", "name", "type", "output_shape", "params", "cut_point")
 
 
-def inspect_rows(model: Any, end: list[str] | None = None) -> list[dict[str, Any]]:
+def inspect_rows(model: Any, end: Any = None) -> list[dict[str, Any]]:
     """One row per tensor of the graph view (nested models inlined), in topological order.
 
     ``params`` is counted at a layer's first call, so the column sums to the model's params.
-    ``cut_point`` says whether the tensor is a valid single start for ``end``.
+    ``cut_point`` says whether the tensor is a valid single start for ``end`` (anything
+    :func:`~kerascut_core.surgery.cut_points` takes: names, ``"pyramid_outputs"``, tensors).
     """
     from kerascut_core.surgery import cut_points, graph_view
 
@@ -115,8 +116,10 @@ def inspect_command(
     """
     if (starts or drop_first) and not (svg or png):
         raise click.UsageError("--start/--drop-first mark a cut in the picture: add --svg or --png.")
+    from kerascut_core.cli.cut_cmd import parse_ends
+
     source = load_source(model, **options)
-    rows = inspect_rows(source, list(ends) or None)
+    rows = inspect_rows(source, parse_ends(ends))
     _draw(source, svg, png, starts, drop_first, ends, collapse)
     if as_json:
         click.echo(_json(source.name, rows))
