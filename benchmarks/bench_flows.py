@@ -8,6 +8,10 @@ One run, against a real S3 API server (moto) and a real Prefect API (the test ha
    artifacts), interleaved ABBA so that load on a shared machine falls on both alike.
 2. **Full refresh**: ``refresh-backbones`` over a config of N backbones (``concurrency: 1``).
 3. **No-op refresh**: the same config again; every version is already published.
+4. **No-op ``kerascut run``** (:func:`noop_run_overhead`): ``python -m kerascut_core run CONFIG``
+   on a published local store, against a one-task Prefect flow started the same way (a fresh
+   interpreter on Prefect's embedded API, one ``PREFECT_HOME``), interleaved ABAB; the row is the
+   median difference, kerascut's own share of a no-op run. Goal: at most 1 s.
 
 Goals (from the issue): no-op <= 5% of the full refresh; Prefect overhead per backbone <= 15%
 of the direct time. Sources are MobileNetV2 (96x96, seeded random weights) files on S3, cut at
@@ -20,12 +24,31 @@ different blocks, so every backbone is a distinct version with real work behind 
 from __future__ import annotations
 
 import os
+import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-__all__ = ["run"]
+__all__ = ["noop_run_overhead", "run"]
+
+ROOT = Path(__file__).resolve().parents[1]
+
+_ONE_TASK_FLOW = """
+from prefect import flow, task
+
+@task
+def one():
+    return 1
+
+@flow
+def one_task():
+    return one()
+
+one_task()
+"""
 
 _ENDS = [f"block_{i}_expand_relu" for i in (4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16)]
 
@@ -109,6 +132,47 @@ def _time(fn: Any, *args: Any, **kwargs: Any) -> tuple[float, Any]:
     return time.perf_counter() - started, result
 
 
+def noop_run_overhead(pairs: int = 3) -> list[dict[str, Any]]:
+    """``kerascut run`` with nothing to do, beyond a one-task Prefect flow started the same way."""
+    import yaml
+
+    with tempfile.TemporaryDirectory(prefix="kerascut-bench-noop-") as tmp_name:
+        tmp = Path(tmp_name)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+        env.update(PREFECT_HOME=str(tmp / "prefect-home"), TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=str(ROOT),
+                   PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="180")
+        config = tmp / "backbones.yaml"
+        config.write_text(yaml.safe_dump({"store": str(tmp / "store"), "validation": {"samples": 2, "batch_size": 2},
+                                          "backbones": [{"name": "tiny", "source": "keras.applications/MobileNetV2",
+                                                         "weights": "none", "input_shape": [32, 32, 3],
+                                                         "end": "block_3_expand_relu"}]}))
+        kerascut = [sys.executable, "-m", "kerascut_core", "run", str(config), "--quiet"]
+        plain = [sys.executable, "-c", _ONE_TASK_FLOW]
+
+        def timed(argv: list[str]) -> float:
+            started = time.perf_counter()
+            done = subprocess.run(argv, cwd=tmp, env=env, capture_output=True, text=True, timeout=600)
+            if done.returncode != 0:
+                raise RuntimeError(f"{argv[2:4]} exited {done.returncode}: {done.stderr[-2000:]}")
+            return time.perf_counter() - started
+
+        timed(kerascut)  # publishes the backbone (and migrates the embedded database once)
+        runs: dict[str, list[float]] = {"kerascut": [], "plain": []}
+        for i in range(pairs):
+            order = [("kerascut", kerascut), ("plain", plain)]
+            for kind, argv in order if i % 2 == 0 else reversed(order):
+                runs[kind].append(timed(argv))
+    beyond = statistics.median(k - p for k, p in zip(runs["kerascut"], runs["plain"], strict=True))
+    return [
+        {"case": "no-op `kerascut run` (fresh interpreter, embedded API)", "metric": "time",
+         "value": round(statistics.median(runs["kerascut"]), 2), "unit": "s"},
+        {"case": "one-task Prefect flow started the same way", "metric": "time",
+         "value": round(statistics.median(runs["plain"]), 2), "unit": "s"},
+        {"case": "no-op `kerascut run` beyond the one-task flow", "metric": "seconds", "value": round(beyond, 2),
+         "unit": "s", "goal": "<= 1 s", "ok": beyond <= 1.0},
+    ]
+
+
 def run(quick: bool = False) -> list[dict[str, Any]]:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
@@ -172,6 +236,7 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
             else:
                 os.environ[key] = value
 
+    noop_rows = noop_run_overhead(pairs=2 if quick else 3)
     overhead = (flows_s - direct_s) / direct_s
     noop_ratio = noop_s / full_s
     return [
@@ -184,4 +249,5 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
         {"case": f"{n} backbones, no-op refresh", "metric": "time", "value": round(noop_s, 2), "unit": "s"},
         {"case": "no-op / full refresh", "metric": "ratio", "value": round(noop_ratio * 100, 2), "unit": "%",
          "goal": "<= 5%", "ok": noop_ratio <= 0.05},
+        *noop_rows,
     ]
