@@ -134,6 +134,10 @@ def test_defaults_and_end_forms() -> None:
         ({**_base(), "retention": {"keep_last": 0}}, "retention.keep_last: "),
         ({**_base(), "retention": {"keep": 3}}, "retention.keep: "),
         (_base(retention={"keep_last": -1}), "backbones[0].retention.keep_last: "),
+        ({**_base(), "prepare": {"deployment": "prepare-backbone"}},
+         "prepare.deployment: Expected a deployment name as 'FLOW/DEPLOYMENT'"),
+        ({**_base(), "prepare": {"deploy": "prepare-backbone/cpu"}},
+         "prepare.deploy: Unknown key 'deploy'. Did you mean 'deployment'"),
     ],
 )
 def test_errors_name_the_field_path(data: dict, expected: str) -> None:
@@ -224,6 +228,19 @@ def test_config_module_does_not_import_tensorflow_or_prefect() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_prepare_deployment_default_and_config_check(tmp_path: Path) -> None:
+    """`prepare: {deployment: prepare-backbone/cpu}` fans the refresh out; without it, in-process."""
+    from kerascut_core.pipeline_names import PREPARE_DEPLOYMENT
+
+    assert parse_config(_base()).prepare.deployment is None
+    cfg = parse_config({**_base(), "prepare": {"deployment": PREPARE_DEPLOYMENT}})
+    assert cfg.prepare.deployment == "prepare-backbone/cpu"
+    assert "PrepareSettings" in config_json_schema()["$defs"]
+    path = _write(tmp_path, yaml.safe_dump({**_base(), "prepare": {"deployment": PREPARE_DEPLOYMENT}}))
+    out = _cli("config", "check", str(path), "--no-models")
+    assert out.returncode == 0 and "fields ok" in out.stdout, out.stderr
 
 
 def _cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
