@@ -3,7 +3,8 @@
 CI kills 8 publishes on a local store and 4 on the S3 API server; ``-m slow`` kills 50 on each.
 After every kill the store's invariants hold; a rerun completes the work; ``kerascut gc``
 removes every orphan and no committed object. With fan-out (``prepare.deployment``), a worker's
-prepare job killed mid-prepare on a real server ends CRASHED, its backbone is reported failed
+prepare job killed mid-prepare on a real server (the session's ``fanout_world``, shared with
+test_fanout.py) ends CRASHED, its backbone is reported failed
 while the other publishes, and the next refresh completes it (tests/reliability/remote_crash.py).
 """
 
@@ -64,10 +65,10 @@ def test_concurrent_publishers_write_one_copy(tmp_path, s3_env, store):
     assert problems == []
 
 
-def test_killed_remote_prepare_is_reported_and_completed_by_the_next_refresh(tmp_path):
+def test_killed_remote_prepare_is_reported_and_completed_by_the_next_refresh(tmp_path, fanout_world):
     from tests.reliability.sources import shared_sources
 
-    report = run_remote_prepare_kill(tmp_path, shared_sources())
+    report = run_remote_prepare_kill(fanout_world, tmp_path, shared_sources())
     record("crash-remote-prepare", **{k: v for k, v in report.items() if k != "killed"})
     assert report["problems"] == [], report
 

@@ -1,7 +1,7 @@
 """Crash harness, fan-out case: SIGKILL a worker's ``prepare-backbone`` job mid-prepare.
 
-A real server and one process worker on ``kerascut-cpu`` (:mod:`tests.reliability.prefect_world`);
-a refresh of two backbones with ``prepare: {deployment: prepare-backbone/cpu}``. As soon as the
+A real server with process workers on ``kerascut-cpu`` and kerascut's deployments (a
+:class:`~tests.reliability.prefect_world.World`: the ``fanout_world`` fixture); a refresh of two backbones with ``prepare: {deployment: prepare-backbone/cpu}``. As soon as the
 *victim*'s candidate is staged (its bytes under ``.staging/<victim>/``), the driver SIGKILLs the
 flow run's process (its ``infrastructure_pid``: the job a worker started, as the OOM killer or a
 lost machine would end it). Then:
@@ -14,7 +14,7 @@ lost machine would end it). Then:
 3. the next refresh publishes the victim (the other is up to date), and ``gc`` with a zero
    threshold leaves no staging and every committed object as it was.
 
-    report = run_remote_prepare_kill(tmp_path, sources)   # sources: tests.reliability.sources
+    report = run_remote_prepare_kill(world, tmp_path, sources)   # sources: tests.reliability.sources
     assert report["problems"] == []
 """
 
@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import Any
 
 from tests.reliability.crash import check_invariants, snapshot
-from tests.reliability.prefect_world import prefect_world
 
 __all__ = ["run_remote_prepare_kill"]
 
@@ -91,7 +90,7 @@ def _failed_event_seen(world: Any, run_id: str, timeout: float = 20) -> bool:
     deadline = time.monotonic() + timeout
     with world.client() as client:
         while True:
-            if any(run_id in str(e.payload.get("reason", "")) for e in client.read_events(wanted).events):
+            if any(run_id in str(e.payload.get("reason", "")) for e in client.read_events(wanted, limit=50).events):
                 return True
             if time.monotonic() > deadline:
                 return False
@@ -108,7 +107,7 @@ def _committed(key: str, keys: dict[str, str]) -> bool:
     return len(parts) < 3 or parts[1] in RESERVED or f"{parts[0]}/{parts[1]}/manifest.json" in keys
 
 
-def run_remote_prepare_kill(tmp: Path, sources: Path) -> dict[str, Any]:
+def run_remote_prepare_kill(world: Any, tmp: Path, sources: Path) -> dict[str, Any]:
     """Run the case; ``{"problems": [...], ...}`` (no problems: every claim above held)."""
     from kerascut_core.publishing import gc
     from kerascut_core.stores import open_store
@@ -117,44 +116,41 @@ def run_remote_prepare_kill(tmp: Path, sources: Path) -> dict[str, Any]:
     store = Path(config["store"])
     problems: list[str] = []
     report: dict[str, Any] = {"problems": problems}
-    with prefect_world(tmp) as world:
-        world.deploy(config)
-        world.start_worker("worker-crash", limit=2)
-        killed: dict[str, Any] = {}
-        stop = threading.Event()
-        killer = threading.Thread(target=_kill_when_staged, args=(world, store, killed, stop), daemon=True)
-        killer.start()
-        first = _refresh(config, world)
-        stop.set()
-        killer.join(10)
-        report["killed"] = killed
-        if not killed.get("pid"):
-            problems.append(f"the victim was never killed mid-prepare: {killed or 'no staging seen'}")
-            return report
-        with world.client() as client:
-            state = client.read_flow_run(killed["run_id"]).state
-        report["victim_state"] = state.type.value
-        if not state.is_crashed():
-            problems.append(f"the killed run ended {state.type.value}, expected CRASHED")
-        victim = first.get(VICTIM, {})
-        if victim.get("status") != "failed" or killed["run_id"] not in victim.get("message", "") \
-                or "CRASHED" not in victim.get("message", ""):
-            problems.append(f"the refresh did not report the victim failed with its run and state: {victim}")
-        if not _failed_event_seen(world, killed["run_id"]):
-            problems.append("no kerascut.backbone.failed event for the victim naming its flow run")
-        if first.get(OTHER, {}).get("status") != "published":
-            problems.append(f"the other backbone did not publish: {first.get(OTHER)}")
-        found, state_after = check_invariants(str(store))
-        problems += [f"after the kill: {p}" for p in found]
-        if (store / VICTIM).exists() and any((p / "manifest.json").exists() for p in (store / VICTIM).iterdir()):
-            problems.append("a version of the victim is committed after its run was killed")
-        report["after_kill"] = state_after
+    killed: dict[str, Any] = {}
+    stop = threading.Event()
+    killer = threading.Thread(target=_kill_when_staged, args=(world, store, killed, stop), daemon=True)
+    killer.start()
+    first = _refresh(config, world)
+    stop.set()
+    killer.join(10)
+    report["killed"] = killed
+    if not killed.get("pid"):
+        problems.append(f"the victim was never killed mid-prepare: {killed or 'no staging seen'}")
+        return report
+    with world.client() as client:
+        state = client.read_flow_run(killed["run_id"]).state
+    report["victim_state"] = state.type.value
+    if not state.is_crashed():
+        problems.append(f"the killed run ended {state.type.value}, expected CRASHED")
+    victim = first.get(VICTIM, {})
+    if victim.get("status") != "failed" or killed["run_id"] not in victim.get("message", "") \
+            or "CRASHED" not in victim.get("message", ""):
+        problems.append(f"the refresh did not report the victim failed with its run and state: {victim}")
+    if not _failed_event_seen(world, killed["run_id"]):
+        problems.append("no kerascut.backbone.failed event for the victim naming its flow run")
+    if first.get(OTHER, {}).get("status") != "published":
+        problems.append(f"the other backbone did not publish: {first.get(OTHER)}")
+    found, state_after = check_invariants(str(store))
+    problems += [f"after the kill: {p}" for p in found]
+    if (store / VICTIM).exists() and any((p / "manifest.json").exists() for p in (store / VICTIM).iterdir()):
+        problems.append("a version of the victim is committed after its run was killed")
+    report["after_kill"] = state_after
 
-        second = _refresh(config, world)
-        report["second"] = {n: r["status"] for n, r in second.items()}
-        if report["second"] != {VICTIM: "published", OTHER: "up-to-date"}:
-            problems.append(f"the next refresh did not complete the victim: {second}")
-        problems += [f"after the rerun: {p}" for p in check_invariants(str(store))[0]]
+    second = _refresh(config, world)
+    report["second"] = {n: r["status"] for n, r in second.items()}
+    if report["second"] != {VICTIM: "published", OTHER: "up-to-date"}:
+        problems.append(f"the next refresh did not complete the victim: {second}")
+    problems += [f"after the rerun: {p}" for p in check_invariants(str(store))[0]]
 
     before = snapshot(str(store))
     committed = {k: v for k, v in before.items() if _committed(k, before)}
