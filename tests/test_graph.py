@@ -9,6 +9,8 @@ from kerascut_core import CutError
 from kerascut_core.surgery import graph_view
 from tests.fixtures import models
 
+pytestmark = pytest.mark.jax  # also in CI's JAX slice (KERAS_BACKEND=jax)
+
 
 def test_chain_addresses_follow_model_layers():
     model = models.chain()

@@ -11,6 +11,8 @@ from kerascut_core.surgery import CutPlan, cut, cut_points, graph_view, plan_cut
 from tests.fixtures import models
 from tests.fixtures.models import random_input, reference_activations
 
+pytestmark = pytest.mark.jax  # also in CI's JAX slice (KERAS_BACKEND=jax)
+
 ALL = sorted(models.BUILDERS)
 FLAT = ["branch_merge", "chain", "multi_input", "residual"]
 

@@ -16,7 +16,10 @@ import pytest
 
 import kerascut_core as kc
 from kerascut_core.validation.report import ValidationReport
+from tests.backend import tensorflow_only
 from tests.fixtures.models import BUILDERS
+
+pytestmark = pytest.mark.jax  # also in CI's JAX slice (KERAS_BACKEND=jax)
 
 CORRECT_CUTS = [
     ("chain", {"start": "a", "end": "c"}),
@@ -156,6 +159,7 @@ def test_layers_renamed_by_the_cut_still_match_their_source(tmp_path):
 # formats
 
 
+@tensorflow_only
 def test_saved_model_is_exported_when_not_beside_the_candidate(tmp_path):
     source = BUILDERS["residual"]()
     spec = {"start": "stem", "end": {"P2": "block2_out", "P3": "block3_out"}}
@@ -167,6 +171,7 @@ def test_saved_model_is_exported_when_not_beside_the_candidate(tmp_path):
     assert saved[0].origin == "exported" and saved[0].max_abs_diff == 0.0
 
 
+@tensorflow_only
 def test_saved_model_beside_the_candidate_is_the_artifact_checked(tmp_path):
     source = BUILDERS["multi_input"]()
     spec = {"end": "concat"}

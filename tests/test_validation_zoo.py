@@ -16,7 +16,7 @@ CASES = [
     pytest.param(
         "MobileNetV2", (96, 96, 3),
         {"start": "block_3_expand_relu", "end": {"C4": "block_13_expand_relu", "C5": "out_relu"}},
-        ("keras",), id="MobileNetV2-pyramid",
+        ("keras",), id="MobileNetV2-pyramid", marks=pytest.mark.jax,  # CI's JAX slice: the zoo model
     ),
     pytest.param(
         "MobileNetV2", (96, 96, 3), {"drop_first": 9, "end": "block_6_expand_relu"},
