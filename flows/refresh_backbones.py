@@ -137,6 +137,10 @@ def refresh_backbones(
             remote = cfg.prepare.deployment  # None: in this process
             if remote:
                 logger.info("preparing on deployment %r (its pool's workers), %d at a time", remote, cfg.concurrency)
+            else:
+                # Keras (and TensorFlow under it) is imported here once, before the threads: two
+                # prepares importing it at the same moment can get a partially initialized module.
+                import keras  # noqa: F401
             with ThreadPoolExecutor(max_workers=min(cfg.concurrency, len(stale))) as pool:
                 running = {}
                 for b in stale:
