@@ -26,14 +26,14 @@ from kerascut_core._names import did_you_mean, format_options
 from kerascut_core.errors import IntegrityError, ObjectNotFoundError, SourceError, StoreError
 from kerascut_core.publishing.layout import LATEST_ALIAS, MANIFEST, artifact_key, latest_key
 from kerascut_core.publishing.listing import list_backbones, read_manifest
-from kerascut_core.publishing.manifest import Manifest
+from kerascut_core.publishing.manifest import Artifact, Manifest
 from kerascut_core.publishing.pointers import resolve_pointer, scan_aliases
 from kerascut_core.publishing.root import require_store_root
 from kerascut_core.sources import check_cache_dir, default_cache_dir
 from kerascut_core.stores import TMP_PREFIX, Store, open_store, sha256_file
 from kerascut_core.uris import check_key, split_backbone_ref
 
-__all__ = ["load_backbone", "load_pulled", "pull", "resolve"]
+__all__ = ["format_artifacts", "load_backbone", "load_pulled", "pull", "resolve"]
 
 
 def resolve(ref: str, version: str | None = "latest") -> tuple[Store, str, str, Manifest]:
@@ -113,17 +113,20 @@ def pull(
     version: str | None = "latest",
     cache_dir: str | os.PathLike[str] | None = None,
     progress: Callable[[int], Any] | None = None,
+    format: str | None = None,
 ) -> tuple[Manifest, Path]:
     """Download a version's artifacts (checked) and its ``manifest.json``; return them.
 
     Without ``dest`` the files stay in the cache; with it they are copied into ``dest``
-    (created if needed), laid out as in the store.
+    (created if needed), laid out as in the store. ``format`` (``keras``, ``saved_model``,
+    ``onnx``, ``litert``) fetches only that format's artifacts (:func:`format_artifacts`).
     """
     store, name, version, manifest = resolve(ref, version)
     root = _cache_root(cache_dir, store, name, version)
     if not manifest.artifacts:
         raise IntegrityError(f"Refusing {store.uri(name)}@{version}: its manifest lists no artifacts.")
-    for artifact in manifest.artifacts:
+    wanted = format_artifacts(manifest, format)
+    for artifact in wanted:
         rel = check_key(artifact.path)
         _download_verified(store, artifact_key(name, version, rel), root / rel, artifact.bytes, artifact.sha256, progress)
     _write_atomic(root / MANIFEST, manifest.to_json())
@@ -131,12 +134,27 @@ def pull(
         return manifest, root
     target = Path(dest).expanduser()
     target.mkdir(parents=True, exist_ok=True)
-    for artifact in [*manifest.artifacts]:
+    for artifact in wanted:
         rel = check_key(artifact.path)
         with open(root / rel, "rb") as src:
             _write_atomic(_safe_parent(target, rel) / Path(rel).name, src)
     _write_atomic(target / MANIFEST, manifest.to_json())
     return manifest, target
+
+
+def format_artifacts(manifest: Manifest, format: str | None) -> list[Artifact]:
+    """The artifacts of ``manifest`` in ``format`` (all of them when ``None``); a one-line
+    ObjectNotFoundError naming the formats it has when it has none in ``format``."""
+    if format is None:
+        return list(manifest.artifacts)
+    found = [a for a in manifest.artifacts if a.format == format]
+    if not found:
+        present = sorted({a.format for a in manifest.artifacts} - {"md", "svg"})
+        raise ObjectNotFoundError(
+            f"Expected {manifest.name}@{manifest.version} to have a {format!r} artifact. Received only "
+            f"{present}; add {format!r} to the backbone's formats: and publish again, or pull another format."
+        )
+    return found
 
 
 def _safe_parent(base: Path, rel: str) -> Path:

@@ -5,8 +5,14 @@ One function, :func:`save_candidate`, used by the pipeline (``kerascut.tasks.cut
 as a consumer would, and only then renamed into place: a candidate that does not reload is
 never written, and a failed save never leaves half a file), ``graph.svg`` (the picture, stages
 collapsed; skipped when graphviz's ``dot`` is missing) and, when asked for, the SavedModel
-export under ``saved_model/``. Keras and TensorFlow are used through the model's own methods
-(and Keras's loader for the reload); nothing is imported here until a model is saved.
+export under ``saved_model/``, the ONNX export ``model.onnx`` (:func:`export_onnx`, extra
+``kerascut[onnx]``) and the LiteRT export ``model.tflite`` (:func:`export_litert`, extra
+``kerascut[litert]``). Keras and TensorFlow are used through the model's own methods (and
+Keras's loader for the reload); nothing is imported here until a model is saved.
+
+The ONNX and LiteRT exports name every output after the candidate's outputs (the names the
+manifest records), whatever the candidate returns (one tensor, a list or a dict), so their
+runtimes hand outputs back by name; the ONNX graph lists them in the candidate's order.
 
     >>> files = save_candidate(model, "/tmp/kc", ["keras", "saved_model"])   # doctest: +SKIP
     >>> sorted(files)[:2]                                                     # doctest: +SKIP
@@ -21,9 +27,15 @@ from pathlib import Path
 from typing import Any
 
 from kerascut_core.errors import CutError
-from kerascut_core.publishing.layout import GRAPH, MODEL, SAVED_MODEL
+from kerascut_core.publishing.layout import GRAPH, LITERT, MODEL, ONNX, SAVED_MODEL
 
-__all__ = ["save_candidate"]
+__all__ = ["export_litert", "export_onnx", "output_names", "require_exporters", "save_candidate"]
+
+#: the module each runtime format needs, the extra that installs it, and what it is for
+_EXPORTERS = {
+    "onnx": (("tf2onnx", "onnx"), "the 'onnx' format (export with tf2onnx)"),
+    "litert": (("ai_edge_litert",), "the 'litert' format (run with the LiteRT interpreter)"),
+}
 
 
 def save_candidate(
@@ -52,6 +64,7 @@ def save_candidate(
         CutError: the saved model does not reload; the message holds the innermost cause
             (e.g. "Unrecognized keyword arguments passed to Scale") and nothing is left behind.
     """
+    require_exporters(formats)  # before anything is written: a missing extra is one line
     base = Path(directory)
     files = {MODEL: _save_keras(model, base / keras_name, allow_unsafe, custom_objects)}
     if graph:
@@ -63,7 +76,115 @@ def save_candidate(
         model.export(str(exported), format="tf_saved_model", verbose=False)
         for path in sorted(p for p in exported.rglob("*") if p.is_file()):
             files[f"{SAVED_MODEL}/{path.relative_to(exported).as_posix()}"] = path
+    if "onnx" in formats:
+        files[ONNX] = export_onnx(model, base / ONNX)
+    if "litert" in formats:
+        files[LITERT] = export_litert(model, base / LITERT)
     return files
+
+
+def require_exporters(formats: Sequence[str]) -> None:
+    """Raise the one-line :class:`~kerascut_core.extras.MissingExtraError` when a format of
+    ``formats`` needs an extra that is not installed (``onnx``: ``kerascut[onnx]``, ``litert``:
+    ``kerascut[litert]``)."""
+    from kerascut_core.extras import require
+
+    for fmt in formats:
+        modules, purpose = _EXPORTERS.get(fmt, ((), ""))
+        for module in modules:
+            require(module, extra=fmt, purpose=purpose)
+
+
+def output_names(model: Any) -> list[str]:
+    """The candidate's output names: its cut plan's (``model.cut_plan``, as the manifest records
+    them), else the keys of its dict outputs, else ``output_0``, ``output_1``... in order."""
+    from kerascut_core.surgery._keras_api import outputs_struct
+
+    plan = getattr(model, "cut_plan", None)
+    if plan is not None and len(plan.outputs) == len(model.outputs):
+        return list(plan.outputs)
+    struct = outputs_struct(model)
+    if isinstance(struct, dict):
+        return list(struct)
+    return [f"output_{i}" for i in range(len(model.outputs))]
+
+
+def export_onnx(model: Any, path: Path, names: Sequence[str] | None = None) -> Path:
+    """Export ``model`` to ONNX (Keras's ``model.export(format="onnx")``, through tf2onnx) with
+    each output named (``names``, default :func:`output_names`) and listed in the model's order."""
+    from kerascut_core.extras import require
+
+    require_exporters(["onnx"])
+    onnx = require("onnx", extra="onnx", purpose="the 'onnx' format")
+    names = list(names or output_names(model))
+    partial = path.with_name(f".{path.stem}.partial.onnx")
+    try:
+        _named(model, names).export(str(partial), format="onnx", verbose=False,
+                                    input_signature=_signature(model))
+        proto = onnx.load(str(partial))
+        by_name = {o.name: o for o in proto.graph.output}
+        if set(by_name) == set(names) and list(by_name) != names:
+            # tf2onnx lists a dict's outputs sorted by key; consumers read them by position
+            ordered = [by_name[n] for n in names]
+            copies = [type(o)() for o in ordered]
+            for copy, original in zip(copies, ordered, strict=True):
+                copy.CopyFrom(original)
+            del proto.graph.output[:]
+            proto.graph.output.extend(copies)
+            onnx.save(proto, str(partial))
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
+    return path
+
+
+def export_litert(model: Any, path: Path, names: Sequence[str] | None = None) -> Path:
+    """Export ``model`` to a LiteRT flatbuffer (``model.export(format="litert")``), its serving
+    signature naming each output (``names``, default :func:`output_names`)."""
+    require_exporters(["litert"])
+    names = list(names or output_names(model))
+    partial = path.with_name(f".{path.stem}.partial.tflite")
+    try:
+        _named(model, names).export(str(partial), format="litert", verbose=False,
+                                    input_signature=_signature(model))
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
+    return path
+
+
+def _named(model: Any, names: list[str]) -> Any:
+    """``model`` itself when it returns a dict with exactly ``names``, else the same graph
+    returning ``{name: output}`` (no layer is copied)."""
+    import keras
+
+    from kerascut_core.surgery._keras_api import inputs_struct, outputs_struct
+
+    struct = outputs_struct(model)
+    if isinstance(struct, dict) and list(struct) == names:
+        return model
+    if isinstance(struct, dict) and set(struct) == set(names):  # model.outputs is sorted by key
+        return keras.Model(inputs_struct(model), {n: struct[n] for n in names}, name=model.name)
+    if len(names) != len(model.outputs):
+        raise CutError(
+            f"Expected one name per output of the model ({len(model.outputs)}). Received "
+            f"{len(names)} names {names!r}; pass the names of the cut's outputs."
+        )
+    return keras.Model(inputs_struct(model), dict(zip(names, model.outputs, strict=True)), name=model.name)
+
+
+def _signature(model: Any) -> list[Any]:
+    """The export signature: the model's input structure, batch dimension free, each input
+    named as in the model (a model reloaded from ``.keras`` was never called, so Keras cannot
+    infer it)."""
+    import keras
+
+    from kerascut_core.surgery._keras_api import inputs_struct
+
+    def spec(tensor: Any) -> Any:
+        return keras.InputSpec(shape=(None, *tensor.shape[1:]), dtype=tensor.dtype, name=tensor.name)
+
+    return [keras.tree.map_structure(spec, inputs_struct(model))]
 
 
 def _save_keras(

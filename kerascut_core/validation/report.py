@@ -104,10 +104,21 @@ class FormatCheck(_Model):
     location: str
     origin: Literal["artifact", "exported"]
     max_abs_diff: Number | None = Field(
-        default=None, description="against the reloaded .keras candidate run the same way"
+        default=None,
+        description=(
+            "against the reference: the reloaded .keras candidate run the same way (saved_model), "
+            "the source's activations (onnx, litert)"
+        ),
     )
     max_abs_diff_vs_source: Number | None = Field(
         default=None, description="against the source's activations (eager), for information"
+    )
+    runtime: str | None = Field(default=None, description="what ran it (onnxruntime and its provider, LiteRT)")
+    atol: float | None = Field(default=None, description="the format's own tolerance (onnx, litert)")
+    rtol: float | None = None
+    tolerance_reason: str | None = Field(default=None, description="why the format's tolerance is what it is")
+    outputs: list[OutputCheck] = Field(
+        default_factory=list, description="each output by name against the source (onnx, litert)"
     )
     error: str | None = None
     passed: bool = False
@@ -240,6 +251,8 @@ class ValidationReport(_Model):
                 f"- format `{fmt.format}` ({fmt.origin}): "
                 + ("pass" if fmt.passed else "FAIL")
                 + (f", max abs diff {_num(fmt.max_abs_diff)}" if fmt.max_abs_diff is not None else "")
+                + (f" (atol={fmt.atol:g}, rtol={fmt.rtol:g})" if fmt.atol is not None and fmt.rtol is not None else "")
+                + (f", {fmt.runtime}" if fmt.runtime else "")
             )
         for speed in self.throughput:
             lines.append(
