@@ -198,6 +198,21 @@ def test_litert_changed_weight_is_caught(exported, tmp_path):
 
 
 @pytest.mark.extras
+def test_litert_outputs_swapped_inside_the_file_are_caught(exported, tmp_path):
+    flatbuffers = needs("flatbuffers")
+    schema = needs("ai_edge_litert.schema_py_generated")
+    source, files = exported
+    model = schema.ModelT.InitFromPackedBuf(files["model.tflite"].read_bytes(), 0)
+    outputs = model.signatureDefs[0].outputs  # name -> tensor: swap the tensors of C5 and C4
+    outputs[0].tensorIndex, outputs[1].tensorIndex = outputs[1].tensorIndex, outputs[0].tensorIndex
+    builder = flatbuffers.Builder(1024)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    path = tmp_path / "model.tflite"
+    path.write_bytes(bytes(builder.Output()))
+    _failed(_validate(path, source), "litert at", "output 'C")
+
+
+@pytest.mark.extras
 def test_litert_swapped_outputs_are_caught(exported, tmp_path):
     import keras
 
