@@ -15,8 +15,18 @@ import pytest
 
 from kerascut_core.errors import DeviceError, ValidationError
 from kerascut_core.validation import device
+from tests.backend import BACKEND
+
+pytestmark = pytest.mark.jax  # also in CI's JAX slice: the running backend's own devices
 
 HAS_GPU = bool(device.list_gpus())
+
+
+class FakeJaxDevice:
+    """What ``jax.devices()`` lists, reduced to what kerascut reads."""
+
+    def __init__(self, platform: str, kind: str) -> None:
+        self.platform, self.device_kind = platform, kind
 
 
 def test_check_gpu_refuses_an_empty_list_and_names_the_pool(monkeypatch):
@@ -43,7 +53,8 @@ def test_check_gpu_accepts_a_gpu():
 
 def test_prepare_reports_this_machine():
     info = device.prepare(require_gpu=False)
-    assert info.tensorflow_version and info.keras_version and info.name
+    assert info.backend == BACKEND and info.backend_version and info.keras_version and info.name
+    assert bool(info.tensorflow_version) is (BACKEND == "tensorflow")  # JAX never imports TF
     if HAS_GPU:
         assert info.kind == "gpu" and info.gpu_count == len(device.list_gpus()) and info.is_cuda_build
         assert device.prepare(require_gpu=True).kind == "gpu"
@@ -138,3 +149,72 @@ def test_validation_measures_throughput_on_gpu_only(tmp_path, monkeypatch):
     assert [r.model for r in report.throughput] == ["source", "candidate"]
     assert all(r.items_per_s > 0 and r.runs_agree and r.batch_size == 4 for r in report.throughput)
     assert "items/s at batch 4" in report.to_markdown()
+
+
+def test_gpus_in_reads_each_runtimes_own_device_list():
+    jax_devices = [FakeJaxDevice("cpu", "cpu"), FakeJaxDevice("gpu", "NVIDIA H200"), FakeJaxDevice("cuda", "H100")]
+    assert [d.device_kind for d in device.gpus_in("jax", jax_devices)] == ["NVIDIA H200", "H100"]
+    assert device.gpus_in("jax", [FakeJaxDevice("cpu", "cpu")]) == []
+    providers = ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"]
+    assert device.gpus_in("onnxruntime", providers) == providers[:2]
+    assert device.gpus_in("onnxruntime", ["CPUExecutionProvider"]) == []
+    assert device.gpus_in("tensorflow", ["/physical_device:GPU:0"]) == ["/physical_device:GPU:0"]
+
+
+def test_check_gpu_names_the_backend_that_sees_no_gpu(monkeypatch):
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    monkeypatch.setenv("JAX_PLATFORMS", "cpu")
+    with pytest.raises(DeviceError) as info:
+        device.check_gpu([], build_info={"is_cuda_build": False}, backend="jax")
+    message = str(info.value)
+    assert "Received a machine where JAX sees no GPU: jax has no CUDA plugin (install jax[cuda12])" in message
+    assert "JAX_PLATFORMS='cpu' hides every GPU" in message and "'kerascut-gpu' work pool" in message
+    with pytest.raises(DeviceError, match="where onnxruntime sees no GPU"):
+        device.check_gpu([], backend="onnxruntime")
+    device.check_gpu(device.gpus_in("jax", [FakeJaxDevice("gpu", "H200")]), backend="jax")
+
+
+def test_device_info_of_a_fake_jax_gpu(monkeypatch):
+    monkeypatch.setenv("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
+    gpus = device.gpus_in("jax", [FakeJaxDevice("gpu", "NVIDIA H200")])
+    build = {"is_cuda_build": True, "cuda_version": "12.8.90", "cudnn_version": "9.10.2.21"}
+    growth = device.enable_memory_growth(gpus, backend="jax")
+    info = device.device_info(gpus, memory_growth=growth, backend="jax", build=build)
+    assert (info.kind, info.name, info.gpu_count, info.backend) == ("gpu", "NVIDIA H200", 1, "jax")
+    assert info.memory_growth is True and info.cuda_version == "12.8.90" and info.is_cuda_build
+    monkeypatch.setenv("XLA_PYTHON_CLIENT_PREALLOCATE", "true")
+    assert device.enable_memory_growth(gpus, backend="jax") is False
+    assert device.enable_memory_growth([], backend="jax") is False
+
+
+def test_the_report_names_the_backend_it_ran_on():
+    from kerascut_core.validation.report import DeviceInfo, ValidationReport
+
+    def line(info):
+        report = ValidationReport(passed=True, max_abs_diff=0.0, candidate="c.keras", device=info)
+        return next(x for x in report.to_markdown().splitlines() if x.startswith("- device:"))
+
+    jax_gpu = DeviceInfo(kind="gpu", name="NVIDIA H200", gpu_count=1, backend="jax", backend_version="0.10.2",
+                         cuda_version="12.8", cudnn_version="9.10")
+    assert line(jax_gpu) == "- device: GPU NVIDIA H200 (Keras backend jax 0.10.2, CUDA 12.8, cuDNN 9.10)"
+    tf_cpu = DeviceInfo(kind="cpu", name="x86_64", backend="tensorflow", tensorflow_version="2.21.0")
+    assert line(tf_cpu) == "- device: CPU x86_64 (TensorFlow 2.21.0)"
+    assert line(DeviceInfo(kind="cpu", name="x86_64", tensorflow_version="2.21.0")) == "- device: CPU x86_64 (TensorFlow 2.21.0)"
+
+
+def test_build_info_of_the_running_backend():
+    build = device.build_info()
+    assert set(build) == {"is_cuda_build", "cuda_version", "cudnn_version"}
+    assert device.build_info("onnxruntime")["is_cuda_build"] is False
+
+
+def test_jax_gpu_listing_needs_no_tensorflow():
+    code = (
+        "import sys; sys.modules['tensorflow'] = None\n"
+        "from kerascut_core.validation import device\n"
+        "print(device.backend_name(), device.accelerators('jax'), device.prepare().backend)\n"
+    )
+    pytest.importorskip("jax")
+    env = {**__import__("os").environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
+    assert out.stdout.split() == ["jax", "[]", "jax"], out.stderr[-2000:]

@@ -18,6 +18,7 @@ import hashlib
 import os
 import stat
 import tempfile
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -229,6 +230,11 @@ def load_pulled(ref: str, manifest: Manifest, root: Path, *, compile: bool = Fal
     check_model_file(root / primary.path)  # the zip-bomb and format checks that sources get
     import keras
 
+    from kerascut_core.surgery.backends import cross_backend_note
+
+    note = cross_backend_note(manifest.software.keras_backend, keras.config.backend())
+    if note:  # allowed: the same graph, equal within round-off (surgery/backends.py says why)
+        warnings.warn(f"{ref}@{manifest.version}: {note}", stacklevel=2)
     try:
         return keras.saving.load_model(root / primary.path, compile=compile, safe_mode=safe_mode)
     except ValueError as exc:

@@ -28,6 +28,7 @@ from typing import Any
 
 from kerascut_core.errors import CutError
 from kerascut_core.publishing.layout import GRAPH, LITERT, MODEL, ONNX, SAVED_MODEL
+from kerascut_core.surgery.backends import require_export
 
 __all__ = ["export_litert", "export_onnx", "output_names", "require_exporters", "save_candidate"]
 
@@ -65,6 +66,7 @@ def save_candidate(
             (e.g. "Unrecognized keyword arguments passed to Scale") and nothing is left behind.
     """
     require_exporters(formats)  # before anything is written: a missing extra is one line
+    require_export(formats)  # and a format this Keras backend cannot export (surgery/backends.py)
     base = Path(directory)
     files = {MODEL: _save_keras(model, base / keras_name, allow_unsafe, custom_objects)}
     if graph:

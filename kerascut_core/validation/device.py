@@ -1,26 +1,41 @@
 """Devices for validation: discover GPUs, enable memory growth, refuse early, measure throughput.
 
-Validation runs on whatever TensorFlow sees. On a GPU worker it first turns on memory growth
-(before anything allocates), records the GPU's name and the CUDA/cuDNN build, and measures
-throughput. ``require_gpu=True`` on a CPU-only machine fails here, before any model is loaded,
-and the error names the work pool and the deployment that run validation on a GPU.
+Validation runs on whatever the running Keras backend sees: TensorFlow's
+``tf.config.list_physical_devices("GPU")`` under ``KERAS_BACKEND=tensorflow``, ``jax.devices()``
+under ``KERAS_BACKEND=jax`` (TensorFlow is then never imported), and, for an ONNX artifact,
+onnxruntime's CUDA execution provider (:func:`accelerators`). On a GPU worker it first turns on
+memory growth (before anything allocates: ``set_memory_growth`` for TensorFlow,
+``XLA_PYTHON_CLIENT_PREALLOCATE=false`` for JAX), records the GPU's name and the CUDA/cuDNN
+build, and measures throughput. ``require_gpu=True`` on a machine whose backend sees no GPU
+fails here, before any model is loaded, and the error names the backend, why it sees no GPU
+where that can be told, and the work pool and the deployment that run validation on a GPU.
 
-The pieces are small functions so that they can be tested on CPU: :func:`check_gpu` takes the
-list of GPUs it checks, :func:`measure_throughput` times any callable, and :func:`runs_agree`
-compares two runs' outputs.
+The pieces are small functions so that they can be tested on CPU: :func:`gpus_in` picks the
+GPUs out of any backend's device list, :func:`check_gpu` takes the list it checks,
+:func:`measure_throughput` times any callable, and :func:`runs_agree` compares two runs' outputs.
 
     >>> from kerascut_core.validation import device
+    >>> class Dev:  # what jax.devices() returns on a GPU worker, reduced to what is read
+    ...     platform, device_kind = "gpu", "NVIDIA H200"
+    >>> [d.device_kind for d in device.gpus_in("jax", [Dev()])]
+    ['NVIDIA H200']
+    >>> device.gpus_in("onnxruntime", ["CUDAExecutionProvider", "CPUExecutionProvider"])
+    ['CUDAExecutionProvider']
     >>> info = device.prepare(require_gpu=False)   # doctest: +SKIP
-    >>> info.kind, info.name                        # doctest: +SKIP
-    ('cpu', 'x86_64')
+    >>> info.kind, info.backend                     # doctest: +SKIP
+    ('cpu', 'tensorflow')
 """
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import os
 import platform
+import sys
 import time
 from collections.abc import Callable, Sequence
+from importlib import metadata
 from typing import Any
 
 from kerascut_core.errors import DeviceError
@@ -29,11 +44,16 @@ from kerascut_core.pipeline_names import VALIDATE_DEPLOYMENT as GPU_DEPLOYMENT
 from kerascut_core.validation.report import DeviceInfo, ThroughputRow
 
 __all__ = [
+    "BACKENDS",
     "GPU_DEPLOYMENT",
     "GPU_POOL",
+    "accelerators",
+    "backend_name",
+    "build_info",
     "check_gpu",
     "device_info",
     "enable_memory_growth",
+    "gpus_in",
     "list_gpus",
     "measure_throughput",
     "prepare",
@@ -44,45 +64,139 @@ __all__ = [
 # GPU_POOL and GPU_DEPLOYMENT (the Prefect work pool whose workers have a GPU, and the
 # deployment that validates there) are re-exported from kerascut_core.pipeline_names.
 
+#: The runtimes whose accelerators can be listed, and how a message names each.
+BACKENDS = {"tensorflow": "TensorFlow", "jax": "JAX", "torch": "PyTorch", "onnxruntime": "onnxruntime"}
+_JAX_GPU_PLATFORMS = ("gpu", "cuda", "rocm")
+_ORT_GPU_PROVIDERS = ("CUDAExecutionProvider", "ROCMExecutionProvider", "TensorrtExecutionProvider")
+# (CUDA runtime, cuDNN) wheels a pip-installed jax[cudaXX] uses: their versions are the build's
+_NVIDIA_WHEELS = (("nvidia-cuda-runtime-cu12", "nvidia-cudnn-cu12"), ("nvidia-cuda-runtime", "nvidia-cudnn-cu13"))
 
-def list_gpus() -> list[Any]:
-    """The GPUs TensorFlow can see (``tf.config.list_physical_devices("GPU")``)."""
+
+def backend_name() -> str:
+    """The running Keras backend (``keras.config.backend()``)."""
+    import keras
+
+    return str(keras.config.backend())
+
+
+def gpus_in(backend: str, devices: Sequence[Any]) -> list[Any]:
+    """The GPUs among ``devices``, as the runtime ``backend`` lists them (a pure function).
+
+    ``tensorflow``: physical devices (already GPUs only); ``jax``: devices whose ``platform`` is
+    ``gpu``/``cuda``/``rocm``; ``onnxruntime``: the GPU execution providers among the names.
+    """
+    if backend == "jax":
+        return [d for d in devices if str(getattr(d, "platform", "")).lower() in _JAX_GPU_PLATFORMS]
+    if backend == "onnxruntime":
+        return [p for p in devices if p in _ORT_GPU_PROVIDERS]
+    return list(devices)
+
+
+def accelerators(backend: str | None = None) -> list[Any]:
+    """The GPUs the runtime ``backend`` sees (default: the running Keras backend).
+
+    ``tensorflow``: ``tf.config.list_physical_devices("GPU")``; ``jax``: the GPU devices of
+    ``jax.devices()``; ``torch``: ``cuda:N`` names; ``onnxruntime``: its GPU execution
+    providers (``CUDAExecutionProvider``...), for a runtime module to pass to an
+    ``InferenceSession``. Importing a backend other than the running one is left to the caller.
+    """
+    backend = backend or backend_name()
+    if backend == "jax":
+        import jax
+
+        try:
+            return gpus_in("jax", jax.devices())
+        except RuntimeError:  # a platform forced by JAX_PLATFORMS that is not there
+            return []
+    if backend == "onnxruntime":
+        onnxruntime = importlib.import_module("onnxruntime")  # extra kerascut[onnx]; no stubs
+        return gpus_in("onnxruntime", onnxruntime.get_available_providers())
+    if backend == "torch":
+        torch = importlib.import_module("torch")  # documented, not a dependency (README)
+        return [f"cuda:{i}" for i in range(torch.cuda.device_count())] if torch.cuda.is_available() else []
     import tensorflow as tf
 
     return list(tf.config.list_physical_devices("GPU"))
 
 
-def check_gpu(gpus: Sequence[Any], *, build_info: dict[str, Any] | None = None) -> None:
-    """Raise :class:`DeviceError` when ``gpus`` is empty, naming the pool that has GPUs.
+def list_gpus() -> list[Any]:
+    """The GPUs the running Keras backend can see (:func:`accelerators` of it)."""
+    return accelerators()
 
-    The message says why no GPU is visible where it can tell: a TensorFlow build without CUDA,
-    or ``CUDA_VISIBLE_DEVICES`` hiding the devices.
+
+def build_info(backend: str | None = None) -> dict[str, Any]:
+    """``is_cuda_build``, ``cuda_version`` and ``cudnn_version`` of the backend's build.
+
+    TensorFlow: ``tf.sysconfig.get_build_info()``. JAX: whether a CUDA plugin
+    (``jax[cuda12]``/``jax[cuda13]``) is installed, with the CUDA runtime and cuDNN versions of
+    the NVIDIA wheels it uses (``None`` when JAX found CUDA elsewhere).
+    """
+    backend = backend or backend_name()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        build = dict(tf.sysconfig.get_build_info())
+        return {
+            "is_cuda_build": bool(build.get("is_cuda_build", False)),
+            "cuda_version": _text(build.get("cuda_version")),
+            "cudnn_version": _text(build.get("cudnn_version")),
+        }
+    if backend == "jax":
+        plugins = [m for m in ("jax_plugins.xla_cuda12", "jax_plugins.xla_cuda13") if _has_module(m)]
+        versions: dict[str, Any] = {"cuda_version": None, "cudnn_version": None}
+        for runtime, cudnn in _NVIDIA_WHEELS:
+            if _dist_version(runtime):
+                versions = {"cuda_version": _dist_version(runtime), "cudnn_version": _dist_version(cudnn)}
+                break
+        return {"is_cuda_build": bool(plugins), **versions}
+    return {"is_cuda_build": False, "cuda_version": None, "cudnn_version": None}
+
+
+def check_gpu(
+    gpus: Sequence[Any], *, build_info: dict[str, Any] | None = None, backend: str = "tensorflow"
+) -> None:
+    """Raise :class:`DeviceError` when ``gpus`` is empty, naming the backend and the GPU pool.
+
+    The message says why no GPU is visible where it can tell: a TensorFlow build without CUDA
+    (or a JAX without its CUDA plugin), or ``CUDA_VISIBLE_DEVICES`` hiding the devices.
     """
     if gpus:
         return
     reasons = []
     if build_info is not None and not build_info.get("is_cuda_build", False):
-        reasons.append("TensorFlow was built without CUDA, as tensorflow-cpu is")
+        reasons.append(
+            "jax has no CUDA plugin (install jax[cuda12])" if backend == "jax"
+            else "TensorFlow was built without CUDA, as tensorflow-cpu is" if backend == "tensorflow"
+            else f"{BACKENDS.get(backend, backend)} was built without CUDA"
+        )
     hidden = os.environ.get("CUDA_VISIBLE_DEVICES")
     if hidden is not None and hidden.strip() in ("", "-1"):
         reasons.append(f"CUDA_VISIBLE_DEVICES={hidden!r} hides every GPU")
+    if backend == "jax" and os.environ.get("JAX_PLATFORMS", "").strip().lower() == "cpu":
+        reasons.append("JAX_PLATFORMS='cpu' hides every GPU")
     why = f": {'; '.join(reasons)}" if reasons else ""
     raise DeviceError(
         "Expected a GPU because require_gpu=True. "
-        f"Received a machine where TensorFlow sees no GPU{why}. "
+        f"Received a machine where {BACKENDS.get(backend, backend)} sees no GPU{why}. "
         f"Run validation on a worker of the '{GPU_POOL}' work pool "
         f"(deployment '{GPU_DEPLOYMENT}'), or pass require_gpu=False to validate on CPU."
     )
 
 
-def enable_memory_growth(gpus: Sequence[Any]) -> bool:
+def enable_memory_growth(gpus: Sequence[Any], *, backend: str = "tensorflow") -> bool:
     """Turn on memory growth for every GPU; False when the runtime was already initialized.
 
     TensorFlow only accepts this before the first allocation on a device, so validation calls it
     before loading any model. When another part of the process already initialized the GPUs,
-    the setting cannot change any more; that is reported, not raised.
+    the setting cannot change any more; that is reported, not raised. JAX reads
+    ``XLA_PYTHON_CLIENT_PREALLOCATE`` once, when its backends start; :func:`prepare` sets it to
+    ``false`` before that (unless the worker set it), and this reports whether it is in force.
     """
     if not gpus:
+        return False
+    if backend == "jax":
+        return os.environ.get("XLA_PYTHON_CLIENT_PREALLOCATE", "").strip().lower() == "false"
+    if backend != "tensorflow":
         return False
     import tensorflow as tf
 
@@ -95,24 +209,31 @@ def enable_memory_growth(gpus: Sequence[Any]) -> bool:
     return enabled
 
 
-def device_info(gpus: Sequence[Any], *, memory_growth: bool = False) -> DeviceInfo:
-    """What the report records: CPU or the GPU's name, plus TF/Keras/CUDA/cuDNN versions."""
+def device_info(
+    gpus: Sequence[Any],
+    *,
+    memory_growth: bool = False,
+    backend: str = "tensorflow",
+    build: dict[str, Any] | None = None,
+) -> DeviceInfo:
+    """What the report records: CPU or the GPU's name, the backend and its CUDA/cuDNN build."""
     import keras
-    import tensorflow as tf
 
-    build = dict(tf.sysconfig.get_build_info())
+    build = build if build is not None else build_info(backend)
     name = _cpu_name()
     if gpus:
-        details = tf.config.experimental.get_device_details(gpus[0]) or {}
-        name = str(details.get("device_name") or gpus[0].name)
+        name = _gpu_name(backend, gpus[0])
+    tensorflow = sys.modules.get("tensorflow") if backend == "tensorflow" else None
     return DeviceInfo(
         kind="gpu" if gpus else "cpu",
         name=name,
         gpu_count=len(gpus),
-        tensorflow_version=tf.__version__,
+        backend=backend,
+        backend_version=_backend_version(backend),
+        tensorflow_version=getattr(tensorflow, "__version__", None),
         keras_version=keras.__version__,
-        cuda_version=_text(build.get("cuda_version")),
-        cudnn_version=_text(build.get("cudnn_version")),
+        cuda_version=build.get("cuda_version"),
+        cudnn_version=build.get("cudnn_version"),
         is_cuda_build=bool(build.get("is_cuda_build", False)),
         memory_growth=memory_growth,
     )
@@ -120,13 +241,15 @@ def device_info(gpus: Sequence[Any], *, memory_growth: bool = False) -> DeviceIn
 
 def prepare(*, require_gpu: bool = False) -> DeviceInfo:
     """Check and set up the device before any model is loaded; return what the report records."""
-    import tensorflow as tf
-
-    gpus = list_gpus()
+    backend = backend_name()
+    if backend == "jax" and not _jax_started():
+        os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")  # memory growth, JAX's way
+    gpus = accelerators(backend)
+    build = build_info(backend)
     if require_gpu:
-        check_gpu(gpus, build_info=dict(tf.sysconfig.get_build_info()))
-    growth = enable_memory_growth(gpus)
-    return device_info(gpus, memory_growth=growth)
+        check_gpu(gpus, build_info=build, backend=backend)
+    growth = enable_memory_growth(gpus, backend=backend)
+    return device_info(gpus, memory_growth=growth, backend=backend, build=build)
 
 
 def measure_throughput(
@@ -216,6 +339,41 @@ def _cpu_name() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
+
+
+def _gpu_name(backend: str, gpu: Any) -> str:
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        details = tf.config.experimental.get_device_details(gpu) or {}
+        return str(details.get("device_name") or gpu.name)
+    return str(getattr(gpu, "device_kind", None) or gpu)
+
+
+def _backend_version(backend: str) -> str | None:
+    module = sys.modules.get(backend)
+    return str(getattr(module, "__version__", None) or _dist_version(backend) or "") or None
+
+
+def _jax_started() -> bool:
+    """Whether JAX's backends already started (then XLA_PYTHON_CLIENT_PREALLOCATE is read)."""
+    bridge = getattr(getattr(sys.modules.get("jax"), "_src", None), "xla_bridge", None)
+    started = getattr(bridge, "backends_are_initialized", None)
+    return bool(started()) if callable(started) else False
+
+
+def _has_module(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def _dist_version(name: str) -> str | None:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
 
 
 def _text(value: Any) -> str | None:

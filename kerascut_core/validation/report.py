@@ -130,6 +130,8 @@ class DeviceInfo(_Model):
     kind: Literal["cpu", "gpu"]
     name: str
     gpu_count: int = 0
+    backend: str | None = Field(default=None, description="the Keras backend validation ran on")
+    backend_version: str | None = None
     tensorflow_version: str | None = None
     keras_version: str | None = None
     cuda_version: str | None = None
@@ -222,7 +224,10 @@ class ValidationReport(_Model):
         if self.device is not None:
             d = self.device
             cuda = f", CUDA {d.cuda_version}, cuDNN {d.cudnn_version}" if d.kind == "gpu" else ""
-            lines.append(f"- device: {d.kind.upper()} {d.name} (TensorFlow {d.tensorflow_version}{cuda})")
+            runtime = f"TensorFlow {d.tensorflow_version}"
+            if d.backend not in (None, "tensorflow"):
+                runtime = f"Keras backend {d.backend} {d.backend_version or '?'}"
+            lines.append(f"- device: {d.kind.upper()} {d.name} ({runtime}{cuda})")
         lines += ["", "| output | shape | max abs diff | result |", "| --- | --- | --- | --- |"]
         for row in self.outputs:
             shape = "(" + ", ".join("None" if s is None else str(s) for s in row.shape) + ")"

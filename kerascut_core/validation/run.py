@@ -125,6 +125,7 @@ def validate(
     started = time.perf_counter()
     spec = CutSpec.from_dict(cut_spec)
     formats = _check_arguments(samples, batch_size, atol, rtol, formats)
+    _check_backend(formats)
     direct = _runtime_candidate(candidate, formats)  # "onnx" / "litert" for such a file, else None
     if sample_dim is not None and (isinstance(sample_dim, bool) or not isinstance(sample_dim, int) or sample_dim < 1):
         raise ValidationError(f"Expected `sample_dim` to be a positive integer. Received sample_dim={sample_dim!r}.")
@@ -253,6 +254,19 @@ def _runtime_candidate(candidate: str | os.PathLike[str], formats: tuple[str, ..
     return direct
 
 
+def _check_backend(formats: Sequence[str]) -> None:
+    """Refuse, in one line, a format this Keras backend cannot check exactly (``saved_model``
+    under JAX: :func:`~kerascut_core.surgery.backends.export_supported` says why)."""
+    import keras
+
+    from kerascut_core.surgery.backends import export_supported
+
+    for fmt in formats:
+        reason = export_supported(fmt, str(keras.config.backend()), action="check")
+        if fmt == "saved_model" and reason is not None:
+            raise ValidationError(reason)
+
+
 def _load_source(
     source_model: Any, options: dict[str, Any] | None, custom_objects: Mapping[str, Any] | None
 ) -> tuple[Any, str]:
@@ -301,9 +315,10 @@ def _throughput(
 ) -> list[ThroughputRow]:
     """Items/s of the source (through the probe) and the candidate, plus two-run agreement.
 
-    Both run as ``tf.function`` graphs (with XLA when ``jit_compile``), as a serving
-    deployment would; the first two calls on the same batch must agree.
+    Both run as ``tf.function`` graphs (with XLA when ``jit_compile``), or ``jax.jit`` under
+    JAX, as a serving deployment would; the first two calls on the same batch must agree.
     """
+    info_backend = _device.backend_name
     rows = []
     for label, net, arrays in (("source", probe, source_inputs), ("candidate", model, starts)):
         batch = [a[: run.batch_size] for a in arrays]
@@ -313,9 +328,10 @@ def _throughput(
             atol=run.atol, rtol=run.rtol,
         )
         if not row.runs_agree:
+            fix = "XLA_FLAGS=--xla_gpu_deterministic_ops=true" if info_backend() == "jax" else "TF_DETERMINISTIC_OPS=1"
             run.fail(
                 f"{label}: two runs on the same batch disagree on this GPU (non-deterministic "
-                "kernels); set TF_DETERMINISTIC_OPS=1 on the worker"
+                f"kernels); set {fix} on the worker"
             )
         rows.append(row)
     return rows
