@@ -67,6 +67,20 @@ def test_correct_cut_passes_exactly(graph, spec, tmp_path):
     assert [f.format for f in report.formats] == ["keras"]
 
 
+def test_a_spec_given_as_tensors_is_recorded_as_addresses(tmp_path):
+    source = BUILDERS["residual"]()
+    ends = {"P2": source.get_layer("block2_out").output, "P3": source.get_layer("block3_out").output}
+    spec = {"start": source.get_layer("stem").output, "end": ends}
+    candidate = _save_cut(source, tmp_path / "model.keras", spec)
+    report = kc.validate(candidate, source, spec)
+
+    assert report.passed, report.failures
+    assert report.max_abs_diff == 0.0
+    assert report.cut_spec["end"] == {"P2": "block2_out", "P3": "block3_out"}
+    assert report.cut_spec["start"] == "stem"
+    assert json.loads(report.model_dump_json())["cut_spec"] == report.cut_spec
+
+
 def test_extra_inputs_cut_feeds_every_start(tmp_path):
     source = BUILDERS["residual"]()
     spec = {"start": "block1_conv1", "end": "block2_out", "extra_inputs": "auto"}

@@ -198,7 +198,7 @@ def validate(
     return run.report(
         candidate=str(candidate),
         source=source_label,
-        cut_spec=spec.to_dict(),
+        cut_spec=plan.spec.to_dict(),  # tensors and "pyramid_outputs" resolved to addresses
         plan=_plan_summary(plan),
         inputs=list(plan.inputs),
         samples=len(source_inputs[0]) if source_inputs else 0,
