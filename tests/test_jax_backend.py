@@ -26,10 +26,11 @@ pytestmark = pytest.mark.jax
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _python(code: str, backend: str, timeout: int = 300) -> dict:
+def _python(code: str, backend: str, timeout: int = 300, **extra: str) -> dict:
     """Run ``code`` in a fresh interpreter on ``backend``; return the JSON of its last line."""
     pytest.importorskip(backend)
-    env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="2", JAX_PLATFORMS="cpu")
+    env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="2", JAX_PLATFORMS="cpu", **extra)
+    env.pop("JAX_COMPILATION_CACHE_DIR", None)
     out = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], cwd=ROOT, env=env,
                          capture_output=True, text=True, timeout=timeout)
     assert out.returncode == 0, out.stderr[-3000:]
@@ -53,12 +54,28 @@ def test_jax_cuts_and_validates_exactly_without_tensorflow(tmp_path):
         except kc.ValidationError as exc:
             refused = str(exc)
         print(json.dumps({{"passed": report.passed, "diff": report.max_abs_diff, "backend": report.device.backend,
-                          "tf": sys.modules["tensorflow"] is None, "line": device, "refused": refused}}))
-    """, "jax")
+                          "tf": sys.modules["tensorflow"] is None, "line": device, "refused": refused,
+                          "jax_cache": __import__("jax").config.jax_compilation_cache_dir}}))
+    """, "jax", KERASCUT_CACHE_DIR=str(tmp_path / "cache"))
     assert result["passed"] and result["diff"] == 0.0, result
+    # compiled forwards (those that took >= 0.2 s) are kept for the next validation of the cut
+    assert result["jax_cache"] == str(tmp_path / "cache" / "jax-compilation")
     assert result["backend"] == "jax" and result["tf"] is True  # never imported
     assert "Keras backend jax" in result["line"] and "TensorFlow" not in result["line"]
     assert result["refused"].startswith("Cannot check format 'saved_model' on the Keras backend 'jax': ")
+
+
+def test_the_compilation_cache_can_be_turned_off(tmp_path):
+    result = _python("""
+        import json, os
+        import kerascut_core as kc
+        from kerascut_core.validation.forward import forward_fn
+        from tests.fixtures.models import BUILDERS, random_input
+        model = BUILDERS["chain"]()
+        forward_fn(model)([random_input(model)])
+        print(json.dumps({"cached": os.path.exists(os.environ["KERASCUT_CACHE_DIR"] + "/jax-compilation")}))
+    """, "jax", KERASCUT_CACHE_DIR=str(tmp_path / "cache"), KERASCUT_JAX_CACHE="0")
+    assert result["cached"] is False
 
 
 def test_require_gpu_under_jax_names_jax(tmp_path):

@@ -11,10 +11,17 @@ TensorFlow (about 6 s of op compilation for one MobileNetV2 pass on two cores, a
 1 s for compiling the whole graph once). The source's probe and the candidate run the same way,
 so a cut stays exact; the jitted call is compiled once per batch shape (a last, shorter batch
 costs one more compile). A model that cannot be traced (a data-dependent shape) runs eagerly.
+
+Compiled forwards are kept on disk by JAX's persistent compilation cache, in kerascut's cache
+(``<cache>/jax-compilation``), so validating a cut again (a refresh, a rerun, another worker on
+the same disk) skips both compiles: the same executable, the same numbers. A worker that set
+up JAX's cache itself (``JAX_COMPILATION_CACHE_DIR``) keeps its own; ``KERASCUT_JAX_CACHE=0``
+turns it off.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -90,6 +97,7 @@ def _jax_jit(
     """
     import jax
 
+    _compilation_cache(jax)
     trainable = [v.value for v in model.trainable_variables]
     non_trainable = [v.value for v in model.non_trainable_variables]
 
@@ -113,6 +121,18 @@ def _jax_jit(
         return result
 
     return run
+
+
+def _compilation_cache(jax: Any) -> None:
+    """Point JAX's persistent compilation cache at kerascut's cache, unless configured or off."""
+    if os.environ.get("KERASCUT_JAX_CACHE", "1").strip() == "0":
+        return
+    if jax.config.jax_compilation_cache_dir or os.environ.get("JAX_COMPILATION_CACHE_DIR"):
+        return  # the worker's own cache
+    from kerascut_core.sources.cache import default_cache_dir
+
+    jax.config.update("jax_compilation_cache_dir", str(default_cache_dir() / "jax-compilation"))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)  # whole models, not ops
 
 
 def flatten_outputs(result: Any, names: Sequence[str] | None) -> list[Any]:
