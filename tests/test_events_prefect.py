@@ -26,7 +26,8 @@ from typing import Any, TypeVar
 
 import pytest
 
-from tests.test_integration_prefect import Processes, _client, _free_port, prefect_server  # noqa: F401
+from tests.reliability.prefect_server import Processes, free_port
+from tests.test_integration_prefect import _client, prefect_server  # noqa: F401
 
 ROOT = Path(__file__).resolve().parents[1]
 T = TypeVar("T")
@@ -163,7 +164,7 @@ def test_promote_with_an_unreachable_api_succeeds_with_one_warning(tmp_path: Pat
     home = tmp_path / "prefect-home"
     home.mkdir()
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")},
-           "PREFECT_HOME": str(home), "PREFECT_API_URL": f"http://127.0.0.1:{_free_port()}/api"}
+           "PREFECT_HOME": str(home), "PREFECT_API_URL": f"http://127.0.0.1:{free_port()}/api"}
     out, took = _run([sys.executable, "-m", "kerascut_core", "promote", str(tmp_path / "store" / "mnv2"), "v1",
                       "--alias", "prod"], env)
     assert out.returncode == 0, out.stderr

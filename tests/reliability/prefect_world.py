@@ -21,15 +21,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from kerascut_core.pipeline_names import CPU_POOL, GPU_POOL, PREPARE_DEPLOYMENT, prepare_limit_name
-from tests.test_integration_prefect import Processes, _free_port
+from tests.reliability.prefect_server import Processes, start_server
 
 __all__ = ["World", "prefect_world", "worker_of_runs"]
 
@@ -98,41 +96,9 @@ class World:
 @contextlib.contextmanager
 def prefect_world(tmp: Path, *, gcl_slots: int | None = None, startup_s: float = 120) -> Iterator[World]:
     """The server, both pools and (with ``gcl_slots``) the prepare limit; see the module doc."""
-    port = _free_port()
-    api = f"http://127.0.0.1:{port}/api"
-    home = tmp / "prefect-home"
-    home.mkdir(parents=True, exist_ok=True)
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")},
-        "PREFECT_HOME": str(home),
-        "PREFECT_API_URL": api,
-        "PREFECT_API_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{home / 'prefect.db'}",
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "PREFECT_UI_ENABLED": "false",
-        "PREFECT_WORKER_QUERY_SECONDS": "1",
-        "PREFECT_WORKER_PREFETCH_SECONDS": "1",
-        "PREFECT_LOGGING_LEVEL": "INFO",
-        "PYTHONPATH": str(REPO),
-        "TF_CPP_MIN_LOG_LEVEL": "2",
-        # services these tests never need (schedules, late runs, automations...): less CPU on CI
-        **{f"PREFECT_SERVER_SERVICES_{name}_ENABLED": "false" for name in (
-            "SCHEDULER", "LATE_RUNS", "PAUSE_EXPIRATIONS", "FOREMAN", "TRIGGERS", "CANCELLATION_CLEANUP",
-            "CLEANUP_RECONCILER")},
-        "PREFECT_SERVER_SERVICES_DB_VACUUM_ENABLED": "[]",
-    }
     procs = Processes(tmp)
     try:
-        server = procs.start("server", [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
-                                        "--port", str(port)], env)
-        deadline = time.monotonic() + startup_s
-        while True:
-            try:
-                with urllib.request.urlopen(f"{api}/health", timeout=2):
-                    break
-            except OSError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"prefect server did not start:\n{procs.log('server')}") from None
-                time.sleep(0.3)
+        api, env = start_server(tmp, procs, quiet=True, startup_s=startup_s)
         world = World(api, env, procs, tmp)
         from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate, WorkPoolCreate
 
