@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -127,6 +128,29 @@ def test_a_failing_emitter_is_a_warning_and_the_move_stands(store, tmp_path, rec
     assert all("\n" not in m for m in messages)
     assert store.read_json("mnv2/latest.json")["version"] == "v1"
     assert len(_only(recorded, events.PROMOTED)) == 1  # the other emitters still got it
+
+
+@pytest.mark.timeout(60)
+def test_cli_promote_replays_another_warning_once_and_returns(store, tmp_path, capsys):
+    """A warning that is not an EventWarning, raised while `kerascut promote` moves the pointer,
+    is replayed once after the move (it used to be replayed into the list being read: a hang)."""
+    from kerascut_core.cli.app import main
+
+    publish(store, tmp_path, version="v1")
+
+    def chatty(event):
+        warnings.warn("the emitter's own warning", UserWarning, stacklevel=1)
+
+    unregister = events.register(chatty)
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            assert main(["promote", store.uri("mnv2"), "v1"]) == 0
+    finally:
+        unregister()
+    assert [str(w.message) for w in caught if w.category is UserWarning] == ["the emitter's own warning"]
+    assert store.read_json("mnv2/latest.json")["version"] == "v1"
+    assert "latest is now v1" in capsys.readouterr().out
 
 
 def test_inactive_emitters_cost_nothing(store, tmp_path):

@@ -81,19 +81,25 @@ def promote_cmd(ref: str, version: str, alias: str | None, reason: str | None, n
 @contextlib.contextmanager
 def _event_warnings() -> Iterator[None]:
     """Each event that could not be sent as one ``warning:`` line on stderr (never a failure)."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", events.EventWarning)
-        try:
-            yield
-        finally:
-            shown: set[str] = set()
-            for w in caught:
+    recorded: list[warnings.WarningMessage] = []
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", events.EventWarning)
+            try:
+                yield
+            finally:
+                recorded = list(caught)
+    finally:
+        # Shown once the `with` is left: one replayed inside it would be recorded again, without end.
+        shown: set[str] = set()
+        for w in recorded:
+            if issubclass(w.category, events.EventWarning):
                 line = printable(" ".join(str(w.message).split()), 300)
-                if issubclass(w.category, events.EventWarning) and line not in shown:
+                if line not in shown:
                     shown.add(line)
                     click.echo(f"warning: {line}", err=True)
-                elif not issubclass(w.category, events.EventWarning):
-                    warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+            else:
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
 
 
 @click.command("history")
