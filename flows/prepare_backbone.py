@@ -84,74 +84,76 @@ def prepare_backbone(
     overrides are applied here. With ``already_published`` (``--force`` on a published version)
     the candidate is rebuilt and validated, but the immutable published version is left as it is.
     """
-    import_modules(imports, search=import_paths or ())  # the config's: before any model loads
-    spec = BackboneConfig.model_validate(backbone)
-    settings = spec.resolved_validation(ValidationSettings.model_validate(validation or {}))
-    keep_last = spec.resolved_retention(RetentionSettings.model_validate(retention or {})).keep_last
-    logger = get_run_logger()
-    run_id = flow_run.get_id() or uuid.uuid4().hex
-    name = spec.name
-    payload = spec.model_dump(mode="json")
+    # kerascut.backbone.failed for any error of the run, the config's imports and parameters included
+    # (the refresh and its fan-out count on a FAILED prepare having announced itself), then the error.
+    with _failure_announced(store, _name_of(backbone), version):
+        import_modules(imports, search=import_paths or ())  # the config's: before any model loads
+        spec = BackboneConfig.model_validate(backbone)
+        settings = spec.resolved_validation(ValidationSettings.model_validate(validation or {}))
+        keep_last = spec.resolved_retention(RetentionSettings.model_validate(retention or {})).keep_last
+        logger = get_run_logger()
+        run_id = flow_run.get_id() or uuid.uuid4().hex
+        name = spec.name
+        payload = spec.model_dump(mode="json")
 
-    with (
-        _failure_announced(store, name, version),  # kerascut.backbone.failed, then the error as it was
-        aws_credentials(aws_credentials_block),
-        tempfile.TemporaryDirectory(prefix="kerascut-") as workdir,
-    ):
-        emit(name, "fetching", version=version)
-        fetched = fetch_source(payload, cache_dir)
-        emit(name, "cutting", version=version)
-        candidate = cut_backbone(payload, fetched, workdir, imports=imports or None)
-        for warning in candidate.warnings:  # `kerascut run` prints each as one warning: line
-            emit(name, "warning", message=warning)
-        emit(name, "staging", version=version)
-        staged = stage_candidate(store, name, version, str(run_id), candidate.files)
-        try:
-            emit(name, "validating", version=version, where=settings.deployment or "in-process")
-            report = _validate(staged.uri, payload, settings, cache_dir, aws_credentials_block,
-                               imports=imports, import_paths=import_paths)
-            if already_published:
-                status, manifest_uri = "verified", manifest_uri_of(store, name, version)
-                logger.info("%s %s is already published; revalidated it", name, version)
-            else:
-                emit(name, "publishing", version=version)
-                published = publish_version(
-                    store, staged.uri, payload, version, fingerprint, candidate, report
-                )
-                manifest_uri = published.manifest_uri
-                # "exists": a concurrent run published this very version first; we did not.
-                status = "published" if published.status == "published" else "up-to-date"
-            update_latest(store, name, version, str(run_id))
-            retained = None
-            if status == "published" and keep_last is not None:  # never fails the publish
-                emit(name, "retention", version=version, keep_last=keep_last)
-                applied = apply_retention(store, name, keep_last, return_state=True)
-                if applied.is_completed():
-                    kept = applied.result()
-                    retained = {"removed_versions": kept.removed_versions, "error": kept.error}
-                else:  # the task itself failed (a timeout): still only reported
-                    retained = {"removed_versions": [], "error": f"Retention was not applied: {applied.message}"}
-                    logger.warning("%s: %s", name, retained["error"])
-        finally:
-            # Cleaning staging must not hide the real outcome; gc removes what is left.
-            cleaned = discard_candidate(store, staged.uri, return_state=True)
-            if not cleaned.is_completed():
-                logger.warning("%s: could not clean %s: %s", name, staged.uri, cleaned.message)
+        with (
+            aws_credentials(aws_credentials_block),
+            tempfile.TemporaryDirectory(prefix="kerascut-") as workdir,
+        ):
+            emit(name, "fetching", version=version)
+            fetched = fetch_source(payload, cache_dir)
+            emit(name, "cutting", version=version)
+            candidate = cut_backbone(payload, fetched, workdir, imports=imports or None)
+            for warning in candidate.warnings:  # `kerascut run` prints each as one warning: line
+                emit(name, "warning", message=warning)
+            emit(name, "staging", version=version)
+            staged = stage_candidate(store, name, version, str(run_id), candidate.files)
+            try:
+                emit(name, "validating", version=version, where=settings.deployment or "in-process")
+                report = _validate(staged.uri, payload, settings, cache_dir, aws_credentials_block,
+                                   imports=imports, import_paths=import_paths)
+                if already_published:
+                    status, manifest_uri = "verified", manifest_uri_of(store, name, version)
+                    logger.info("%s %s is already published; revalidated it", name, version)
+                else:
+                    emit(name, "publishing", version=version)
+                    published = publish_version(
+                        store, staged.uri, payload, version, fingerprint, candidate, report
+                    )
+                    manifest_uri = published.manifest_uri
+                    # "exists": a concurrent run published this very version first; we did not.
+                    status = "published" if published.status == "published" else "up-to-date"
+                update_latest(store, name, version, str(run_id))
+                retained = None
+                if status == "published" and keep_last is not None:  # never fails the publish
+                    emit(name, "retention", version=version, keep_last=keep_last)
+                    applied = apply_retention(store, name, keep_last, return_state=True)
+                    if applied.is_completed():
+                        kept = applied.result()
+                        retained = {"removed_versions": kept.removed_versions, "error": kept.error}
+                    else:  # the task itself failed (a timeout): still only reported
+                        retained = {"removed_versions": [], "error": f"Retention was not applied: {applied.message}"}
+                        logger.warning("%s: %s", name, retained["error"])
+            finally:
+                # Cleaning staging must not hide the real outcome; gc removes what is left.
+                cleaned = discard_candidate(store, staged.uri, return_state=True)
+                if not cleaned.is_completed():
+                    logger.warning("%s: could not clean %s: %s", name, staged.uri, cleaned.message)
 
-    create_link_artifact(
-        key=artifact_key(name),
-        link=manifest_uri,
-        link_text=f"{name} {version} manifest",
-        description=f"Manifest of backbone `{name}` version `{version}` ({status}).",
-    )
-    return {
-        "name": name,
-        "version": version,
-        "status": status,
-        "manifest_uri": manifest_uri,
-        "max_abs_diff": report.get("max_abs_diff"),
-        "retention": retained,
-    }
+        create_link_artifact(
+            key=artifact_key(name),
+            link=manifest_uri,
+            link_text=f"{name} {version} manifest",
+            description=f"Manifest of backbone `{name}` version `{version}` ({status}).",
+        )
+        return {
+            "name": name,
+            "version": version,
+            "status": status,
+            "manifest_uri": manifest_uri,
+            "max_abs_diff": report.get("max_abs_diff"),
+            "retention": retained,
+        }
 
 
 @contextlib.contextmanager
@@ -161,8 +163,23 @@ def _failure_announced(store: str, name: str, version: str) -> Iterator[None]:
     try:
         yield
     except Exception as exc:
-        events.backbone_failed(store, name, version=version, reason=f"{type(exc).__name__}: {exc}")
+        events.backbone_failed(store, name, version=version, reason=failure_message(exc))
         raise
+
+
+def _name_of(backbone: Any) -> str:
+    """The backbone's name before its parameters are validated (they may not be)."""
+    name = backbone.get("name") if isinstance(backbone, dict) else None
+    return name if isinstance(name, str) and name else "<unnamed>"
+
+
+def failure_message(exc: BaseException) -> str:
+    """The one-line reason of a failure: the refresh's row and the ``kerascut.backbone.failed``
+    event give the same text (a kerascut error's message, any other prefixed with its type)."""
+    text = str(exc) or type(exc).__name__
+    if not isinstance(exc, KerascutError):
+        text = f"{type(exc).__name__}: {text}"
+    return " ".join(text.split())
 
 
 def _validate(

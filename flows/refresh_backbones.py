@@ -37,7 +37,7 @@ from prefect.runtime import flow_run
 from kerascut.flows._deadline import Deadline
 from kerascut.flows._fanout import prepare_remote
 from kerascut.flows._progress import emit
-from kerascut.flows.prepare_backbone import prepare_backbone
+from kerascut.flows.prepare_backbone import failure_message, prepare_backbone
 from kerascut.tasks._aws import aws_credentials
 from kerascut.tasks.freshness import check_freshness
 from kerascut.tasks.publish import update_latest
@@ -168,7 +168,7 @@ def refresh_backbones(
                     try:
                         outcome = future.result()
                     except Exception as exc:  # not from inside prepare-backbone, which announces its own
-                        outcome = _row(name, "failed", checks[name].version, message=_exc_message(exc))
+                        outcome = _row(name, "failed", checks[name].version, message=failure_message(exc))
                         events.backbone_failed(cfg.store, name, version=checks[name].version, reason=outcome["message"])
                     if isinstance(outcome, dict):  # prepare_remote's row
                         row = {k: outcome[k] for k in ("name", "status", "version", "max_abs_diff", "link", "message")}
@@ -259,15 +259,8 @@ def _state_message(state: Any) -> str:
     except BaseException as raised:  # results may be unavailable
         exc = raised
     if isinstance(exc, BaseException):
-        return _exc_message(exc)
+        return failure_message(exc)
     return " ".join((state.message or state.type.value).split())
-
-
-def _exc_message(exc: BaseException) -> str:
-    text = str(exc) or type(exc).__name__
-    if not isinstance(exc, KerascutError):
-        text = f"{type(exc).__name__}: {text}"
-    return " ".join(text.split())
 
 
 def _publish_summary(rows: list[dict[str, Any]], cfg: KerascutConfig, seconds: float) -> None:

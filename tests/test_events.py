@@ -276,6 +276,21 @@ def test_each_failure_of_a_refresh_is_announced_once(prefect_harness, tmp_path, 
     nan = failed["tiny-nan"]
     assert nan["resource"]["id"] == "kerascut.backbone.tiny-nan" and nan["payload"]["store"] == store
     assert nan["payload"]["version"] == rows["tiny-nan"]["version"]
-    assert "failed validation" in nan["payload"]["reason"] and "CandidateRejected" in nan["payload"]["reason"]
+    assert "failed validation" in nan["payload"]["reason"]
+    assert nan["payload"]["reason"] == rows["tiny-nan"]["message"]  # the event and the table agree
     assert failed["missing"]["payload"]["version"] is None and "nope.keras" in failed["missing"]["payload"]["reason"]
+    assert failed["missing"]["payload"]["reason"] == rows["missing"]["message"]
     assert _only(recorded, events.PUBLISHED) == []
+
+    # A worker without the config's imports: prepare-backbone fails before any model loads, and
+    # still announces itself once (the fan-out sends no event for a FAILED run).
+    from kerascut.flows.prepare_backbone import prepare_backbone
+
+    recorded.clear()
+    state = prepare_backbone(backbone=tiny_backbone("needs-layers", str(source)), store=store, version="v1",
+                             fingerprint="f", imports=["kerascut_no_such_layers"], return_state=True)
+    assert state.is_failed()
+    (no_import,) = _only(recorded, events.FAILED)
+    assert no_import["payload"]["name"] == "needs-layers" and no_import["payload"]["version"] == "v1"
+    assert "kerascut_no_such_layers" in no_import["payload"]["reason"]
+    assert no_import["payload"]["reason"] == " ".join(str(state.result(raise_on_failure=False)).split())
