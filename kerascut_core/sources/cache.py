@@ -29,7 +29,7 @@ from pathlib import Path
 from kerascut_core._names import short_repr
 from kerascut_core.errors import ConfigError, IntegrityError
 
-__all__ = ["DownloadCache", "check_cache_dir", "default_cache_dir"]
+__all__ = ["DownloadCache", "check_cache_dir", "default_cache_dir", "verify_download", "write_marker"]
 
 _SAFE = re.compile(r"[^A-Za-z0-9._-]")
 # "s3://...", "file:///...", "gs:/x": a URI where a local directory belongs (not "C:/..." nor "./a:b").
@@ -81,9 +81,15 @@ class DownloadCache:
         self.root = Path(check_cache_dir(root)).expanduser() if root is not None else default_cache_dir()
 
     def entry_dir(self, bucket: str, key: str, etag: str) -> Path:
+        """``s3/<bucket>/<sha256(bucket/key)[:32]>/<etag>``: the entry of one object."""
+        return self.entry_path("s3", bucket, key, _SAFE.sub("_", etag.strip('"')) or "no-etag")
+
+    def entry_path(self, kind: str, bucket: str, key: str, leaf: str) -> Path:
+        """``<kind>/<bucket>/<sha256(bucket/key)[:32]>/<leaf>`` under the cache, proven inside it.
+
+        The key is hashed, never used as a path; ``leaf`` is sanitised."""
         key_hash = hashlib.sha256(f"{bucket}/{key}".encode()).hexdigest()[:32]
-        etag_part = _SAFE.sub("_", etag.strip('"')) or "no-etag"
-        path = self.root / "s3" / _SAFE.sub("_", bucket) / key_hash / etag_part
+        path = self.root / kind / _SAFE.sub("_", bucket) / key_hash / (_SAFE.sub("_", leaf) or "_")
         # belt and braces: nothing computed above can climb, but prove it
         if self.root.absolute() not in path.absolute().parents:
             raise IntegrityError(f"Refusing cache path {path} outside {self.root}.")
@@ -129,28 +135,12 @@ class DownloadCache:
         """Check ``tmp`` (size, then sha256 or MD5 ETag) and rename it into place."""
         shown = uri or f"s3://{bucket}/{key}"
         try:
-            actual = tmp.stat().st_size
-            if actual != size:
-                raise IntegrityError(
-                    f"Download of {shown} ended short: expected {size} bytes, received {actual}. Retry the download."
-                )
-            digest, md5 = _hash_file(tmp)
+            digest = verify_download(tmp, size=size, etag=etag, sha256=sha256, shown=shown)
             plain_etag = etag.strip('"')
-            if sha256 and digest != sha256:
-                raise IntegrityError(
-                    f"Download of {shown} has a wrong checksum: expected sha256 {sha256}, received {digest}. "
-                    "Retry; if it persists the object is corrupt."
-                )
-            if not sha256 and re.fullmatch(r"[0-9a-f]{32}", plain_etag) and md5 != plain_etag:
-                raise IntegrityError(
-                    f"Download of {shown} has a wrong checksum: expected MD5 {plain_etag}, received {md5}. Retry."
-                )
             final = self.path_for(bucket, key, etag)
             os.replace(tmp, final)
             entry = {"bucket": bucket, "key": key, "etag": plain_etag, "size": size, "sha256": digest}
-            entry_tmp = final.parent / f".tmp-{uuid.uuid4().hex}-entry.json"
-            entry_tmp.write_text(json.dumps(entry, indent=2) + "\n")
-            os.replace(entry_tmp, final.parent / "entry.json")
+            write_marker(final.parent / "entry.json", entry)
             return final
         finally:
             with contextlib.suppress(FileNotFoundError):
@@ -161,6 +151,45 @@ class DownloadCache:
         for stale in (path.parent / "entry.json", path):
             with contextlib.suppress(FileNotFoundError):
                 stale.unlink()
+
+
+def write_marker(path: Path, data: dict[str, object]) -> None:
+    """Write ``data`` as JSON to ``path`` atomically: a temporary sibling, then a rename."""
+    tmp = path.parent / f".tmp-{uuid.uuid4().hex}-{path.name}"
+    try:
+        tmp.write_text(json.dumps(data, indent=2) + "\n")
+        os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+
+
+def verify_download(
+    path: Path, *, size: int, etag: str = "", sha256: str | None = None, shown: str = ""
+) -> str:
+    """Check a downloaded file and return its sha256; :class:`IntegrityError` when it is wrong.
+
+    The size must be ``size``; then the sha256 must be ``sha256`` when one was recorded, else the
+    MD5 must equal a single-part ``etag`` (a multipart ETag is no MD5 and is not checked).
+    """
+    shown = shown or str(path)
+    actual = path.stat().st_size
+    if actual != size:
+        raise IntegrityError(
+            f"Download of {shown} ended short: expected {size} bytes, received {actual}. Retry the download."
+        )
+    digest, md5 = _hash_file(path)
+    plain_etag = etag.strip('"')
+    if sha256 and digest != sha256:
+        raise IntegrityError(
+            f"Download of {shown} has a wrong checksum: expected sha256 {sha256}, received {digest}. "
+            "Retry; if it persists the object is corrupt."
+        )
+    if not sha256 and re.fullmatch(r"[0-9a-f]{32}", plain_etag) and md5 != plain_etag:
+        raise IntegrityError(
+            f"Download of {shown} has a wrong checksum: expected MD5 {plain_etag}, received {md5}. Retry."
+        )
+    return digest
 
 
 def _hash_file(path: Path) -> tuple[str, str]:

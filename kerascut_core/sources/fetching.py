@@ -88,11 +88,20 @@ def resolve_local(
     return str(fetch(parsed.uri, cache_dir=cache_dir, progress=progress)), options
 
 
-def _fetch_s3(bucket: str, key: str, cache: DownloadCache, progress: Callable[[int], Any] | None) -> Path:
+def transfer_config() -> Any:
+    """boto3's ``TransferConfig`` for downloads: kerascut's multipart sizes and concurrency."""
     from boto3.s3.transfer import TransferConfig
 
     from kerascut_core.stores._s3_client import MULTIPART_CHUNKSIZE, MULTIPART_THRESHOLD
 
+    return TransferConfig(
+        multipart_threshold=MULTIPART_THRESHOLD,
+        multipart_chunksize=MULTIPART_CHUNKSIZE,
+        max_concurrency=_s3.MAX_CONCURRENCY,
+    )
+
+
+def _fetch_s3(bucket: str, key: str, cache: DownloadCache, progress: Callable[[int], Any] | None) -> Path:
     uri = f"s3://{bucket}/{key}"
     client = _s3.client()
     try:
@@ -117,13 +126,10 @@ def _fetch_s3(bucket: str, key: str, cache: DownloadCache, progress: Callable[[i
     # on a versioned bucket pin the exact version; otherwise the size and checksum checks in
     # cache.commit catch an object replaced between the HEAD and the download
     extra: dict[str, Any] = {"VersionId": version} if version and version != "null" else {}
-    config = TransferConfig(
-        multipart_threshold=MULTIPART_THRESHOLD,
-        multipart_chunksize=MULTIPART_CHUNKSIZE,
-        max_concurrency=_s3.MAX_CONCURRENCY,
-    )
     try:
-        client.download_file(bucket, key, str(tmp), ExtraArgs=extra or None, Callback=progress, Config=config)
+        client.download_file(
+            bucket, key, str(tmp), ExtraArgs=extra or None, Callback=progress, Config=transfer_config()
+        )
     except Exception as exc:
         tmp.unlink(missing_ok=True)
         raise _s3.map_error(exc, uri, "fetch") from exc
