@@ -134,3 +134,82 @@ def test_resolve_local_fetches_s3_weights(s3_bucket, s3_client, tmp_path):
     s3_client.put_object(Bucket=s3_bucket, Key="m.keras", Body=b"m")
     uri, options = resolve_local(f"s3://{s3_bucket}/m.keras", cache_dir=tmp_path)
     assert Path(uri).read_bytes() == b"m" and options == {}
+
+
+# --- s3:// directories (keras-hub presets) fetched concurrently --------------------------------
+
+
+def _put_dir(s3_client, bucket):
+    files = {"config.json": b'{"a": 1}', "metadata.json": b'{"keras_hub_version": "0.32.0"}',
+             "assets/vocab.txt": b"x" * 1000}
+    for name, body in files.items():
+        s3_client.put_object(Bucket=bucket, Key=f"presets/tiny/{name}", Body=body)
+    return f"s3://{bucket}/presets/tiny/", files
+
+
+def _complete(path, files):
+    return all((path / name).read_bytes() == body for name, body in files.items())
+
+
+def test_two_threads_fetching_one_s3_directory_both_get_the_complete_entry(s3_bucket, s3_client, tmp_path, monkeypatch):
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from kerascut_core.sources import directories
+
+    uri, files = _put_dir(s3_client, s3_bucket)
+    # both threads pass the first cache check (a miss) before either downloads: both download,
+    # and both reach the rename, which only one of them wins
+    barrier, seen, real = threading.Barrier(2, timeout=30), threading.local(), directories._is_hit
+
+    def is_hit(target, listing):
+        first = not getattr(seen, "done", False)
+        seen.done = True
+        hit = real(target, listing)
+        if first:
+            barrier.wait()
+        return hit
+
+    monkeypatch.setattr(directories, "_is_hit", is_hit)
+    with ThreadPoolExecutor(2) as pool:
+        paths = list(pool.map(lambda _: fetch(uri, cache_dir=tmp_path), range(2)))
+    assert paths[0] == paths[1] and _complete(paths[0], files)
+    assert not [f for f in _files(tmp_path) if ".tmp-" in f]
+
+
+def test_a_complete_s3_directory_entry_is_not_replaced_by_a_second_fetch(s3_bucket, s3_client, tmp_path, monkeypatch):
+    import os
+
+    from kerascut_core.sources import directories
+
+    uri, files = _put_dir(s3_client, s3_bucket)
+    first = fetch(uri, cache_dir=tmp_path)
+    inode = os.stat(first / "config.json").st_ino
+    # a fetch that started before the entry landed (its first check a miss) and finds it
+    # complete after downloading keeps it, and drops its own copy
+    calls, real = [], directories._is_hit
+    monkeypatch.setattr(directories, "_is_hit", lambda t, li: bool(calls.append(1)) or (len(calls) > 1 and real(t, li)))
+    assert fetch(uri, cache_dir=tmp_path) == first
+    assert os.stat(first / "config.json").st_ino == inode and _complete(first, files)
+    assert not [f for f in _files(tmp_path) if ".tmp-" in f]
+
+
+def test_a_fetch_losing_the_rename_to_another_returns_the_winner(s3_bucket, s3_client, tmp_path, monkeypatch):
+    from kerascut_core.sources import directories
+
+    uri, files = _put_dir(s3_client, s3_bucket)
+    real_replace, real_hit, raced = directories.os.replace, directories._is_hit, []
+
+    def replace(src, dst):
+        if not raced and Path(src).is_dir() and ".tmp-" in Path(src).name:
+            raced.append(1)
+            # another fetch lands first: its entry is complete when this rename runs
+            monkeypatch.setattr(directories, "_is_hit", real_hit)
+            fetch(uri, cache_dir=tmp_path)
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(directories.os, "replace", replace)
+    monkeypatch.setattr(directories, "_is_hit", lambda t, li: False if not raced else real_hit(t, li))
+    path = fetch(uri, cache_dir=tmp_path)
+    assert raced and _complete(path, files)
+    assert not [f for f in _files(tmp_path) if ".tmp-" in f]

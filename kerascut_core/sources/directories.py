@@ -7,9 +7,15 @@ objects into the download cache, under ``s3-dirs/<bucket>/<sha256(prefix)[:32]>/
 
 - relative keys become paths only after :func:`kerascut_core.uris.check_key` (no ``..``, not
   absolute), so nothing the bucket holds can write outside the entry;
-- files are downloaded into a temporary sibling directory, checked (size, and MD5 against a
-  single-part ETag), and the directory is renamed into place with ``entry.json`` inside: a
-  crash leaves no half entry, and a later fetch of the unchanged directory costs one LIST.
+- files are downloaded into a temporary sibling directory and checked (size, and MD5 against a
+  single-part ETag, :func:`~kerascut_core.sources.cache.verify_download`); the marker
+  ``<digest>.entry.json`` is written beside the entry (tmp + rename), and the directory is
+  renamed into place last. The entry holds only the preset's own files; it is a hit when the
+  marker is there and every file has its size, so a crash leaves no half entry and a later
+  fetch of the unchanged directory costs one LIST;
+- concurrent fetches of one directory (threads or processes sharing the cache) all return the
+  complete entry: a fetch that finds the entry in place after downloading drops its own copy,
+  and a complete entry is never removed (only a broken one, moved aside first).
 
     >>> fingerprint_s3_dir("models", "presets/resnet/")  # doctest: +SKIP
     's3://models/presets/resnet/?listing=sha256:...&files=3'
@@ -19,9 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import os
-import re
 import shutil
 import uuid
 from collections.abc import Callable
@@ -29,7 +33,8 @@ from pathlib import Path
 from typing import Any
 
 from kerascut_core.errors import IntegrityError, SourceError
-from kerascut_core.sources.cache import DownloadCache
+from kerascut_core.sources.cache import DownloadCache, verify_download, write_marker
+from kerascut_core.sources.fetching import transfer_config
 from kerascut_core.stores import _s3_client as _s3
 from kerascut_core.uris import check_key
 
@@ -37,7 +42,6 @@ __all__ = ["MAX_FILES", "fetch_s3_dir", "fingerprint_s3_dir", "list_s3_dir"]
 
 #: The most objects a directory source may hold (a keras-hub preset holds a handful).
 MAX_FILES = 1000
-_SAFE = re.compile(r"[^A-Za-z0-9._-]")
 _ENTRY = "entry.json"
 
 
@@ -97,6 +101,7 @@ def fetch_s3_dir(
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.parent / f".tmp-{uuid.uuid4().hex}"
     client = _s3.client()
+    config = transfer_config()
     try:
         for relative, etag, size in listing:
             path = tmp / relative
@@ -104,21 +109,35 @@ def fetch_s3_dir(
                 raise IntegrityError(f"Refusing cache path {path} outside {tmp}.")
             path.parent.mkdir(parents=True, exist_ok=True)
             try:
-                client.download_file(bucket, prefix + relative, str(path), Callback=progress)
+                client.download_file(bucket, prefix + relative, str(path), Callback=progress, Config=config)
             except Exception as exc:
                 raise _s3.map_error(exc, uri + relative, "fetch") from exc
-            _check_file(path, etag, size, uri + relative)
-        if target.exists():  # a broken earlier entry (no hit): replace it
-            shutil.rmtree(target, ignore_errors=True)
-        os.replace(tmp, target)
+            verify_download(path, size=size, etag=etag, shown=uri + relative)
+        # Marker first (same content for the same listing): with it in place the entry is a hit
+        # the moment the rename below lands, so no other fetch ever takes it for a broken one.
+        write_marker(_marker(target), {
+            "bucket": bucket, "prefix": prefix, "files": [list(item) for item in listing]
+        })
+        if _is_hit(target, listing):  # another fetch placed the same listing meanwhile
+            return target
+        if target.exists():  # a broken earlier entry (files missing or changed): move it aside
+            trash = target.parent / f".tmp-{uuid.uuid4().hex}"
+            with contextlib.suppress(FileNotFoundError):
+                os.replace(target, trash)
+                shutil.rmtree(trash, ignore_errors=True)
+        try:
+            os.replace(tmp, target)
+        except OSError as exc:  # ENOTEMPTY / EEXIST: another fetch renamed its copy in first
+            if _is_hit(target, listing):
+                return target
+            raise SourceError(
+                f"Cannot place the fetched directory {uri} in the download cache at {target}: "
+                f"{exc.strerror or exc}. Check that the cache directory is writable, or remove "
+                f"{target} and retry."
+            ) from exc
     finally:
         with contextlib.suppress(FileNotFoundError):
             shutil.rmtree(tmp)
-    # The marker sits beside the directory, which holds only the preset's own files.
-    marker = target.parent / f"{target.name}.{_ENTRY}"
-    marker.write_text(json.dumps(
-        {"bucket": bucket, "prefix": prefix, "files": [list(item) for item in listing]}, indent=2
-    ) + "\n")
     return target
 
 
@@ -130,32 +149,18 @@ def _digest(listing: list[tuple[str, str, int]]) -> str:
 
 
 def _entry_dir(cache: DownloadCache, bucket: str, prefix: str, digest: str) -> Path:
-    prefix_hash = hashlib.sha256(f"{bucket}/{prefix}".encode()).hexdigest()[:32]
-    path = cache.root / "s3-dirs" / _SAFE.sub("_", bucket) / prefix_hash / digest[:32]
-    if cache.root.absolute() not in path.absolute().parents:
-        raise IntegrityError(f"Refusing cache path {path} outside {cache.root}.")
-    return path
+    return cache.entry_path("s3-dirs", bucket, prefix, digest[:32])
+
+
+def _marker(target: Path) -> Path:
+    """The marker sits beside the directory, which holds only the preset's own files."""
+    return target.parent / f"{target.name}.{_ENTRY}"
 
 
 def _is_hit(target: Path, listing: list[tuple[str, str, int]]) -> bool:
-    if not (target.parent / f"{target.name}.{_ENTRY}").is_file():
+    if not _marker(target).is_file():
         return False
     try:
         return all((target / relative).stat().st_size == size for relative, _, size in listing)
     except OSError:
         return False
-
-
-def _check_file(path: Path, etag: str, size: int, shown: str) -> None:
-    actual = path.stat().st_size
-    if actual != size:
-        raise IntegrityError(
-            f"Download of {shown} ended short: expected {size} bytes, received {actual}. Retry the download."
-        )
-    if re.fullmatch(r"[0-9a-f]{32}", etag):
-        md5 = hashlib.md5(usedforsecurity=False)
-        with open(path, "rb") as handle:
-            while chunk := handle.read(8 << 20):
-                md5.update(chunk)
-        if md5.hexdigest() != etag:
-            raise IntegrityError(f"Download of {shown} has a wrong checksum: expected MD5 {etag}. Retry.")
