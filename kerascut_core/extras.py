@@ -32,15 +32,22 @@ from types import ModuleType
 
 from .errors import KerascutError
 
-__all__ = ["EXTRAS", "MissingExtraError", "require"]
+__all__ = ["EXTRAS", "FORMAT_MODULES", "MissingExtraError", "require", "require_format"]
 
+#: Format -> what exporting it and what running (validating) it imports, in that order; its
+#: extra is named after the format (``kerascut[onnx]``, ``kerascut[litert]``). The one table
+#: of the runtime formats' modules: :func:`require_format` reads it, and so does :data:`EXTRAS`.
+FORMAT_MODULES: dict[str, dict[str, tuple[str, ...]]] = {
+    "onnx": {"export": ("tf2onnx", "onnx"), "run": ("onnxruntime",)},
+    "litert": {"export": ("ai_edge_litert",), "run": ("ai_edge_litert", "ai_edge_litert.interpreter")},
+}
 #: Extra -> the modules it provides (the first one is the one whose absence is reported).
 EXTRAS: dict[str, tuple[str, ...]] = {
-    "onnx": ("onnxruntime", "onnx", "tf2onnx"),
-    "litert": ("ai_edge_litert",),
+    **{fmt: tuple(dict.fromkeys([*uses["run"], *uses["export"]])) for fmt, uses in FORMAT_MODULES.items()},
     "jax": ("jax",),
     "hub": ("keras_hub",),
 }
+_VERBS = {"export": "exporting", "run": "validating"}
 
 
 class MissingExtraError(KerascutError, ImportError):
@@ -64,3 +71,15 @@ def require(module: str, *, extra: str, purpose: str) -> ModuleType:
             f"{subject} needs the optional extra {extra!r} (module {module!r} is not "
             f"installed). Install it with: pip install 'kerascut[{extra}]'"
         ) from None
+
+
+def require_format(fmt: str, use: str = "run") -> dict[str, ModuleType]:
+    """The modules ``fmt`` needs to ``use`` (``"export"`` or ``"run"``), imported, by name:
+    ``{}`` for a format without an extra (``keras``, ``saved_model``). A missing one raises
+    the one-line :class:`MissingExtraError` naming ``kerascut[<fmt>]``.
+
+    >>> require_format("keras")
+    {}
+    """
+    purpose = f"{_VERBS[use]} the {fmt!r} format"
+    return {m: require(m, extra=fmt, purpose=purpose) for m in FORMAT_MODULES.get(fmt, {}).get(use, ())}

@@ -106,6 +106,44 @@ def test_without_an_artifact_beside_the_candidate_it_is_exported(exported, tmp_p
     assert report.formats[1].origin == "exported" and [o.name for o in report.formats[1].outputs] == ["C5", "C4"]
 
 
+
+@pytest.mark.extras
+@pytest.mark.parametrize("fmt", ["onnx", "litert"])
+def test_an_export_the_backend_refuses_is_a_failed_check_in_one_line(exported, tmp_path, monkeypatch, fmt):
+    """The exporters hold the backend gate: under JAX (its refusal, through the gate) an export
+    is not made, and validate records it as a failed check of that format, not a traceback."""
+    from kerascut_core.surgery import backends, export
+
+    source, files = exported
+    alone = tmp_path / "model.keras"
+    alone.write_bytes(files["model.keras"].read_bytes())
+    monkeypatch.setattr(export, "require_export", lambda formats: backends.require_export(formats, backend="jax"))
+    report = _validate(alone, source, formats=[fmt])
+    check = report.formats[1]
+    assert check.format == fmt and check.origin == "exported" and check.passed is False
+    assert check.error.startswith(f"Cannot export format {fmt!r} on the Keras backend 'jax': ")
+    assert "\n" not in check.error and not report.passed
+    _failed(report, f"{fmt} at (not exported): Cannot export format {fmt!r}")
+
+
+@pytest.mark.extras
+def test_a_failed_export_is_a_failed_check_in_one_line(exported, tmp_path, monkeypatch):
+    from kerascut_core.surgery import export
+
+    source, files = exported
+    alone = tmp_path / "model.keras"
+    alone.write_bytes(files["model.keras"].read_bytes())
+
+    def broken(model, names):
+        raise RuntimeError("tf2onnx: Unsupported ops: OpName\nsecond line")
+
+    monkeypatch.setattr(export, "_named", broken)
+    report = _validate(alone, source, formats=["onnx"])
+    check = report.formats[1]
+    assert check.passed is False and check.error and "\n" not in check.error and "Unsupported ops" in check.error
+    assert not report.passed
+
+
 # ---------------------------------------------------------------- ONNX mutations
 
 def _onnx_copy(files, tmp_path, change):

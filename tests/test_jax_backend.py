@@ -53,7 +53,12 @@ def test_jax_cuts_and_validates_exactly_without_tensorflow(tmp_path):
             kc.validate({str(tmp_path / "model.keras")!r}, source, spec, formats=["saved_model"])
         except kc.ValidationError as exc:
             refused = str(exc)
-        print(json.dumps({{"passed": report.passed, "diff": report.max_abs_diff, "backend": report.device.backend,
+        onnx = None  # no onnx.keras beside it: the export is refused, a failed check in one line
+        if __import__("importlib.util").util.find_spec("onnxruntime"):
+            checked = kc.validate({str(tmp_path / "model.keras")!r}, source, spec, formats=["onnx"],
+                                  samples=2, batch_size=2)
+            onnx = [checked.passed, checked.formats[1].format, checked.formats[1].error]
+        print(json.dumps({{"onnx": onnx, "passed": report.passed, "diff": report.max_abs_diff, "backend": report.device.backend,
                           "tf": sys.modules["tensorflow"] is None, "line": device, "refused": refused,
                           "jax_cache": __import__("jax").config.jax_compilation_cache_dir}}))
     """, "jax", KERASCUT_CACHE_DIR=str(tmp_path / "cache"))
@@ -63,6 +68,10 @@ def test_jax_cuts_and_validates_exactly_without_tensorflow(tmp_path):
     assert result["backend"] == "jax" and result["tf"] is True  # never imported
     assert "Keras backend jax" in result["line"] and "TensorFlow" not in result["line"]
     assert result["refused"].startswith("Cannot check format 'saved_model' on the Keras backend 'jax': ")
+    if result["onnx"] is not None:
+        passed, fmt, error = result["onnx"]
+        assert not passed and fmt == "onnx" and "\n" not in error, result["onnx"]
+        assert error.startswith("Cannot export format 'onnx' on the Keras backend 'jax': "), error
 
 
 def test_the_compilation_cache_can_be_turned_off(tmp_path):

@@ -80,7 +80,8 @@ def require_export(formats: Sequence[str], backend: str | None = None) -> None:
     """Raise :class:`~kerascut_core.errors.CutError` with :func:`export_supported`'s reason for
     the first format of ``formats`` the backend (default: the running one) cannot export.
 
-    Called by :func:`~kerascut_core.surgery.export.save_candidate` before anything is written.
+    Called by each exporter of :mod:`~kerascut_core.surgery.export` (``export_saved_model``,
+    ``export_onnx``, ``export_litert``), and by ``save_candidate`` before anything is written.
     """
     if backend is None:
         import keras

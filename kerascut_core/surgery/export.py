@@ -30,13 +30,9 @@ from kerascut_core.errors import CutError
 from kerascut_core.publishing.layout import GRAPH, LITERT, MODEL, ONNX, SAVED_MODEL
 from kerascut_core.surgery.backends import require_export
 
-__all__ = ["export_litert", "export_onnx", "output_names", "require_exporters", "save_candidate"]
-
-#: the module each runtime format needs, the extra that installs it, and what it is for
-_EXPORTERS = {
-    "onnx": (("tf2onnx", "onnx"), "the 'onnx' format (export with tf2onnx)"),
-    "litert": (("ai_edge_litert",), "the 'litert' format (run with the LiteRT interpreter)"),
-}
+__all__ = [
+    "export_litert", "export_onnx", "export_saved_model", "output_names", "require_exporters", "save_candidate",
+]
 
 
 def save_candidate(
@@ -74,8 +70,7 @@ def save_candidate(
         if picture is not None:
             files[GRAPH] = picture
     if SAVED_MODEL in formats:
-        exported = base / SAVED_MODEL
-        model.export(str(exported), format="tf_saved_model", verbose=False)
+        exported = export_saved_model(model, base / SAVED_MODEL)
         for path in sorted(p for p in exported.rglob("*") if p.is_file()):
             files[f"{SAVED_MODEL}/{path.relative_to(exported).as_posix()}"] = path
     if "onnx" in formats:
@@ -85,16 +80,28 @@ def save_candidate(
     return files
 
 
-def require_exporters(formats: Sequence[str]) -> None:
-    """Raise the one-line :class:`~kerascut_core.extras.MissingExtraError` when a format of
-    ``formats`` needs an extra that is not installed (``onnx``: ``kerascut[onnx]``, ``litert``:
-    ``kerascut[litert]``)."""
-    from kerascut_core.extras import require
+def require_exporters(formats: Sequence[str]) -> dict[str, Any]:
+    """The modules that export ``formats`` (:data:`kerascut_core.extras.FORMAT_MODULES`), by
+    name; the one-line :class:`~kerascut_core.extras.MissingExtraError` when a format needs an
+    extra that is not installed (``onnx``: ``kerascut[onnx]``, ``litert``: ``kerascut[litert]``)."""
+    from kerascut_core.extras import require_format
 
+    modules: dict[str, Any] = {}
     for fmt in formats:
-        modules, purpose = _EXPORTERS.get(fmt, ((), ""))
-        for module in modules:
-            require(module, extra=fmt, purpose=purpose)
+        modules.update(require_format(fmt, "export"))
+    return modules
+
+
+def export_saved_model(model: Any, path: Path) -> Path:
+    """Export ``model`` as a SavedModel directory (``model.export(format="tf_saved_model")``).
+
+    Raises:
+        CutError: the running Keras backend cannot export it exactly (JAX:
+            :func:`~kerascut_core.surgery.backends.export_supported` says why).
+    """
+    require_export([SAVED_MODEL])
+    model.export(str(path), format="tf_saved_model", verbose=False)
+    return path
 
 
 def output_names(model: Any) -> list[str]:
@@ -113,11 +120,14 @@ def output_names(model: Any) -> list[str]:
 
 def export_onnx(model: Any, path: Path, names: Sequence[str] | None = None) -> Path:
     """Export ``model`` to ONNX (Keras's ``model.export(format="onnx")``, through tf2onnx) with
-    each output named (``names``, default :func:`output_names`) and listed in the model's order."""
-    from kerascut_core.extras import require
+    each output named (``names``, default :func:`output_names`) and listed in the model's order.
 
-    require_exporters(["onnx"])
-    onnx = require("onnx", extra="onnx", purpose="the 'onnx' format")
+    Raises:
+        MissingExtraError: ``kerascut[onnx]`` is not installed.
+        CutError: the running Keras backend cannot export ONNX (JAX, :mod:`.backends`).
+    """
+    require_export(["onnx"])  # first: under JAX tf2onnx would not even import (no TensorFlow)
+    onnx = require_exporters(["onnx"])["onnx"]
     names = list(names or output_names(model))
     partial = path.with_name(f".{path.stem}.partial.onnx")
     try:
@@ -142,7 +152,13 @@ def export_onnx(model: Any, path: Path, names: Sequence[str] | None = None) -> P
 
 def export_litert(model: Any, path: Path, names: Sequence[str] | None = None) -> Path:
     """Export ``model`` to a LiteRT flatbuffer (``model.export(format="litert")``), its serving
-    signature naming each output (``names``, default :func:`output_names`)."""
+    signature naming each output (``names``, default :func:`output_names`).
+
+    Raises:
+        MissingExtraError: ``kerascut[litert]`` is not installed.
+        CutError: the running Keras backend cannot export LiteRT (JAX, :mod:`.backends`).
+    """
+    require_export(["litert"])
     require_exporters(["litert"])
     names = list(names or output_names(model))
     partial = path.with_name(f".{path.stem}.partial.tflite")

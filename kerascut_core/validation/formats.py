@@ -185,10 +185,14 @@ def _saved_model_location(
             return beside, "artifact", None
     if model is None:
         return None, "exported", None
+    from kerascut_core.surgery.export import export_saved_model
+
     tmp = tempfile.TemporaryDirectory(prefix="kerascut-saved-model-")
-    target = Path(tmp.name) / "saved_model"
-    model.export(str(target), format="tf_saved_model", verbose=False)
-    return target, "exported", tmp
+    try:
+        return export_saved_model(model, Path(tmp.name) / "saved_model"), "exported", tmp
+    except BaseException:
+        tmp.cleanup()
+        raise
 
 
 def _fetch_tree(uri: str) -> tuple[Path, tempfile.TemporaryDirectory]:
@@ -241,27 +245,30 @@ def check_runtime_format(
     from kerascut_core.validation.runtimes import check_runtime
 
     check = FormatCheck(format=fmt, location="(not found)", origin="artifact")
-    tmp = None
-    try:
-        if path is None:
-            path, check.origin, tmp = _runtime_location(  # type: ignore[assignment]
-                fmt, FORMAT_FILES[fmt], model, candidate, candidate_path, list(plan.outputs)
-            )
-        check.location = str(path or "(not exported)")
-        names = _input_names(model, plan)
-        located = path
+    temporary: list[Any] = []  # the export's temporary directory, cleaned up afterwards
 
-        def opened() -> Any:
-            if located is None:
+    def opened() -> Any:
+        # Locating (fetching, or exporting through tf2onnx / LiteRT) happens inside the check:
+        # a failed export, or one the Keras backend refuses (JAX), is a failed check of this
+        # format with its one-line reason, as for the SavedModel.
+        located = path or _runtime_artifact(FORMAT_FILES[fmt], candidate, candidate_path)
+        if located is None:
+            check.origin, check.location = "exported", "(not exported)"
+            if model is None:
                 raise ValidationError("the .keras candidate did not load, so there is nothing to export")
-            return open_runtime(fmt, located, gpu)
+            tmp = tempfile.TemporaryDirectory(prefix=f"kerascut-{fmt}-")
+            temporary.append(tmp)
+            located = _export_runtime(fmt, model, Path(tmp.name) / FORMAT_FILES[fmt], list(plan.outputs))
+        check.location = str(located)
+        return open_runtime(fmt, located, gpu)
 
+    try:
         return check_runtime(
-            fmt, opened, check, input_names=names, output_names=list(plan.outputs),
+            fmt, opened, check, input_names=_input_names(model, plan), output_names=list(plan.outputs),
             starts=starts, ends=ends, addresses=list(plan.outputs.values()), run=run,
         )
     finally:
-        if tmp is not None:
+        for tmp in temporary:
             tmp.cleanup()
 
 
@@ -272,28 +279,24 @@ def _input_names(model: Any, plan: Any) -> list[str]:
     return list(plan.inputs)
 
 
-def _runtime_location(
-    fmt: str, filename: str, model: Any, candidate: str, candidate_path: Path, names: list[str]
-) -> tuple[Path | None, str, Any]:
-    """The ``fmt`` file beside the candidate (fetched when remote), else a fresh export of the
-    reloaded candidate with its outputs named ``names`` (the plan's, as the cut named them)."""
+def _runtime_artifact(filename: str, candidate: str, candidate_path: Path) -> Path | None:
+    """The ``filename`` artifact beside the candidate (fetched when remote), else ``None``."""
     from kerascut_core.errors import ObjectNotFoundError, SourceError, StoreError
 
     if is_remote(candidate):
         from kerascut_core.validation.locations import fetch_local
 
         try:
-            return fetch_local(candidate.rstrip("/").rsplit("/", 1)[0] + "/" + filename), "artifact", None
+            return fetch_local(candidate.rstrip("/").rsplit("/", 1)[0] + "/" + filename)
         except (ObjectNotFoundError, SourceError, StoreError, FileNotFoundError):
-            pass  # none staged beside it: export the reloaded candidate
-    else:
-        beside = candidate_path.parent / filename
-        if beside.is_file():
-            return beside, "artifact", None
-    if model is None:
-        return None, "exported", None
+            return None  # none staged beside it: export the reloaded candidate
+    beside = candidate_path.parent / filename
+    return beside if beside.is_file() else None
+
+
+def _export_runtime(fmt: str, model: Any, target: Path, names: list[str]) -> Path:
+    """The reloaded candidate exported to ``fmt`` at ``target``, its outputs named ``names``
+    (the plan's, as the cut named them); the exporter refuses a backend that cannot (JAX)."""
     from kerascut_core.surgery.export import export_litert, export_onnx
 
-    tmp = tempfile.TemporaryDirectory(prefix=f"kerascut-{fmt}-")
-    export = export_onnx if fmt == "onnx" else export_litert
-    return export(model, Path(tmp.name) / filename, names), "exported", tmp
+    return (export_onnx if fmt == "onnx" else export_litert)(model, target, names)

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from kerascut_core.errors import ValidationError
+from kerascut_core.extras import MissingExtraError
 from kerascut_core.validation.comparisons import compare, max_diff
 from kerascut_core.validation.forward import run_batched
 from kerascut_core.validation.messages import one_line, shape_text
@@ -37,10 +38,7 @@ from kerascut_core.validation.report import FormatCheck, OutputCheck
 if TYPE_CHECKING:
     from kerascut_core.validation.state import Run
 
-__all__ = ["MODULES", "TOLERANCES", "Runtime", "check_runtime", "match_outputs", "require_runtime", "tolerance"]
-
-#: the module each runtime format is validated with, and its extra (``kerascut[<extra>]``)
-MODULES = {"onnx": "onnxruntime", "litert": "ai_edge_litert"}
+__all__ = ["TOLERANCES", "Runtime", "check_runtime", "match_outputs", "require_runtime", "tolerance"]
 
 #: format -> (atol, rtol, why): the default tolerance of each runtime, used unless the
 #: validation's own tolerance is looser.
@@ -76,12 +74,12 @@ class Runtime:
     call: Callable[[dict[str, Any]], dict[str, Any]]
 
 
-def require_runtime(fmt: str) -> None:
-    """The one-line MissingExtraError when the runtime of ``fmt`` is not installed."""
-    from kerascut_core.extras import require
+def require_runtime(fmt: str) -> dict[str, Any]:
+    """The modules that run ``fmt`` (:data:`kerascut_core.extras.FORMAT_MODULES`), by name; the
+    one-line MissingExtraError when its runtime is not installed."""
+    from kerascut_core.extras import require_format
 
-    if fmt in MODULES:
-        require(MODULES[fmt], extra=fmt, purpose=f"validating the {fmt!r} format")
+    return require_format(fmt, "run")
 
 
 def tolerance(fmt: str, atol: float, rtol: float) -> tuple[float, float, str]:
@@ -159,6 +157,8 @@ def check_runtime(
         check.max_abs_diff = max_diff(o.max_abs_diff for o in check.outputs)
         check.max_abs_diff_vs_source = check.max_abs_diff
         check.passed = all(o.passed for o in check.outputs)
+    except MissingExtraError:
+        raise  # the extra is missing (tf2onnx for an export): one line, not a failed check
     except Exception as exc:
         check.error = one_line(exc)
         check.passed = False

@@ -23,13 +23,9 @@ __all__ = ["open_litert"]
 def open_litert(path: Path) -> Runtime:
     """The interpreter's serving signature on ``path`` (one line naming ``kerascut[litert]``
     without it)."""
-    from kerascut_core.extras import require
-
-    require_runtime("litert")
-    litert = require("ai_edge_litert", extra="litert", purpose="validating the 'litert' format")
-    interpreter = require(
-        "ai_edge_litert.interpreter", extra="litert", purpose="validating the 'litert' format"
-    ).Interpreter(model_path=str(path))
+    modules = require_runtime("litert")
+    litert = modules["ai_edge_litert"]
+    interpreter = modules["ai_edge_litert.interpreter"].Interpreter(model_path=str(path))
     signatures = interpreter.get_signature_list()
     if not signatures:
         raise ValidationError(

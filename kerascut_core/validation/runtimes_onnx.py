@@ -42,10 +42,7 @@ def providers(available: Sequence[str], *, gpu: bool) -> list[Any]:
 
 def open_onnx(path: Path, *, gpu: bool = False) -> Runtime:
     """An onnxruntime session on ``path`` (one line naming ``kerascut[onnx]`` without it)."""
-    from kerascut_core.extras import require
-
-    require_runtime("onnx")
-    ort = require("onnxruntime", extra="onnx", purpose="validating the 'onnx' format")
+    ort = require_runtime("onnx")["onnxruntime"]
 
     options = ort.SessionOptions()
     options.log_severity_level = 3  # warnings about unused initializers are not the consumer's
