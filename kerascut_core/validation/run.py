@@ -156,9 +156,10 @@ def validate(
     with run.timed("reload"):
         model = None if direct else reload_keras(candidate_path, allow_unsafe, run, custom_objects)
     with run.timed("candidate"):
-        kept = kept_layer_ids(source, plan)
+        # a candidate that did not reload (or an .onnx / .tflite one) is not compared: "not run"
+        kept = kept_layer_ids(source, plan) if model is not None else None
         matches = match_layers(model, source, kept) if model is not None else []
-        if model is not None:  # a candidate that did not reload is not compared: "not run"
+        if model is not None:
             run.structure = check_structure(
                 model, source, plan,
                 expected_inputs=[probe.outputs[probe_index[a]] for a in plan.inputs],
@@ -179,17 +180,17 @@ def validate(
             )
             run.outputs = list(check.outputs)
             run.formats.append(check)
-        else:
+        else:  # the .keras candidate, then each export asked for (the only formats then)
             run.formats.append(keras_format(run, model, candidate))
-        for fmt in [f for f in ("onnx", "litert") if f in formats and not direct]:
-            run.formats.append(check_runtime_format(
-                fmt, model, os.fspath(candidate), candidate_path, plan, starts, ends, run, gpu=info.kind == "gpu"
-            ))
-        if "saved_model" in formats and not direct:
-            check = check_saved_model(
-                model, os.fspath(candidate), candidate_path, saved_model, plan, starts, ends, run
-            )
-            run.formats.append(check)
+            for fmt in [f for f in ("onnx", "litert") if f in formats]:
+                run.formats.append(check_runtime_format(
+                    fmt, model, os.fspath(candidate), candidate_path, plan, starts, ends, run,
+                    gpu=info.kind == "gpu",
+                ))
+            if "saved_model" in formats:
+                run.formats.append(check_saved_model(
+                    model, os.fspath(candidate), candidate_path, saved_model, plan, starts, ends, run
+                ))
     with run.timed("throughput"):  # GPU workers only
         if info.kind == "gpu" and model is not None:
             run.throughput = _throughput(probe, model, source_inputs, starts, jit_compile, run)
@@ -255,16 +256,21 @@ def _runtime_candidate(candidate: str | os.PathLike[str], formats: tuple[str, ..
 
 
 def _check_backend(formats: Sequence[str]) -> None:
-    """Refuse, in one line, a format this Keras backend cannot check exactly (``saved_model``
-    under JAX: :func:`~kerascut_core.surgery.backends.export_supported` says why)."""
-    import keras
+    """Refuse, in one line, ``saved_model`` where this Keras backend cannot check it exactly,
+    even as an artifact (JAX: :func:`~kerascut_core.surgery.backends.export_supported` says why).
 
+    ``onnx`` and ``litert`` run in their own runtimes, so their artifacts are checked on any
+    backend; only exporting the candidate to them is refused (JAX), by the exporters
+    themselves, and that refusal is a failed check of the format with its one-line reason, as
+    any failed export is.
+    """
+    if "saved_model" not in formats:
+        return
     from kerascut_core.surgery.backends import export_supported
 
-    for fmt in formats:
-        reason = export_supported(fmt, str(keras.config.backend()), action="check")
-        if fmt == "saved_model" and reason is not None:
-            raise ValidationError(reason)
+    reason = export_supported("saved_model", _device.backend_name(), action="check")
+    if reason is not None:
+        raise ValidationError(reason)
 
 
 def _load_source(
@@ -318,7 +324,6 @@ def _throughput(
     Both run as ``tf.function`` graphs (with XLA when ``jit_compile``), or ``jax.jit`` under
     JAX, as a serving deployment would; the first two calls on the same batch must agree.
     """
-    info_backend = _device.backend_name
     rows = []
     for label, net, arrays in (("source", probe, source_inputs), ("candidate", model, starts)):
         batch = [a[: run.batch_size] for a in arrays]
@@ -328,7 +333,7 @@ def _throughput(
             atol=run.atol, rtol=run.rtol,
         )
         if not row.runs_agree:
-            fix = "XLA_FLAGS=--xla_gpu_deterministic_ops=true" if info_backend() == "jax" else "TF_DETERMINISTIC_OPS=1"
+            fix = "XLA_FLAGS=--xla_gpu_deterministic_ops=true" if _device.backend_name() == "jax" else "TF_DETERMINISTIC_OPS=1"
             run.fail(
                 f"{label}: two runs on the same batch disagree on this GPU (non-deterministic "
                 f"kernels); set {fix} on the worker"
