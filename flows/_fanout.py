@@ -34,7 +34,7 @@ from typing import Any
 
 from kerascut.flows._deadline import Deadline
 from kerascut_core import events
-from kerascut_core.errors import KerascutError, ObjectNotFoundError
+from kerascut_core.errors import KerascutError
 from kerascut_core.pipeline_names import prepare_limit_name
 
 __all__ = ["POLL_INTERVAL_S", "prepare_remote"]
@@ -47,7 +47,7 @@ def prepare_remote(deployment: str, parameters: dict[str, Any], *, deadline: Dea
     """Run ``prepare-backbone`` with ``parameters`` as a flow run of ``deployment``; its row.
 
     The row has the keys of the refresh's rows (``name``, ``status``, ``version``, ``link``,
-    ``max_abs_diff``, ``message``) plus ``flow_run_id`` and ``state``.
+    ``max_abs_diff``, ``message``); a failed row's message names the flow run and its state.
     """
     from prefect.concurrency.sync import concurrency
     from prefect.deployments import run_deployment
@@ -77,12 +77,12 @@ def prepare_remote(deployment: str, parameters: dict[str, Any], *, deadline: Dea
     where = f"flow run {run.name!r} ({run.id}) of {deployment!r}"
     if state is None or not state.is_final():  # run_deployment stopped waiting: refresh_timeout
         _cancel(run.id)
-        return _failed(name, version, deadline.message(f"Preparing it ({where}, cancelled)"), run=run,
+        return _failed(name, version, deadline.message(f"Preparing it ({where}, cancelled)"),
                        announce=True, store=parameters["store"])
     if not state.is_completed():
         retry = " The next refresh prepares it again." if state.is_crashed() else ""
         detail = " ".join((state.message or "no message").split())
-        return _failed(name, version, f"{where} ended {state.type.value}: {detail}.{retry}", run=run,
+        return _failed(name, version, f"{where} ended {state.type.value}: {detail}.{retry}",
                        announce=not state.is_failed(), store=parameters["store"])
     return _outcome(parameters, run)
 
@@ -96,11 +96,11 @@ def _outcome(parameters: dict[str, Any], run: Any) -> dict[str, Any]:
     store = open_store(store_uri)
     try:
         manifest = read_manifest(store, name, version)
-    except (ObjectNotFoundError, KerascutError) as exc:
+    except KerascutError as exc:
         return _failed(name, version, (
             f"flow run {run.name!r} ({run.id}) completed but {name}@{version} is not readable in {store_uri}: "
             f"{' '.join(str(exc).split())}"
-        ), run=run)
+        ))
     if parameters.get("already_published"):
         status = "verified"
     else:  # another run may have committed this very version first: then it is not ours
@@ -113,14 +113,10 @@ def _outcome(parameters: dict[str, Any], run: Any) -> dict[str, Any]:
         "max_abs_diff": manifest.validation.max_abs_diff,
         "link": manifest_uri(store, name, version),
         "message": "",
-        "flow_run_id": str(run.id),
-        "state": run.state.type.value,
     }
 
 
-def _failed(
-    name: str, version: str, message: str, *, run: Any = None, announce: bool = False, store: str = ""
-) -> dict[str, Any]:
+def _failed(name: str, version: str, message: str, *, announce: bool = False, store: str = "") -> dict[str, Any]:
     """A failed row; with ``announce``, also its ``kerascut.backbone.failed`` event (never raises)."""
     if announce:
         events.backbone_failed(store, name, version=version, reason=message)
@@ -131,8 +127,6 @@ def _failed(
         "max_abs_diff": None,
         "link": "",
         "message": message,
-        "flow_run_id": str(run.id) if run is not None else None,
-        "state": run.state.type.value if run is not None and run.state is not None else None,
     }
 
 

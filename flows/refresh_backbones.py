@@ -168,14 +168,16 @@ def refresh_backbones(
                     try:
                         outcome = future.result()
                     except Exception as exc:  # not from inside prepare-backbone, which announces its own
-                        outcome = _row(name, "failed", checks[name].version, message=failure_message(exc))
-                        events.backbone_failed(cfg.store, name, version=checks[name].version, reason=outcome["message"])
-                    if isinstance(outcome, dict):  # prepare_remote's row
-                        row = {k: outcome[k] for k in ("name", "status", "version", "max_abs_diff", "link", "message")}
-                        if row["status"] == "failed":
-                            logger.error("%s: %s", name, row["message"])
+                        row = _row(name, "failed", checks[name].version, message=failure_message(exc))
+                        events.backbone_failed(cfg.store, name, version=checks[name].version, reason=row["message"])
+                        logger.error("%s: %s", name, row["message"])
                     else:
-                        row = _in_process_row(name, checks[name].version, outcome, deadline)
+                        if remote:  # prepare_remote's row
+                            row = outcome
+                            if row["status"] == "failed":
+                                logger.error("%s: %s", name, row["message"])
+                        else:  # the subflow's final state
+                            row = _in_process_row(name, checks[name].version, outcome, deadline)
                     _record(rows, row)
 
     ordered = [rows[b.name] for b in selected]
