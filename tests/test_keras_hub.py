@@ -316,6 +316,47 @@ def test_an_s3_preset_directory_is_fingerprinted_fetched_and_cached(
         kc.fingerprint(uri.rstrip("/"))
 
 
+def _renamed_preset(source: Path, into: Path) -> Path:
+    """A copy of ``source`` whose backbone class is ``kc_test_missing>TinyDense`` (registered nowhere)."""
+    import shutil
+
+    shutil.copytree(source, into)
+    config = json.loads((into / "config.json").read_text())
+    config.update(module="kc_test_missing", class_name="TinyDense", registered_name="kc_test_missing>TinyDense")
+    (into / "config.json").write_text(json.dumps(config))
+    return into
+
+
+@hub
+def test_a_preset_of_an_unregistered_class_names_the_import_and_loads_with_custom_objects(
+    presets: dict[str, Path], tmp_path: Path
+) -> None:
+    keras_hub = needs("keras_hub")
+    preset = _renamed_preset(presets["densenet"], tmp_path / "renamed")
+    with pytest.raises(SourceError) as info:
+        kc.load_model(preset)
+    message = str(info.value)
+    assert "\n" not in message and "'TinyDense'" in message and "kc_test_missing>TinyDense" in message
+    assert "--import" in message and "imports:" in message and "custom_objects" in message
+    # the caller's custom_objects reach from_preset (by registered name, as keras-hub looks it up)
+    backbone = kc.load_model(preset, custom_objects={"kc_test_missing>TinyDense": keras_hub.models.DenseNetBackbone})
+    x = _images(backbone)
+    assert all(
+        np.array_equal(v, _pyramid(kc.load_model(presets["densenet"]), x)[k])
+        for k, v in _pyramid(backbone, x).items()
+    )
+
+
+def test_keras_version_reads_any_package_without_importing_it() -> None:
+    from importlib import metadata
+
+    from kerascut_core.sources.fingerprints import keras_version
+
+    assert keras_version() == ".".join(metadata.version("keras").split(".")[:2])
+    assert keras_version("no-such-package-kc") == "unknown"
+    assert keras_version("no-such-package-kc", missing="none") == "none"
+
+
 @hub
 def test_a_hub_handle_offline_is_one_line_with_the_way_around() -> None:
     needs("keras_hub")

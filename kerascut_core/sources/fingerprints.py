@@ -112,12 +112,17 @@ def weights_identity(weights: Any) -> str:
     raise SourceError(f"Expected weights 'imagenet', 'none', a path or an s3:// URI. Received {weights!r}.")
 
 
-def keras_version() -> str:
-    """The installed Keras major.minor, read from package metadata (Keras is not imported)."""
+def keras_version(package: str = "keras", *, missing: str = "unknown") -> str:
+    """The installed major.minor of ``package`` (Keras by default), read from package metadata
+    (nothing is imported); ``missing`` when it is not installed.
+
+        >>> keras_version("no-such-package-kc", missing="none")
+        'none'
+    """
     try:
-        full = metadata.version("keras")
+        full = metadata.version(package)
     except metadata.PackageNotFoundError:
-        return "unknown"
+        return missing
     return ".".join(full.split(".")[:2])
 
 

@@ -89,7 +89,7 @@ def load_model(
     if text.startswith(HUB_SCHEMES):
         from kerascut_core.uris import parse_uri
 
-        return load_preset(parse_uri(text).uri)
+        return load_preset(parse_uri(text).uri, custom_objects=custom_objects)
     remote_weights = isinstance(weights, str) and weights.startswith("s3://")
     if text.startswith("s3://") or (text.startswith(APPLICATIONS_PREFIX) and remote_weights):
         # fetched once into the download cache (checked by size and checksum), then loaded
@@ -121,7 +121,7 @@ def _load_file(path: Path, *, allow_unsafe: bool, custom_objects: Mapping[str, A
         raise SourceError(f"Expected an existing model file. Received {str(path)!r}, which does not exist.")
     if path.is_dir():
         if is_preset_dir(path):
-            return load_preset(path)
+            return load_preset(path, custom_objects=custom_objects)
         raise SourceError(
             f"Expected a .keras or .h5 model file or a keras-hub preset directory (config.json "
             f"and metadata.json). Received the directory {str(path)!r} (a TensorFlow "

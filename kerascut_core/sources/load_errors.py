@@ -19,7 +19,7 @@ import zipfile
 
 from kerascut_core.sources.archive import _RESAVE
 
-__all__ = ["describe_load_error", "innermost", "missing_class"]
+__all__ = ["describe_cause", "describe_load_error", "innermost", "known_load_error", "missing_class"]
 
 _HUB_PACKAGES = {"keras_hub": "keras-hub", "keras_cv": "keras-cv", "keras_nlp": "keras-nlp"}
 _PARENT = re.compile(
@@ -27,6 +27,8 @@ _PARENT = re.compile(
 )
 _LOCATE = re.compile(r"Could not locate (?:class|function) '([^']+)'")
 _UNKNOWN = re.compile(r"Unknown (?:layer|object|class|function)[^:]*: ['\"]?([\w.>]+)")
+# keras-hub's from_preset: "... there is no class registered with Keras for pkg>Name. Make sure ..."
+_HUB_UNREGISTERED = re.compile(r"there is no class registered with Keras for ([\w.>]+?)\.?(?:\s|$)")
 
 
 def innermost(exc: BaseException) -> BaseException:
@@ -70,7 +72,7 @@ def missing_class(exc: BaseException) -> tuple[str, str | None, str | None] | No
             module, registered = config.get("module"), config.get("registered_name")
             return (located.group(1), module if isinstance(module, str) else None,
                     registered if isinstance(registered, str) else None)
-        unknown = _UNKNOWN.search(text)
+        unknown = _UNKNOWN.search(text) or _HUB_UNREGISTERED.search(text)
         if unknown:
             registered = unknown.group(1)
             return registered.rsplit(">", 1)[-1], None, registered if ">" in registered else None
@@ -160,6 +162,22 @@ def _describe_missing(shown: str, name: str, module: str | None, registered: str
 
 def describe_load_error(shown: str, exc: BaseException) -> str:
     """One line for an exception Keras raised while loading ``shown``: the problem and the fix."""
+    known = known_load_error(shown, exc)
+    return known or f"Could not load model file {shown!r}: {describe_cause(exc)}"
+
+
+def describe_cause(exc: BaseException, limit: int = 300) -> str:
+    """``Type: message`` of ``exc``'s root cause on one line, the message cut at ``limit``."""
+    text = " ".join(str(exc).split())
+    cause = innermost(exc)
+    if cause is not exc:
+        text = " ".join(str(cause).split()) or text
+    return f"{type(cause).__name__}: {text[:limit]}"
+
+
+def known_load_error(shown: str, exc: BaseException) -> str | None:
+    """The one-line problem and fix of a load error kerascut recognises (a corrupt archive or
+    HDF5 file, a refused Lambda, a custom class that is not registered), else ``None``."""
     import json
 
     text = " ".join(str(exc).split())
@@ -185,7 +203,4 @@ def describe_load_error(shown: str, exc: BaseException) -> str:
             f"@keras.saving.register_keras_serializable before loading: {_import_fix('MODULE')}; "
             "or rebuild the model from built-in layers."
         )
-    cause = innermost(exc)
-    if cause is not exc:
-        text = " ".join(str(cause).split()) or text
-    return f"Could not load model file {shown!r}: {type(cause).__name__}: {text[:300]}"
+    return None

@@ -24,12 +24,13 @@ from __future__ import annotations
 
 import json
 import re
-from importlib import metadata
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from kerascut_core._names import short_repr
 from kerascut_core.errors import SourceError
+from kerascut_core.sources.fingerprints import keras_version
 from kerascut_core.uris import HUB_SCHEMES
 
 __all__ = ["HUB_SCHEMES", "PRESET_FILES", "hub_fingerprint", "is_preset_dir", "load_preset"]
@@ -77,13 +78,16 @@ def hub_fingerprint(uri: str) -> str:
             f"{short_repr(uri, 200)}, which has none, so its fingerprint would not change when a "
             "new version is published. Add the version number."
         )
-    return f"{uri}?keras_hub={_keras_hub_version()}"
+    return f"{uri}?keras_hub={keras_version('keras-hub', missing='none')}"
 
 
-def load_preset(uri: str | Path) -> Any:
+def load_preset(uri: str | Path, custom_objects: Mapping[str, Any] | None = None) -> Any:
     """``keras_hub.models.Backbone.from_preset(uri)`` with keras-hub's errors in one line.
 
-    ``uri`` is a preset directory or a ``kaggle://`` / ``hf://`` handle. Without keras-hub a
+    ``uri`` is a preset directory or a ``kaggle://`` / ``hf://`` handle. ``custom_objects``
+    (``{"Name": class}``, or the registered ``"package>Name"``) are in scope while it loads, for
+    a preset of custom classes that are not registered. A custom class that is missing is named
+    with the ``--import`` that would fix it (:mod:`.load_errors`). Without keras-hub a
     :class:`~kerascut_core.extras.MissingExtraError` names the extra to install.
     """
     from kerascut_core.extras import require
@@ -92,15 +96,17 @@ def load_preset(uri: str | Path) -> Any:
     keras_hub = require(
         "keras_hub", extra="hub", purpose=f"the keras-hub preset source {short_repr(text, 200)}"
     )
-    try:
-        return keras_hub.models.Backbone.from_preset(text)
-    except Exception as exc:
-        from kerascut_core.sources.load_errors import innermost
+    import keras
 
-        cause = innermost(exc)
-        detail = " ".join(f"{type(cause).__name__}: {cause}".split()).rstrip(".")
-        if len(detail) > 400:
-            detail = detail[:400] + "..."
+    try:
+        with keras.saving.custom_object_scope(dict(custom_objects or {})):
+            return keras_hub.models.Backbone.from_preset(text)
+    except Exception as exc:
+        from kerascut_core.sources.load_errors import describe_cause, known_load_error
+
+        known = known_load_error(text, exc)
+        if known is not None:
+            raise SourceError(known) from exc
         hint = (
             _HUB_HINT
             if text.startswith(HUB_SCHEMES)
@@ -109,14 +115,5 @@ def load_preset(uri: str | Path) -> Any:
         )
         raise SourceError(
             f"Expected keras-hub to load the preset {short_repr(text, 200)} as a Backbone. "
-            f"Received {detail}; {hint}."
+            f"Received {describe_cause(exc, 400).rstrip('.')}; {hint}."
         ) from exc
-
-
-def _keras_hub_version() -> str:
-    """The installed keras-hub major.minor, from package metadata (keras-hub is not imported)."""
-    try:
-        full = metadata.version("keras-hub")
-    except metadata.PackageNotFoundError:
-        return "none"
-    return ".".join(full.split(".")[:2])
