@@ -27,7 +27,7 @@ is a label. ``promoted`` adds ``pointer`` (``latest`` or the alias), ``alias`` (
 ``failed`` has ``version`` (or ``None``), ``reason`` and no manifest.
 
 An emitter is a callable taking the event dict, with two optional methods: ``active()`` (is
-there anywhere to send to now? checked before every event, so it must be cheap) and
+there anywhere to send to now? checked once for every event, so it must be cheap) and
 ``flush(timeout)``. Emission never fails the operation: an emitter that raises becomes one
 :class:`EventWarning`. Entry points are looked up on the first event only, and an event is
 built only when some emitter is active: without a configured API, the first event of a
@@ -180,8 +180,13 @@ def make_event(event: str, store_uri: str, name: str, payload: Mapping[str, Any]
 def emit(event: dict[str, Any]) -> int:
     """Hand ``event`` to every active emitter; return how many took it. Never raises: an
     emitter that fails becomes an :class:`EventWarning`."""
+    return _deliver(_active(), event)
+
+
+def _deliver(emitters: list[Emitter], event: dict[str, Any]) -> int:
+    """Hand ``event`` to ``emitters`` (already found active); how many took it."""
     taken = 0
-    for emitter in _active():
+    for emitter in emitters:
         try:
             emitter(event)
         except Exception as exc:
@@ -237,7 +242,8 @@ def backbone_published(store: Any, manifest: Any, *, manifest_uri: str | None = 
     :class:`~kerascut_core.publishing.manifest.Manifest` or its dict) in ``store`` (a store or
     its root URI). Returns how many emitters took it; never raises."""
     try:
-        if not enabled():
+        emitters = _active()  # each emitter's active() once for this event
+        if not emitters:
             return 0
         name, version = _field(manifest, "name"), _field(manifest, "version")
         payload = {"version": version, "manifest_uri": manifest_uri or _manifest_uri(store, name, version),
@@ -246,7 +252,7 @@ def backbone_published(store: Any, manifest: Any, *, manifest_uri: str | None = 
     except Exception as exc:
         _warn(f"Could not build the event {PUBLISHED}: {type(exc).__name__}: {_one_line(exc)}.")
         return 0
-    return emit(event)
+    return _deliver(emitters, event)
 
 
 def backbone_promoted(
@@ -262,7 +268,8 @@ def backbone_promoted(
     now names ``manifest``'s version, in place of ``previous``. Returns how many emitters took
     it; never raises."""
     try:
-        if not enabled():
+        emitters = _active()  # each emitter's active() once for this event
+        if not emitters:
             return 0
         name, version = _field(manifest, "name"), _field(manifest, "version")
         alias = None if pointer == "latest" else pointer
@@ -274,7 +281,7 @@ def backbone_promoted(
     except Exception as exc:
         _warn(f"Could not build the event {PROMOTED}: {type(exc).__name__}: {_one_line(exc)}.")
         return 0
-    return emit(event)
+    return _deliver(emitters, event)
 
 
 def backbone_failed(store: Any, name: str, *, version: str | None = None, reason: str) -> int:
@@ -282,7 +289,8 @@ def backbone_failed(store: Any, name: str, *, version: str | None = None, reason
     pipeline because of ``reason`` (one line is kept). Returns how many emitters took it; never
     raises."""
     try:
-        if not enabled():
+        emitters = _active()  # each emitter's active() once for this event
+        if not emitters:
             return 0
         payload = {"version": version, "manifest_uri": None, "model_sha256": None,
                    "reason": _one_line(reason, _REASON_MAX)}
@@ -290,4 +298,4 @@ def backbone_failed(store: Any, name: str, *, version: str | None = None, reason
     except Exception as exc:
         _warn(f"Could not build the event {FAILED}: {type(exc).__name__}: {_one_line(exc)}.")
         return 0
-    return emit(event)
+    return _deliver(emitters, event)

@@ -174,6 +174,27 @@ def test_inactive_emitters_cost_nothing(store, tmp_path):
     assert calls and set(calls) == {"active?"}
 
 
+def test_each_event_asks_an_emitter_whether_it_is_active_once(store, tmp_path):
+    calls: list[str] = []
+
+    class On:
+        def active(self):
+            calls.append("active?")
+            return True
+
+        def __call__(self, event):
+            calls.append(event["event"])
+
+    unregister = events.register(On())
+    try:
+        events.backbone_failed(store, "mnv2", reason="x")
+        publish(store, tmp_path, version="v1")
+        events.backbone_promoted(store, {"name": "mnv2", "version": "v1", "artifacts": []})
+    finally:
+        unregister()
+    assert calls == ["active?", events.FAILED, "active?", events.PUBLISHED, "active?", events.PROMOTED]
+
+
 def test_failed_event_payload(recorded):
     assert events.backbone_failed("s3://team/backbones", "mnv2", version="v9", reason="CandidateRejected:\n  NaN") == 1
     (failed,) = recorded
