@@ -24,6 +24,7 @@ import click
 
 from kerascut_core import durations
 from kerascut_core._text import printable
+from kerascut_core.config.backbone import FORMAT_NAMES
 from kerascut_core.errors import StoreError
 
 __all__ = ["parse_duration", "register"]
@@ -186,7 +187,7 @@ def ls_cmd(store: str, name: str | None, as_json: bool, verify: bool) -> None:
 @click.option("-o", "--output", "output", required=True, type=click.Path(file_okay=False), help="Directory to write into.")
 @click.option("--cache-dir", type=click.Path(file_okay=False), default=None, help="Download cache (default: the user cache).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
-@click.option("--format", "fmt", type=click.Choice(["keras", "saved_model", "onnx", "litert"]), default=None,
+@click.option("--format", "fmt", type=click.Choice(FORMAT_NAMES), default=None,
               help="Fetch only this format's artifacts (and the manifest); default: every artifact.")
 def pull_cmd(ref: str, output: str, cache_dir: str | None, quiet: bool, fmt: str | None) -> None:
     """Download a published version (latest by default) into a directory, checking every sha256.

@@ -12,6 +12,7 @@ import click
 
 from kerascut_core.cli._model_options import MODEL_HELP, model_options
 from kerascut_core.cli.cut_cmd import parse_ends
+from kerascut_core.config.backbone import FORMAT_NAMES
 
 __all__ = ["register"]
 
@@ -44,7 +45,7 @@ __all__ = ["register"]
 @click.option("--sample-dim", type=click.IntRange(min=1), default=None, metavar="N",
               help="Size of the random inputs' unknown dimensions (default: found by shape "
                    "inference, 64 and up).")
-@click.option("--format", "formats", multiple=True, type=click.Choice(["keras", "saved_model", "onnx", "litert"]),
+@click.option("--format", "formats", multiple=True, type=click.Choice(FORMAT_NAMES),
               help="Formats to check (keras is always checked; onnx and litert run beside-the-candidate "
                    "model.onnx / model.tflite, else an export, in onnxruntime / LiteRT).")
 @click.option("--saved-model", default=None, metavar="PATH",
@@ -89,7 +90,7 @@ def validate_command(
           --input-shape 96,96,3 --start block_3_expand_relu --end block_6_expand_relu
       kerascut validate s3://models/.staging/mnv2/v1/run/model.keras --source mnv2.keras \\
           --end C4=block_13_expand_relu --end C5=out_relu --format saved_model --json
-      kerascut validate ./mnv2/model.onnx --source keras.applications/MobileNetV2 --weights none \
+      kerascut validate ./mnv2/model.onnx --source keras.applications/MobileNetV2 --weights none \\
           --input-shape 96,96,3 --start block_3_expand_relu --end block_6_expand_relu
     """
     from kerascut_core.cli._model_options import import_user_modules

@@ -14,7 +14,7 @@ a :class:`~kerascut_core.surgery.spec.CutSpec`, without TensorFlow.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import Field, field_validator, model_validator
 
@@ -30,8 +30,9 @@ __all__ = ["FORMAT_NAMES", "BackboneConfig", "FormatName"]
 #: A format a backbone can be published in: the ``.keras`` file (always), the SavedModel, the
 #: ONNX export (extra ``kerascut[onnx]``) and the LiteRT ``.tflite`` (extra ``kerascut[litert]``).
 FormatName = Literal["keras", "saved_model", "onnx", "litert"]
-#: the formats, in the order a backbone keeps them
-FORMAT_NAMES: tuple[str, ...] = ("keras", "saved_model", "onnx", "litert")
+#: the formats, in the order a backbone keeps them: the one list of format names (the store's
+#: files, validation and the CLI's choices read it), from :data:`FormatName` itself
+FORMAT_NAMES: tuple[str, ...] = get_args(FormatName)
 
 
 def _keras_only() -> list[FormatName]:

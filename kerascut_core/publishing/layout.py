@@ -49,6 +49,7 @@ import re
 from pathlib import Path
 
 from kerascut_core._names import short_repr
+from kerascut_core.config.backbone import FORMAT_NAMES
 from kerascut_core.errors import StoreError
 from kerascut_core.uris import check_name
 
@@ -117,7 +118,7 @@ ONNX = "model.onnx"
 #: the LiteRT (TFLite) export (``formats: [litert]``), run with the LiteRT interpreter
 LITERT = "model.tflite"
 #: the file (or directory) of each published format, by format name
-FORMAT_FILES = {"keras": MODEL, "saved_model": SAVED_MODEL, "onnx": ONNX, "litert": LITERT}
+FORMAT_FILES = dict(zip(FORMAT_NAMES, (MODEL, SAVED_MODEL, ONNX, LITERT), strict=True))
 #: the directory of a backbone's named pointers, ``<name>/aliases/<alias>.json``
 ALIASES = "aliases"
 #: the directory of a backbone's pointer history, ``<name>/history/<stamp>-<8 hex>.json``

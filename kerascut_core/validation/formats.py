@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from kerascut_core.config.backbone import FORMAT_NAMES
 from kerascut_core.errors import ValidationError
 from kerascut_core.sources.load_errors import innermost
 from kerascut_core.validation.comparisons import compare, max_diff
@@ -38,7 +39,7 @@ __all__ = [
 ]
 
 #: Formats validation can check. ``keras`` is always checked.
-FORMATS = ("keras", "saved_model", "onnx", "litert")
+FORMATS = FORMAT_NAMES
 #: the file suffix of each format that runs in its own runtime (a candidate may be one directly)
 RUNTIME_SUFFIXES = {".onnx": "onnx", ".tflite": "litert"}
 
