@@ -120,7 +120,7 @@ def test_saved_model_from_jax_is_refused_as_not_exact(monkeypatch):
     """jax2tf works, but TensorFlow's kernels differ from JAX's (6e-8 on a tiny model)."""
     reason = backends.export_supported("saved_model", "jax")
     assert reason and "jax2tf" in reason and "cannot be validated exactly" in reason
-    monkeypatch.setattr(backends, "_importable", lambda module: module != "tensorflow")
+    monkeypatch.setattr(backends, "importable", lambda module: module != "tensorflow")
     assert "needs TensorFlow (not installed here)" in str(backends.export_supported("saved_model", "jax"))
     check = backends.export_supported("saved_model", "jax", action="check")
     assert check and check.startswith("Cannot check format 'saved_model' on the Keras backend 'jax': ")

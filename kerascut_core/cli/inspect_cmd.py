@@ -119,8 +119,9 @@ def inspect_command(
     from kerascut_core.cli.cut_cmd import parse_ends
 
     source = load_source(model, **options)
-    rows = inspect_rows(source, parse_ends(ends))
-    _draw(source, svg, png, starts, drop_first, ends, collapse)
+    end = parse_ends(ends)
+    rows = inspect_rows(source, end)
+    _draw(source, svg, png, starts, drop_first, end, collapse)
     if as_json:
         click.echo(_json(source.name, rows))
         return
@@ -139,14 +140,13 @@ def _draw(
     png: str | None,
     starts: tuple[str, ...],
     drop_first: int | None,
-    ends: tuple[str, ...],
+    end: Any,
     collapse: bool,
 ) -> None:
-    from kerascut_core.cli.cut_cmd import parse_ends
+    """Draw the picture(s) asked for; ``end`` is the parsed ``--end`` (:func:`parse_ends`)."""
     from kerascut_core.surgery import draw
 
     start = None if not starts else starts[0] if len(starts) == 1 else list(starts)
-    end = parse_ends(ends)
     for path in (svg, png):
         if path:
             draw(source, path, start=start, end=end, drop_first=drop_first, collapse=collapse)

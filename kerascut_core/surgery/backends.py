@@ -42,7 +42,7 @@ from collections.abc import Sequence
 
 from kerascut_core.errors import CutError
 
-__all__ = ["SUPPORTED_BACKENDS", "cross_backend_note", "export_supported", "require_export"]
+__all__ = ["SUPPORTED_BACKENDS", "cross_backend_note", "export_supported", "importable", "require_export"]
 
 #: Backends kerascut is tested on (``torch`` is documented in the README, not supported yet).
 SUPPORTED_BACKENDS = ("tensorflow", "jax")
@@ -61,7 +61,7 @@ def export_supported(fmt: str, backend: str, *, action: str = "export") -> str |
     head = f"Cannot {action} format {fmt!r} on the Keras backend {backend!r}"
     if backend == "jax":
         if fmt == "saved_model":
-            needs = "" if _importable("tensorflow") else ", needs TensorFlow (not installed here)"
+            needs = "" if importable("tensorflow") else ", needs TensorFlow (not installed here)"
             return (
                 f"{head}: Keras converts JAX to a SavedModel through jax2tf{needs}, and TensorFlow's kernels "
                 f"differ from JAX's by float32 round-off, so it cannot be validated exactly; {_FIX}."
@@ -106,7 +106,8 @@ def cross_backend_note(built: str | None, running: str | None) -> str | None:
     )
 
 
-def _importable(module: str) -> bool:
+def importable(module: str) -> bool:
+    """Whether ``module`` can be imported here (found without importing it)."""
     try:
         return importlib.util.find_spec(module) is not None
     except (ImportError, ValueError):

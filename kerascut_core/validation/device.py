@@ -29,7 +29,6 @@ GPUs out of any backend's device list, :func:`check_gpu` takes the list it check
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import os
 import platform
 import sys
@@ -142,7 +141,9 @@ def build_info(backend: str | None = None) -> dict[str, Any]:
             "cudnn_version": _text(build.get("cudnn_version")),
         }
     if backend == "jax":
-        plugins = [m for m in ("jax_plugins.xla_cuda12", "jax_plugins.xla_cuda13") if _has_module(m)]
+        from kerascut_core.surgery.backends import importable
+
+        plugins = [m for m in ("jax_plugins.xla_cuda12", "jax_plugins.xla_cuda13") if importable(m)]
         versions: dict[str, Any] = {"cuda_version": None, "cudnn_version": None}
         for runtime, cudnn in _NVIDIA_WHEELS:
             if _dist_version(runtime):
@@ -360,13 +361,6 @@ def _jax_started() -> bool:
     bridge = getattr(getattr(sys.modules.get("jax"), "_src", None), "xla_bridge", None)
     started = getattr(bridge, "backends_are_initialized", None)
     return bool(started()) if callable(started) else False
-
-
-def _has_module(name: str) -> bool:
-    try:
-        return importlib.util.find_spec(name) is not None
-    except (ImportError, ValueError):
-        return False
 
 
 def _dist_version(name: str) -> str | None:
