@@ -69,16 +69,24 @@ class World:
 
     @contextlib.contextmanager
     def settings(self) -> Iterator[None]:
+        """This process's Prefect pointed at the server, for flows run here. Prefect's events and
+        logs workers are process-wide and keep the API they first sent to (an earlier test's), so
+        they are drained, and so made anew, on the way in and on the way out."""
         from prefect.settings import PREFECT_API_URL, temporary_settings
 
+        _drain_prefect_services()
         with temporary_settings({PREFECT_API_URL: self.api}):
-            yield
+            try:
+                yield
+            finally:
+                _drain_prefect_services()
 
     @contextlib.contextmanager
     def client(self) -> Iterator[Any]:
         from prefect.client.orchestration import get_client
+        from prefect.settings import PREFECT_API_URL, temporary_settings
 
-        with self.settings(), get_client(sync_client=True) as client:
+        with temporary_settings({PREFECT_API_URL: self.api}), get_client(sync_client=True) as client:
             yield client
 
     def deploy(self, config: dict[str, Any]) -> None:
