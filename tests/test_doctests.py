@@ -47,6 +47,7 @@ DOCTESTED = (
     "kerascut_core.events",
     "kerascut_core.extras",
     "kerascut_core.pipeline_names",
+    "kerascut_core.safe_fs",
     "kerascut_core.publishing.history",
     "kerascut_core.publishing.layout",
     "kerascut_core.publishing.plan",
