@@ -11,6 +11,8 @@ need them, and only when their functions are called. Public names are resolved l
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from kerascut_core._lazy import lazy_exports
 from kerascut_core.errors import (
     ConfigError,
@@ -30,6 +32,27 @@ from kerascut_core.sources import fetch, fingerprint, resolve_local
 from kerascut_core.surgery.spec import CutSpec
 
 __version__ = "0.1.0"
+
+if TYPE_CHECKING:  # the lazy names below, for type checkers and IDEs (tests/test_lazy_names.py)
+    from kerascut_core.publishing.commit import commit_version
+    from kerascut_core.publishing.consumer import load_backbone, pull
+    from kerascut_core.publishing.garbage import gc
+    from kerascut_core.publishing.listing import list_versions
+    from kerascut_core.publishing.manifest import Manifest
+    from kerascut_core.publishing.pointers import promote, update_latest
+    from kerascut_core.publishing.staging import stage_candidate
+    from kerascut_core.publishing.usage import BackboneContract, load_backbone_with_contract
+    from kerascut_core.publishing.versioning import backbone_version, compute_version
+    from kerascut_core.sources.imports import import_modules
+    from kerascut_core.sources.load import load_model
+    from kerascut_core.stores.registry import open_store
+    from kerascut_core.surgery.dominators import cut_points
+    from kerascut_core.surgery.graph import graph_view
+    from kerascut_core.surgery.plan import CutPlan, plan_cut
+    from kerascut_core.surgery.rebuild import cut
+    from kerascut_core.surgery.view import GraphView
+    from kerascut_core.validation.report import ValidationReport
+    from kerascut_core.validation.run import validate
 
 # ``fingerprint``, ``fetch`` and ``resolve_local`` are imported here (kerascut_core.sources is
 # cheap: no boto3, TensorFlow or Keras at import). No module is named like them (they live in
@@ -69,12 +92,16 @@ _LAZY: dict[str, str] = {
 }
 
 __all__ = [
+    "BackboneContract",
     "ConfigError",
     "CutError",
+    "CutPlan",
     "CutSpec",
     "DeviceError",
+    "GraphView",
     "IntegrityError",
     "KerascutError",
+    "Manifest",
     "ObjectExistsError",
     "ObjectNotFoundError",
     "PreconditionFailedError",
@@ -82,11 +109,30 @@ __all__ = [
     "SourceError",
     "StoreError",
     "ValidationError",
+    "ValidationReport",
     "__version__",
+    "backbone_version",
+    "commit_version",
+    "compute_version",
+    "cut",
+    "cut_points",
     "fetch",
     "fingerprint",
+    "gc",
+    "graph_view",
+    "import_modules",
+    "list_versions",
+    "load_backbone",
+    "load_backbone_with_contract",
+    "load_model",
+    "open_store",
+    "plan_cut",
+    "promote",
+    "pull",
     "resolve_local",
-    *sorted(_LAZY),
+    "stage_candidate",
+    "update_latest",
+    "validate",
 ]
 
 
