@@ -7,15 +7,13 @@ readable parameters.
 
 from __future__ import annotations
 
-import http.client
-import socket
 import threading
 from typing import Any
 
 from prefect.cache_policies import NO_CACHE
 from prefect.tasks import exponential_backoff
 
-from kerascut_core.stores._s3_client import TRANSIENT_CODES
+from kerascut_core.transient import is_transient
 
 __all__ = [
     "COMPUTE_TASK",
@@ -25,64 +23,6 @@ __all__ = [
     "is_transient",
     "retry_on_transient",
 ]
-
-# S3 / HTTP error codes worth retrying: the ones the S3 layer marks transient (one set).
-_TRANSIENT_CODES = TRANSIENT_CODES
-
-
-def is_transient(exc: BaseException | None) -> bool:
-    """True when ``exc`` (or an exception it was raised from) is a transient S3/network fault.
-
-    Permanent errors (missing objects, access denied, an existing version, a cut that cannot be
-    made) are not retried: retrying them only delays the one-line error.
-    """
-    seen: set[int] = set()
-    while exc is not None and id(exc) not in seen:
-        seen.add(id(exc))
-        if getattr(exc, "transient", False):
-            return True
-        if _is_transient_one(exc):
-            return True
-        exc = exc.__cause__ or exc.__context__
-    return False
-
-
-def _is_transient_one(exc: BaseException) -> bool:
-    try:
-        from botocore import exceptions as bx
-    except ImportError:  # pragma: no cover - boto3 is a dependency
-        bx = None
-    if bx is not None:
-        if isinstance(
-            exc,
-            (
-                bx.EndpointConnectionError,
-                bx.ConnectionClosedError,
-                bx.ReadTimeoutError,
-                bx.ConnectTimeoutError,
-                bx.IncompleteReadError,
-                bx.ResponseStreamingError,
-            ),
-        ):
-            return True
-        if isinstance(exc, bx.ClientError):
-            err = exc.response.get("Error", {})
-            status = str(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", ""))
-            return str(err.get("Code", "")) in _TRANSIENT_CODES or status in _TRANSIENT_CODES
-    try:
-        from urllib3 import exceptions as ux
-
-        if isinstance(exc, (ux.ProtocolError, ux.ReadTimeoutError, ux.IncompleteRead)):
-            return True
-    except ImportError:  # pragma: no cover
-        pass
-    if isinstance(exc, (ConnectionError, socket.timeout, http.client.IncompleteRead)):
-        return True
-    from kerascut_core.errors import IntegrityError
-
-    # A download that ended short or arrived corrupted is worth one more try.
-    return isinstance(exc, IntegrityError)
-
 
 def retry_on_transient(task: Any, task_run: Any, state: Any) -> bool:
     """Prefect ``retry_condition_fn``: retry only transient S3/network errors."""

@@ -48,6 +48,7 @@ DOCTESTED = (
     "kerascut_core.extras",
     "kerascut_core.pipeline_names",
     "kerascut_core.safe_fs",
+    "kerascut_core.transient",
     "kerascut_core.publishing.history",
     "kerascut_core.publishing.layout",
     "kerascut_core.publishing.plan",

@@ -151,8 +151,10 @@ def test_errors_default_to_not_transient_and_pass_through():
     assert StoreError("y").transient is False  # set on the instance, never on the class
 
 
-def test_transient_codes_match_task_retries():
+def test_task_retries_use_the_one_transient_rule():
     pytest.importorskip("prefect")
     from kerascut.tasks import _common
+    from kerascut_core import transient
 
-    assert _s3.TRANSIENT_CODES == _common._TRANSIENT_CODES
+    assert _common.is_transient is transient.is_transient
+    assert _s3.TRANSIENT_CODES is transient.TRANSIENT_CODES

@@ -4,14 +4,14 @@ Credentials come from the standard AWS chain (environment, shared files, SSO, in
 the endpoint from ``AWS_ENDPOINT_URL`` / ``AWS_ENDPOINT_URL_S3`` or the AWS config file, so
 MinIO and other S3-compatible servers work. Transient faults (500, 503, SlowDown, throttling,
 connection resets) are retried by botocore's ``standard`` retry mode; when they still fail,
-:func:`map_error` marks the error ``transient`` so that task retries try again later.
+:func:`map_error` marks the error ``transient`` (the one rule in :mod:`kerascut_core.transient`)
+so that task retries try again later.
 
 Nothing here ever puts a credential into a message. boto3 is imported on the first client.
 """
 
 from __future__ import annotations
 
-import http.client
 import os
 import threading
 from typing import Any
@@ -22,6 +22,7 @@ from kerascut_core.errors import (
     PreconditionFailedError,
     StoreError,
 )
+from kerascut_core.transient import TRANSIENT_CODES, is_transient_fault, is_transient_reply
 
 __all__ = [
     "MAX_CONCURRENCY",
@@ -46,26 +47,6 @@ MAX_CONCURRENCY = int(os.environ.get("KERASCUT_S3_CONCURRENCY", "10"))
 #: Transfers of this many bytes or more are multipart (read at call time: tests lower them).
 MULTIPART_THRESHOLD = int(os.environ.get("KERASCUT_S3_MULTIPART_THRESHOLD", str(16 << 20)))
 MULTIPART_CHUNKSIZE = int(os.environ.get("KERASCUT_S3_MULTIPART_CHUNKSIZE", str(8 << 20)))
-
-#: S3 error codes and HTTP statuses worth retrying later: throttling and server-side hiccups.
-#: The same set as ``kerascut.tasks._common`` retries (a test keeps the two equal).
-TRANSIENT_CODES = frozenset(
-    {
-        "500",
-        "502",
-        "503",
-        "504",
-        "InternalError",
-        "ServiceUnavailable",
-        "SlowDown",
-        "Throttling",
-        "ThrottlingException",
-        "RequestTimeout",
-        "RequestTimeTooSkewed",
-        "RequestLimitExceeded",
-    }
-)
-
 
 def _endpoint() -> str | None:
     return os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL") or None
@@ -129,11 +110,6 @@ def _code(exc: BaseException) -> str:
     return str(response.get("Error", {}).get("Code", ""))
 
 
-def _status(exc: BaseException) -> str:
-    response = getattr(exc, "response", None) or {}
-    return str(response.get("ResponseMetadata", {}).get("HTTPStatusCode", ""))
-
-
 def is_not_found(exc: BaseException) -> bool:
     return _code(exc) in {"404", "NoSuchKey", "NotFound", "NoSuchVersion"}
 
@@ -142,29 +118,6 @@ def _transient(error: StoreError) -> StoreError:
     """``error``, marked as worth retrying later (``KerascutError.transient``)."""
     error.transient = True
     return error
-
-
-def _is_transient_fault(exc: BaseException) -> bool:
-    """A network fault without an S3 error code: a body cut short, a reset, a timeout."""
-    from botocore import exceptions as bexc
-
-    if isinstance(exc, (bexc.HTTPClientError, bexc.IncompleteReadError)):
-        return True  # ConnectionClosedError, ResponseStreamingError, ReadTimeoutError, ...
-    try:
-        from s3transfer.exceptions import RetriesExceededError
-    except ImportError:  # pragma: no cover - s3transfer comes with boto3
-        pass
-    else:
-        if isinstance(exc, RetriesExceededError):  # s3transfer gave up on bodies that kept ending short
-            return True
-    try:
-        from urllib3 import exceptions as uexc
-
-        if isinstance(exc, (uexc.ProtocolError, uexc.ReadTimeoutError, uexc.IncompleteRead)):
-            return True
-    except ImportError:  # pragma: no cover - urllib3 comes with botocore
-        pass
-    return isinstance(exc, (ConnectionError, TimeoutError, http.client.IncompleteRead))
 
 
 def map_error(exc: BaseException, uri: str, action: str = "access") -> Exception:
@@ -190,8 +143,7 @@ def map_error(exc: BaseException, uri: str, action: str = "access") -> Exception
         ))
     if isinstance(exc, (bexc.ConnectionError, bexc.ReadTimeoutError, bexc.ConnectTimeoutError)):
         error = StoreError(f"Cannot {action} {uri}: connection to S3 failed after retries ({type(exc).__name__}). Retry later.")
-        # a certificate that does not verify does not heal by waiting
-        return error if isinstance(exc, bexc.SSLError) else _transient(error)
+        return _transient(error) if is_transient_fault(exc) else error
     code = _code(exc)
     message = " ".join(str((getattr(exc, "response", None) or {}).get("Error", {}).get("Message", "")).split())
     if code in {"NoSuchBucket"}:
@@ -214,11 +166,11 @@ def map_error(exc: BaseException, uri: str, action: str = "access") -> Exception
         return PreconditionFailedError(f"Cannot {action} {uri}: a concurrent write to it is in progress ({code}). Retry.")
     if code:
         error = StoreError(f"Cannot {action} {uri}: {code}: {message}")
-        return _transient(error) if code in TRANSIENT_CODES or _status(exc) in TRANSIENT_CODES else error
+        return _transient(error) if is_transient_reply(getattr(exc, "response", None)) else error
     # anything else (s3transfer's RetriesExceededError after bodies kept ending short, ...)
     detail = " ".join(str(exc).split())[:300]
     error = StoreError(f"Cannot {action} {uri}: {type(exc).__name__}: {detail}. Retry; check the network or endpoint.")
-    return _transient(error) if _is_transient_fault(exc) else error
+    return _transient(error) if is_transient_fault(exc) else error
 
 
 def check_bucket(bucket: str, action: str, endpoint_url: str | None = None) -> None:
