@@ -93,13 +93,7 @@ def _build(resolved: Resolved, *, name: str) -> Any:
     copies = _detached_copies(view, resolved.kept_ops, set(plan.input_names))
     for i in resolved.kept_ops:
         op = view.ops[i]
-        fill = {
-            id(kt): built[t]
-            for kt, t in zip(op.node.arguments.keras_tensors, op.inputs, strict=True)
-        }
-        args, kwargs = op.node.arguments.fill_in(fill)
-        if op.context:
-            kwargs = {**kwargs, **op.context}
+        args, kwargs = op.call_arguments(built)
         # Record the call as a node, exactly as a symbolic call would, without re-running
         # shape inference: the inputs have the source's specs, so the outputs do too.
         outputs = [_like(view.tensors[t].keras_tensor) for t in op.outputs]

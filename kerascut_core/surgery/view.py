@@ -9,7 +9,7 @@ raises ``CutError`` with close names. Nothing here imports Keras.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -52,6 +52,16 @@ class OpView:
     def is_input(self) -> bool:
         """Whether this is one of the model's ``InputLayer`` operations."""
         return not self.inputs
+
+    def call_arguments(self, values: Mapping[int, Any]) -> tuple[Any, dict[str, Any]]:
+        """``(args, kwargs)`` of this call with each input tensor replaced by ``values[tensor]``.
+
+        The recorded call's non-tensor arguments are kept and the call context (``training``)
+        is added, so calling the operation with the result replays exactly what the model did.
+        """
+        fill = {id(kt): values[t] for kt, t in zip(self.node.arguments.keras_tensors, self.inputs, strict=True)}
+        args, kwargs = self.node.arguments.fill_in(fill)
+        return args, ({**kwargs, **self.context} if self.context else kwargs)
 
 
 @dataclass(eq=False, slots=True)

@@ -90,13 +90,7 @@ def symbolic_failure(model: Any, shapes: Sequence[Sequence[int | None]]) -> OpFa
             continue
         if any(t not in values for t in op.inputs):
             continue  # fed by a tensor that is not reachable from the inputs (none in practice)
-        fill = {
-            id(kt): values[t]
-            for kt, t in zip(op.node.arguments.keras_tensors, op.inputs, strict=True)
-        }
-        args, kwargs = op.node.arguments.fill_in(fill)
-        if op.context:
-            kwargs = {**kwargs, **op.context}
+        args, kwargs = op.call_arguments(values)
         try:
             result = _keras_api.detached_copy(op.operation)(*args, **kwargs)
         except Exception as exc:
