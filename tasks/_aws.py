@@ -2,40 +2,27 @@
 
 kerascut's stores take credentials from the standard AWS chain (environment, profiles,
 instance roles) and the endpoint from ``AWS_ENDPOINT_URL``. A flow given a block name loads
-the block and exposes it to that chain through the process environment for the duration of
-the run, then restores the environment. Secret values are never logged or returned.
+the block and hands its values to kerascut's S3 client for the duration of the run
+(:func:`kerascut_core.stores.credentials.s3_credentials`, a context variable), as prefect-aws
+hands a block to ``boto3``: the process environment is never changed, so concurrent runs in one
+worker each keep their own credentials. Secret values are never logged or returned.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-__all__ = ["aws_credentials"]
+from kerascut_core.stores.credentials import S3Credentials, s3_credentials
 
-_VARS = (
-    "AWS_ACCESS_KEY_ID",
-    "AWS_SECRET_ACCESS_KEY",
-    "AWS_SESSION_TOKEN",
-    "AWS_PROFILE",
-    "AWS_DEFAULT_REGION",
-    "AWS_ENDPOINT_URL",
-)
+__all__ = ["aws_credentials", "block_credentials"]
 
 
-@contextmanager
-def aws_credentials(block_name: str | None) -> Iterator[None]:
-    """Within the block, the AWS chain sees the credentials of the named ``AwsCredentials`` block.
+def block_credentials(block_name: str) -> S3Credentials:
+    """The :class:`S3Credentials` of the prefect-aws ``AwsCredentials`` block ``block_name``.
 
-    ``None`` changes nothing (the standard AWS environment applies).
-
-        with aws_credentials("team-s3"):
-            open_store("s3://team-backbones/prod").list("")
+        creds = block_credentials("team-s3")
     """
-    if not block_name:
-        yield
-        return
     from prefect_aws import AwsCredentials
 
     from kerascut_core.errors import StoreError
@@ -49,25 +36,25 @@ def aws_credentials(block_name: str | None) -> Iterator[None]:
             "prefect_aws; then in the UI or with AwsCredentials(...).save(name)) or remove "
             "`aws_credentials_block`."
         ) from None
-    values = {
-        "AWS_ACCESS_KEY_ID": block.aws_access_key_id,
-        "AWS_SECRET_ACCESS_KEY": (
-            block.aws_secret_access_key.get_secret_value() if block.aws_secret_access_key else None
-        ),
-        "AWS_SESSION_TOKEN": block.aws_session_token,
-        "AWS_PROFILE": block.profile_name,
-        "AWS_DEFAULT_REGION": block.region_name,
-        "AWS_ENDPOINT_URL": getattr(block.aws_client_parameters, "endpoint_url", None),
-    }
-    saved = {key: os.environ.get(key) for key in _VARS}
-    try:
-        for key, value in values.items():
-            if value:
-                os.environ[key] = str(value)
+    secret = block.aws_secret_access_key
+    return S3Credentials(
+        access_key_id=block.aws_access_key_id or None,
+        secret_access_key=secret.get_secret_value() if secret else None,
+        session_token=block.aws_session_token or None,
+        profile=block.profile_name or None,
+        region=block.region_name or None,
+        endpoint_url=getattr(block.aws_client_parameters, "endpoint_url", None) or None,
+    )
+
+
+@contextmanager
+def aws_credentials(block_name: str | None) -> Iterator[None]:
+    """Within the block, kerascut's S3 clients use the named ``AwsCredentials`` block.
+
+    ``None`` changes nothing (the standard AWS environment applies).
+
+        with aws_credentials("team-s3"):
+            open_store("s3://team-backbones/prod").list("")
+    """
+    with s3_credentials(block_credentials(block_name) if block_name else None):
         yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value

@@ -22,6 +22,7 @@ from kerascut_core.errors import (
     PreconditionFailedError,
     StoreError,
 )
+from kerascut_core.stores.credentials import current_credentials
 from kerascut_core.transient import TRANSIENT_CODES, is_transient_fault, is_transient_reply
 
 __all__ = [
@@ -48,14 +49,21 @@ MAX_CONCURRENCY = int(os.environ.get("KERASCUT_S3_CONCURRENCY", "10"))
 MULTIPART_THRESHOLD = int(os.environ.get("KERASCUT_S3_MULTIPART_THRESHOLD", str(16 << 20)))
 MULTIPART_CHUNKSIZE = int(os.environ.get("KERASCUT_S3_MULTIPART_CHUNKSIZE", str(8 << 20)))
 
+
 def _endpoint() -> str | None:
     return os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL") or None
 
 
 def client(endpoint_url: str | None = None) -> Any:
-    """A cached boto3 S3 client for the current environment (boto3 clients are thread-safe)."""
-    endpoint_url = endpoint_url or _endpoint()
+    """A cached boto3 S3 client for the current context (boto3 clients are thread-safe).
+
+    Credentials handed over with :func:`~kerascut_core.stores.credentials.s3_credentials` win
+    (their endpoint too); otherwise the standard AWS chain and ``AWS_ENDPOINT_URL`` apply.
+    """
+    handed = current_credentials()
+    endpoint_url = endpoint_url or (handed.endpoint_url if handed else None) or _endpoint()
     key = (
+        handed,  # frozen and hashable; it lives only in this in-memory key
         endpoint_url,
         os.environ.get("AWS_PROFILE"),
         os.environ.get("AWS_DEFAULT_REGION") or os.environ.get("AWS_REGION"),
@@ -77,7 +85,8 @@ def _make(key: tuple, endpoint_url: str | None) -> Any:
     import boto3
     from botocore.config import Config
 
-    session = boto3.session.Session()
+    handed = key[0]
+    session = handed.session() if handed is not None else boto3.session.Session()
     region = session.region_name or "us-east-1"
     s3_options: dict[str, str] = {}
     style = os.environ.get("KERASCUT_S3_ADDRESSING_STYLE")
