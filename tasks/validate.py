@@ -29,8 +29,13 @@ from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 
 from kerascut.tasks._common import COMPUTE_TASK, KERAS_LOCK, artifact_key
+from kerascut_core.errors import DeviceError
+from kerascut_core.pipeline_names import GPU_POOL, VALIDATE_DEPLOYMENT
 
-__all__ = ["validate_candidate"]
+__all__ = ["GPU_HINT", "validate_candidate"]
+
+#: Added to a refused ``require_gpu`` under Prefect: where the GPU workers are.
+GPU_HINT = f"With Prefect, that is a worker of the '{GPU_POOL}' work pool (deployment '{VALIDATE_DEPLOYMENT}')."
 
 
 @task(name="validate", task_run_name="validate-{backbone[name]}", timeout_seconds=3600, **COMPUTE_TASK)
@@ -48,7 +53,10 @@ def validate_candidate(
 
     name = backbone["name"]
     with KERAS_LOCK:
-        report = validate_staged(candidate_uri, backbone, validation, cache_dir, imports=imports)
+        try:
+            report = validate_staged(candidate_uri, backbone, validation, cache_dir, imports=imports)
+        except DeviceError as exc:
+            raise DeviceError(f"{exc} {GPU_HINT}") from exc
     create_markdown_artifact(
         key=f"{artifact_key(name)}-validation",
         markdown=report.to_markdown(),

@@ -55,7 +55,7 @@ def test_require_gpu_on_cpu_is_one_line_exit_1(files):
     out = _cli(str(files["good"]), "--source", str(files["source"]), *PYRAMID, "--require-gpu")
     assert out.returncode == 1
     errors = [line for line in out.stderr.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1 and "kerascut-gpu" in errors[0] and "Traceback" not in out.stderr
+    assert len(errors) == 1 and "GPU worker" in errors[0] and "Traceback" not in out.stderr
     assert out.stdout == ""
 
 

@@ -252,6 +252,7 @@ def test_one_failing_backbone_does_not_stop_the_others(
     assert rows["good"]["status"] == "published"
     assert "blokc3" in rows["bad-layer"]["message"] and "block3" in rows["bad-layer"]["message"]
     assert rows["needs-gpu"]["status"] == "failed" and "GPU" in rows["needs-gpu"]["message"]
+    assert "kerascut-gpu" in rows["needs-gpu"]["message"], "the Prefect task names its GPU work pool"
     assert rows["missing"]["status"] == "failed" and "nope.keras" in rows["missing"]["message"]
 
     published = listing(s3_client, s3_bucket, "backbones/")

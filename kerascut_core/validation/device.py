@@ -8,7 +8,8 @@ memory growth (before anything allocates: ``set_memory_growth`` for TensorFlow,
 ``XLA_PYTHON_CLIENT_PREALLOCATE=false`` for JAX), records the GPU's name and the CUDA/cuDNN
 build, and measures throughput. ``require_gpu=True`` on a machine whose backend sees no GPU
 fails here, before any model is loaded, and the error names the backend, why it sees no GPU
-where that can be told, and the work pool and the deployment that run validation on a GPU.
+where that can be told. (Which orchestrator queue or pool holds the GPU workers is the
+orchestrator's to say: the Prefect tasks add their work pool to the message.)
 
 The pieces are small functions so that they can be tested on CPU: :func:`gpus_in` picks the
 GPUs out of any backend's device list, :func:`check_gpu` takes the list it checks,
@@ -38,14 +39,10 @@ from importlib import metadata
 from typing import Any
 
 from kerascut_core.errors import DeviceError
-from kerascut_core.pipeline_names import GPU_POOL
-from kerascut_core.pipeline_names import VALIDATE_DEPLOYMENT as GPU_DEPLOYMENT
 from kerascut_core.validation.report import DeviceInfo, ThroughputRow
 
 __all__ = [
     "BACKENDS",
-    "GPU_DEPLOYMENT",
-    "GPU_POOL",
     "accelerators",
     "backend_name",
     "build_info",
@@ -59,9 +56,6 @@ __all__ = [
     "runs_agree",
     "throughput_row",
 ]
-
-# GPU_POOL and GPU_DEPLOYMENT (the Prefect work pool whose workers have a GPU, and the
-# deployment that validates there) are re-exported from kerascut_core.pipeline_names.
 
 #: The runtimes whose accelerators can be listed, and how a message names each.
 BACKENDS = {"tensorflow": "TensorFlow", "jax": "JAX", "torch": "PyTorch", "onnxruntime": "onnxruntime"}
@@ -156,7 +150,7 @@ def build_info(backend: str | None = None) -> dict[str, Any]:
 def check_gpu(
     gpus: Sequence[Any], *, build_info: dict[str, Any] | None = None, backend: str = "tensorflow"
 ) -> None:
-    """Raise :class:`DeviceError` when ``gpus`` is empty, naming the backend and the GPU pool.
+    """Raise :class:`DeviceError` when ``gpus`` is empty, naming the backend and why it sees none.
 
     The message says why no GPU is visible where it can tell: a TensorFlow build without CUDA
     (or a JAX without its CUDA plugin), or ``CUDA_VISIBLE_DEVICES`` hiding the devices.
@@ -179,8 +173,8 @@ def check_gpu(
     raise DeviceError(
         "Expected a GPU because require_gpu=True. "
         f"Received a machine where {BACKENDS.get(backend, backend)} sees no GPU{why}. "
-        f"Run validation on a worker of the '{GPU_POOL}' work pool "
-        f"(deployment '{GPU_DEPLOYMENT}'), or pass require_gpu=False to validate on CPU."
+        "Run validation on a GPU worker (a machine whose GPU this backend can see), "
+        "or pass require_gpu=False to validate on CPU."
     )
 
 
