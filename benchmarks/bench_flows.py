@@ -32,6 +32,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from benchmarks._s3 import s3_bench
+
 __all__ = ["noop_run_overhead", "run"]
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -178,63 +180,46 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
     os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
     os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_FLOW_RUNS_LEVEL", "CRITICAL")
     os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_TASK_RUNS_LEVEL", "CRITICAL")
-    import boto3
-
-    from tests.reliability.servers import moto_server, s3_environment
 
     n, pairs = (4, 2) if quick else (20, 6)
-    server = moto_server()
-    endpoint = server.start()
-    saved = {k: os.environ.get(k) for k in s3_environment(endpoint, Path("/"))}
-    try:
-        with tempfile.TemporaryDirectory(prefix="kerascut-bench-") as tmp_name:
-            tmp = Path(tmp_name)
-            os.environ.update(s3_environment(endpoint, tmp))
-            client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
-            client.create_bucket(Bucket="bench")
-            _make_sources(tmp, "bench", client)
-            backbones = _backbones("bench", n)
-            base = {"validation": {"samples": 4, "batch_size": 4}, "concurrency": 1,
-                    "cache_dir": str(tmp / "cache"), "backbones": backbones}
+    with tempfile.TemporaryDirectory(prefix="kerascut-bench-") as tmp_name, s3_bench(Path(tmp_name)) as (_, client):
+        tmp = Path(tmp_name)
+        _make_sources(tmp, "bench", client)
+        backbones = _backbones("bench", n)
+        base = {"validation": {"samples": 4, "batch_size": 4}, "concurrency": 1,
+                "cache_dir": str(tmp / "cache"), "backbones": backbones}
 
-            # Warm the download cache and TensorFlow once, outside the timings.
-            from kerascut_core.sources import resolve_local
+        # Warm the download cache and TensorFlow once, outside the timings.
+        from kerascut_core.sources import resolve_local
 
-            for i in range(4):
-                resolve_local(f"s3://bench/sources/mnv2-{i}.keras", cache_dir=base["cache_dir"])
-            _direct({**base, "store": "s3://bench/warmup", "backbones": backbones[:1]}, tmp)
+        for i in range(4):
+            resolve_local(f"s3://bench/sources/mnv2-{i}.keras", cache_dir=base["cache_dir"])
+        _direct({**base, "store": "s3://bench/warmup", "backbones": backbones[:1]}, tmp)
 
-            from prefect.testing.utilities import prefect_test_harness
+        from prefect.testing.utilities import prefect_test_harness
 
-            from kerascut.flows.refresh_backbones import refresh_backbones
+        from kerascut.flows.refresh_backbones import refresh_backbones
 
-            with prefect_test_harness(server_startup_timeout=120):
-                # A. Prefect overhead: the same backbone directly and through the flows,
-                #    interleaved (ABBA) so that load on a shared machine hits both alike.
-                direct_s = flows_s = 0.0
-                for i, b in enumerate(backbones[:pairs]):
-                    one = {**base, "backbones": [b]}
-                    steps = [("direct", lambda one=one: _direct({**one, "store": "s3://bench/ab-direct"}, tmp)),
-                             ("flows", lambda one=one: refresh_backbones(config={**one, "store": "s3://bench/ab-flows"}))]
-                    for kind, step in steps if i % 2 == 0 else reversed(steps):
-                        seconds, _ = _time(step)
-                        if kind == "direct":
-                            direct_s += seconds
-                        else:
-                            flows_s += seconds
+        with prefect_test_harness(server_startup_timeout=120):
+            # A. Prefect overhead: the same backbone directly and through the flows,
+            #    interleaved (ABBA) so that load on a shared machine hits both alike.
+            direct_s = flows_s = 0.0
+            for i, b in enumerate(backbones[:pairs]):
+                one = {**base, "backbones": [b]}
+                steps = [("direct", lambda one=one: _direct({**one, "store": "s3://bench/ab-direct"}, tmp)),
+                         ("flows", lambda one=one: refresh_backbones(config={**one, "store": "s3://bench/ab-flows"}))]
+                for kind, step in steps if i % 2 == 0 else reversed(steps):
+                    seconds, _ = _time(step)
+                    if kind == "direct":
+                        direct_s += seconds
+                    else:
+                        flows_s += seconds
 
-                # B. No-op refresh against a full refresh of the same config.
-                full_s, full = _time(refresh_backbones, config={**base, "store": "s3://bench/flows"})
-                noop_s, noop = _time(refresh_backbones, config={**base, "store": "s3://bench/flows"})
-            if full["published"] != n or noop["up_to_date"] != n:
-                raise RuntimeError(f"unexpected refresh results: full={full} noop={noop}")
-    finally:
-        server.stop()
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+            # B. No-op refresh against a full refresh of the same config.
+            full_s, full = _time(refresh_backbones, config={**base, "store": "s3://bench/flows"})
+            noop_s, noop = _time(refresh_backbones, config={**base, "store": "s3://bench/flows"})
+        if full["published"] != n or noop["up_to_date"] != n:
+            raise RuntimeError(f"unexpected refresh results: full={full} noop={noop}")
 
     noop_rows = noop_run_overhead(pairs=2 if quick else 3)
     overhead = (flows_s - direct_s) / direct_s

@@ -25,6 +25,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchmarks._s3 import s3_bench
+
 __all__ = ["run"]
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -53,89 +55,83 @@ def _publish_fake(store, spec, fp: str) -> str:
 
 
 def run(quick: bool = False) -> list[dict]:
-    from tests.reliability.servers import moto_server, s3_environment
-
     repeats = 3 if quick else 5
     rows: list[dict] = []
     work = Path(tempfile.mkdtemp(prefix="kc-bench-plan-"))
-    saved_env = dict(os.environ)
-    server = moto_server()
-    endpoint = server.start()
     try:
-        os.environ.update(s3_environment(endpoint, work))
-        import boto3
-        import yaml
-
-        from kerascut_core.config import load_config
-        from kerascut_core.publishing.plan import plan_backbones
-        from kerascut_core.sources import fingerprint
-        from kerascut_core.stores import _s3_client as _s3
-        from kerascut_core.stores import open_store
-
-        _s3.clear_clients()
-        admin = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
-        admin.create_bucket(Bucket="bench")
-        backbones = [{"name": f"b{i:02d}", "source": f"s3://bench/sources/m{i:02d}.keras", "start": "a", "end": "b"}
-                     for i in range(N)]
-        for i in range(N):
-            admin.put_object(Bucket="bench", Key=f"sources/m{i:02d}.keras", Body=os.urandom(64 << 10))
-        config = work / "backbones.yaml"
-        config.write_text(yaml.safe_dump({"store": "s3://bench/store", "backbones": backbones}))
-        cfg = load_config(config)
-        store = open_store(cfg.store)
-        for spec in cfg.backbones:
-            _publish_fake(store, spec, fingerprint(spec.source))
-        for i in range(0, N, 2):  # half the sources change: 10 stale, 10 up to date
-            admin.put_object(Bucket="bench", Key=f"sources/m{i:02d}.keras", Body=os.urandom(64 << 10))
-
-        counted = {"requests": 0, "source_gets": 0}
-
-        def count(model=None, params=None, **_):
-            counted["requests"] += 1
-            if model is not None and model.name == "GetObject" and str((params or {}).get("Key", "")).startswith("sources/"):
-                counted["source_gets"] += 1
-
-        inproc, entries = [], []
-        for _ in range(repeats):  # a fresh client each time, as in a new process
-            _s3.clear_clients()
-            start = time.perf_counter()
-            _s3.client().meta.events.register("before-call.s3", count)
-            entries = plan_backbones(cfg)
-            inproc.append(time.perf_counter() - start)
-        statuses = sorted(e.status for e in entries)
-        if statuses != ["stale"] * (N // 2) + ["up-to-date"] * (N - N // 2):
-            raise RuntimeError(f"unexpected plan: {statuses}")
-
-        env = dict(os.environ, PYTHONPATH=str(ROOT))
-        cli, out = [], None
-        for _ in range(repeats):
-            start = time.perf_counter()
-            out = subprocess.run([sys.executable, "-m", "kerascut_core", "plan", str(config), "--json"],
-                                 cwd=work, env=env, capture_output=True, text=True, timeout=120)
-            cli.append(time.perf_counter() - start)
-            if out.returncode != 0:
-                raise RuntimeError(f"kerascut plan failed: {out.stderr[-500:]}")
-        assert out is not None
-        if json.loads(out.stdout)["would_publish"] != N // 2:
-            raise RuntimeError("kerascut plan disagrees with plan_backbones")
-        # what every run pays before its first request: the interpreter, kerascut's CLI and boto3
-        startup = min(_time_it([sys.executable, "-c", "import kerascut_core.cli.app, boto3"], env) for _ in range(repeats))
-        case = f"{N} S3 backbones (10 stale)"
-        best_cli, best_inproc = min(cli), min(inproc)
-        rows.append({"case": case, "metric": "kerascut plan --json (end to end)", "value": round(best_cli, 3),
-                     "unit": "s", "goal": "< 1 s", "ok": best_cli < 1.0})
-        rows.append({"case": case, "metric": "fixed cost: python + kerascut CLI + boto3 imports", "value": round(startup, 3), "unit": "s"})
-        rows.append({"case": case, "metric": "plan_backbones in-process (fresh client)", "value": round(best_inproc, 3),
-                     "unit": "s", "goal": "< 1 s", "ok": best_inproc < 1.0})
-        rows.append({"case": case, "metric": "S3 requests per plan", "value": counted["requests"] // repeats,
-                     "unit": "requests"})
-        rows.append({"case": case, "metric": "sources downloaded", "value": counted["source_gets"], "unit": "objects",
-                     "goal": "0", "ok": counted["source_gets"] == 0})
+        with s3_bench(work) as (_endpoint, admin):
+            rows = _measure(work, admin, repeats)
     finally:
-        server.stop()
-        os.environ.clear()
-        os.environ.update(saved_env)
         shutil.rmtree(work, ignore_errors=True)
+    return rows
+
+
+def _measure(work: Path, admin, repeats: int) -> list[dict]:
+    rows: list[dict] = []
+    import yaml
+
+    from kerascut_core.config import load_config
+    from kerascut_core.publishing.plan import plan_backbones
+    from kerascut_core.sources import fingerprint
+    from kerascut_core.stores import _s3_client as _s3
+    from kerascut_core.stores import open_store
+
+    backbones = [{"name": f"b{i:02d}", "source": f"s3://bench/sources/m{i:02d}.keras", "start": "a", "end": "b"}
+                 for i in range(N)]
+    for i in range(N):
+        admin.put_object(Bucket="bench", Key=f"sources/m{i:02d}.keras", Body=os.urandom(64 << 10))
+    config = work / "backbones.yaml"
+    config.write_text(yaml.safe_dump({"store": "s3://bench/store", "backbones": backbones}))
+    cfg = load_config(config)
+    store = open_store(cfg.store)
+    for spec in cfg.backbones:
+        _publish_fake(store, spec, fingerprint(spec.source))
+    for i in range(0, N, 2):  # half the sources change: 10 stale, 10 up to date
+        admin.put_object(Bucket="bench", Key=f"sources/m{i:02d}.keras", Body=os.urandom(64 << 10))
+
+    counted = {"requests": 0, "source_gets": 0}
+
+    def count(model=None, params=None, **_):
+        counted["requests"] += 1
+        if model is not None and model.name == "GetObject" and str((params or {}).get("Key", "")).startswith("sources/"):
+            counted["source_gets"] += 1
+
+    inproc, entries = [], []
+    for _ in range(repeats):  # a fresh client each time, as in a new process
+        _s3.clear_clients()
+        start = time.perf_counter()
+        _s3.client().meta.events.register("before-call.s3", count)
+        entries = plan_backbones(cfg)
+        inproc.append(time.perf_counter() - start)
+    statuses = sorted(e.status for e in entries)
+    if statuses != ["stale"] * (N // 2) + ["up-to-date"] * (N - N // 2):
+        raise RuntimeError(f"unexpected plan: {statuses}")
+
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    cli, out = [], None
+    for _ in range(repeats):
+        start = time.perf_counter()
+        out = subprocess.run([sys.executable, "-m", "kerascut_core", "plan", str(config), "--json"],
+                             cwd=work, env=env, capture_output=True, text=True, timeout=120)
+        cli.append(time.perf_counter() - start)
+        if out.returncode != 0:
+            raise RuntimeError(f"kerascut plan failed: {out.stderr[-500:]}")
+    assert out is not None
+    if json.loads(out.stdout)["would_publish"] != N // 2:
+        raise RuntimeError("kerascut plan disagrees with plan_backbones")
+    # what every run pays before its first request: the interpreter, kerascut's CLI and boto3
+    startup = min(_time_it([sys.executable, "-c", "import kerascut_core.cli.app, boto3"], env) for _ in range(repeats))
+    case = f"{N} S3 backbones (10 stale)"
+    best_cli, best_inproc = min(cli), min(inproc)
+    rows.append({"case": case, "metric": "kerascut plan --json (end to end)", "value": round(best_cli, 3),
+                 "unit": "s", "goal": "< 1 s", "ok": best_cli < 1.0})
+    rows.append({"case": case, "metric": "fixed cost: python + kerascut CLI + boto3 imports", "value": round(startup, 3), "unit": "s"})
+    rows.append({"case": case, "metric": "plan_backbones in-process (fresh client)", "value": round(best_inproc, 3),
+                 "unit": "s", "goal": "< 1 s", "ok": best_inproc < 1.0})
+    rows.append({"case": case, "metric": "S3 requests per plan", "value": counted["requests"] // repeats,
+                 "unit": "requests"})
+    rows.append({"case": case, "metric": "sources downloaded", "value": counted["source_gets"], "unit": "objects",
+                 "goal": "0", "ok": counted["source_gets"] == 0})
     return rows
 
 

@@ -21,6 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchmarks._s3 import s3_bench
+
 __all__ = ["run"]
 
 
@@ -31,112 +33,104 @@ def _time(fn) -> float:
 
 
 def run(quick: bool = False) -> list[dict]:
-    from tests.reliability.servers import moto_server, s3_environment
-
     size_mb = 30 if quick else 300
-    repeats = 3
     rows: list[dict] = []
     work = Path(tempfile.mkdtemp(prefix="kc-bench-store-"))
-    saved_env = dict(os.environ)
-    server = moto_server()
-    endpoint = server.start()
     try:
-        os.environ.update(s3_environment(endpoint, work))
-        import boto3
-
-        from kerascut_core import fingerprint
-        from kerascut_core.sources import fingerprint_many
-        from kerascut_core.stores import _s3_client as _s3
-        from kerascut_core.stores import open_store
-
-        _s3.clear_clients()
-        admin = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
-        admin.create_bucket(Bucket="bench")
-        artifact = work / "model.keras"
-        with open(artifact, "wb") as handle:
-            for _ in range(size_mb):
-                handle.write(os.urandom(1 << 20))
-        store = open_store("s3://bench/backbones")
-        aws = shutil.which("aws")
-
-        def aws_cp(src: str, dst: str) -> None:
-            subprocess.run([aws, "s3", "cp", "--only-show-errors", "--endpoint-url", endpoint, src, dst],
-                           check=True, env=os.environ)
-
-        up_kc, up_aws, down_kc, down_aws = [], [], [], []
-        for i in range(repeats):
-            # alternate which side goes first, so neither always meets a cold (or a busy) server
-            uploads = [
-                (up_kc, lambda i=i: store.put_file(f"kc/{i}/model.keras", artifact)),
-                *([(up_aws, lambda i=i: aws_cp(str(artifact), f"s3://bench/aws/{i}/model.keras"))] if aws else []),
-            ]
-            for times, fn in uploads if i % 2 else reversed(uploads):
-                times.append(_time(fn))
-            out = work / f"down-kc-{i}.keras"
-            down_kc.append(_time(lambda i=i, out=out: store.get_file(f"kc/{i}/model.keras", out)))
-            if out.stat().st_size != artifact.stat().st_size:
-                raise RuntimeError("kerascut download has the wrong size")
-            out.unlink()
-            if aws:
-                out = work / f"down-aws-{i}.keras"
-                down_aws.append(_time(lambda i=i, out=out: aws_cp(f"s3://bench/aws/{i}/model.keras", str(out))))
-                out.unlink()
-            for key in (f"backbones/kc/{i}/model.keras", f"aws/{i}/model.keras"):
-                admin.delete_object(Bucket="bench", Key=key)  # keep the server's memory flat
-        case = f"{size_mb} MB artifact"
-        # `aws s3 cp` times include starting the CLI; report that too, and ratios without it
-        startup = min(_time(lambda: subprocess.run([aws, "--version"], check=True, capture_output=True))
-                      for _ in range(repeats)) if aws else 0.0
-        if aws:
-            rows.append({"case": case, "metric": "aws cli startup (aws --version)", "value": round(startup, 3), "unit": "s"})
-        for label, ours, theirs in (("upload", up_kc, up_aws), ("download", down_kc, down_aws)):
-            best = min(ours)
-            rows.append({"case": case, "metric": f"{label} kerascut", "value": round(best, 3), "unit": "s"})
-            rows.append({"case": case, "metric": f"{label} throughput", "value": round(size_mb / best, 1), "unit": "MB/s"})
-            if theirs:
-                rows.append({"case": case, "metric": f"{label} aws s3 cp", "value": round(min(theirs), 3), "unit": "s"})
-                ratio = best / min(theirs)
-                rows.append({"case": case, "metric": f"{label} ratio vs aws s3 cp", "value": round(ratio, 3),
-                             "unit": "x", "goal": "<= 1.25x", "ok": ratio <= 1.25})
-                net = best / max(1e-3, min(theirs) - startup)
-                rows.append({"case": case, "metric": f"{label} ratio vs aws s3 cp minus its startup",
-                             "value": round(net, 3), "unit": "x"})
-            else:
-                rows.append({"case": case, "metric": f"{label} ratio vs aws s3 cp", "value": None, "unit": "x",
-                             "goal": "<= 1.25x (aws cli not found)", "ok": None})
-
-        # fingerprints: 20 sources, HEAD only
-        for i in range(20):
-            admin.put_object(Bucket="bench", Key=f"sources/m{i}.keras", Body=os.urandom(256 << 10))
-        _s3.clear_clients()
-        counted = {"get_calls": 0, "get_bytes": 0}
-
-        def count(http_response=None, parsed=None, model=None, **_):
-            if model is not None and model.name == "GetObject":
-                counted["get_calls"] += 1
-                counted["get_bytes"] += int((parsed or {}).get("ContentLength", 0))
-
-        uris = [f"s3://bench/sources/m{i}.keras" for i in range(20)]
-        totals, sequential, results = [], [], []
-        for _ in range(repeats):  # best of `repeats`, each with a fresh client as in a new refresh
-            _s3.clear_clients()
-            start = time.perf_counter()
-            _s3.client().meta.events.register("after-call.s3", count)
-            results.append(fingerprint_many(uris))
-            totals.append(time.perf_counter() - start)
-            sequential.append(_time(lambda: results.append([fingerprint(u) for u in uris])))
-        if len(set(results[0])) != 20 or any(r != results[0] for r in results):
-            raise RuntimeError("fingerprints are not distinct or not stable")
-        best = min(totals)
-        rows.append({"case": "20 S3 sources", "metric": "fingerprint_many total (fresh client)", "value": round(best, 3),
-                     "unit": "s", "goal": "< 1 s", "ok": best < 1.0})
-        rows.append({"case": "20 S3 sources", "metric": "fingerprint one by one (warm client)",
-                     "value": round(min(sequential), 3), "unit": "s", "goal": "< 1 s", "ok": min(sequential) < 1.0})
-        rows.append({"case": "20 S3 sources", "metric": "bytes downloaded", "value": counted["get_bytes"],
-                     "unit": "bytes", "goal": "0 (no GetObject)", "ok": counted["get_calls"] == 0})
+        with s3_bench(work) as (endpoint, admin):
+            rows = _measure(work, endpoint, admin, size_mb, repeats=3)
     finally:
-        server.stop()
-        os.environ.clear()
-        os.environ.update(saved_env)
         shutil.rmtree(work, ignore_errors=True)
+    return rows
+
+
+def _measure(work: Path, endpoint: str, admin, size_mb: int, repeats: int) -> list[dict]:
+    rows: list[dict] = []
+    from kerascut_core import fingerprint
+    from kerascut_core.sources import fingerprint_many
+    from kerascut_core.stores import _s3_client as _s3
+    from kerascut_core.stores import open_store
+
+    artifact = work / "model.keras"
+    with open(artifact, "wb") as handle:
+        for _ in range(size_mb):
+            handle.write(os.urandom(1 << 20))
+    store = open_store("s3://bench/backbones")
+    aws = shutil.which("aws")
+
+    def aws_cp(src: str, dst: str) -> None:
+        subprocess.run([aws, "s3", "cp", "--only-show-errors", "--endpoint-url", endpoint, src, dst],
+                       check=True, env=os.environ)
+
+    up_kc, up_aws, down_kc, down_aws = [], [], [], []
+    for i in range(repeats):
+        # alternate which side goes first, so neither always meets a cold (or a busy) server
+        uploads = [
+            (up_kc, lambda i=i: store.put_file(f"kc/{i}/model.keras", artifact)),
+            *([(up_aws, lambda i=i: aws_cp(str(artifact), f"s3://bench/aws/{i}/model.keras"))] if aws else []),
+        ]
+        for times, fn in uploads if i % 2 else reversed(uploads):
+            times.append(_time(fn))
+        out = work / f"down-kc-{i}.keras"
+        down_kc.append(_time(lambda i=i, out=out: store.get_file(f"kc/{i}/model.keras", out)))
+        if out.stat().st_size != artifact.stat().st_size:
+            raise RuntimeError("kerascut download has the wrong size")
+        out.unlink()
+        if aws:
+            out = work / f"down-aws-{i}.keras"
+            down_aws.append(_time(lambda i=i, out=out: aws_cp(f"s3://bench/aws/{i}/model.keras", str(out))))
+            out.unlink()
+        for key in (f"backbones/kc/{i}/model.keras", f"aws/{i}/model.keras"):
+            admin.delete_object(Bucket="bench", Key=key)  # keep the server's memory flat
+    case = f"{size_mb} MB artifact"
+    # `aws s3 cp` times include starting the CLI; report that too, and ratios without it
+    startup = min(_time(lambda: subprocess.run([aws, "--version"], check=True, capture_output=True))
+                  for _ in range(repeats)) if aws else 0.0
+    if aws:
+        rows.append({"case": case, "metric": "aws cli startup (aws --version)", "value": round(startup, 3), "unit": "s"})
+    for label, ours, theirs in (("upload", up_kc, up_aws), ("download", down_kc, down_aws)):
+        best = min(ours)
+        rows.append({"case": case, "metric": f"{label} kerascut", "value": round(best, 3), "unit": "s"})
+        rows.append({"case": case, "metric": f"{label} throughput", "value": round(size_mb / best, 1), "unit": "MB/s"})
+        if theirs:
+            rows.append({"case": case, "metric": f"{label} aws s3 cp", "value": round(min(theirs), 3), "unit": "s"})
+            ratio = best / min(theirs)
+            rows.append({"case": case, "metric": f"{label} ratio vs aws s3 cp", "value": round(ratio, 3),
+                         "unit": "x", "goal": "<= 1.25x", "ok": ratio <= 1.25})
+            net = best / max(1e-3, min(theirs) - startup)
+            rows.append({"case": case, "metric": f"{label} ratio vs aws s3 cp minus its startup",
+                         "value": round(net, 3), "unit": "x"})
+        else:
+            rows.append({"case": case, "metric": f"{label} ratio vs aws s3 cp", "value": None, "unit": "x",
+                         "goal": "<= 1.25x (aws cli not found)", "ok": None})
+
+    # fingerprints: 20 sources, HEAD only
+    for i in range(20):
+        admin.put_object(Bucket="bench", Key=f"sources/m{i}.keras", Body=os.urandom(256 << 10))
+    _s3.clear_clients()
+    counted = {"get_calls": 0, "get_bytes": 0}
+
+    def count(http_response=None, parsed=None, model=None, **_):
+        if model is not None and model.name == "GetObject":
+            counted["get_calls"] += 1
+            counted["get_bytes"] += int((parsed or {}).get("ContentLength", 0))
+
+    uris = [f"s3://bench/sources/m{i}.keras" for i in range(20)]
+    totals, sequential, results = [], [], []
+    for _ in range(repeats):  # best of `repeats`, each with a fresh client as in a new refresh
+        _s3.clear_clients()
+        start = time.perf_counter()
+        _s3.client().meta.events.register("after-call.s3", count)
+        results.append(fingerprint_many(uris))
+        totals.append(time.perf_counter() - start)
+        sequential.append(_time(lambda: results.append([fingerprint(u) for u in uris])))
+    if len(set(results[0])) != 20 or any(r != results[0] for r in results):
+        raise RuntimeError("fingerprints are not distinct or not stable")
+    best = min(totals)
+    rows.append({"case": "20 S3 sources", "metric": "fingerprint_many total (fresh client)", "value": round(best, 3),
+                 "unit": "s", "goal": "< 1 s", "ok": best < 1.0})
+    rows.append({"case": "20 S3 sources", "metric": "fingerprint one by one (warm client)",
+                 "value": round(min(sequential), 3), "unit": "s", "goal": "< 1 s", "ok": min(sequential) < 1.0})
+    rows.append({"case": "20 S3 sources", "metric": "bytes downloaded", "value": counted["get_bytes"],
+                 "unit": "bytes", "goal": "0 (no GetObject)", "ok": counted["get_calls"] == 0})
     return rows
