@@ -24,5 +24,6 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 pytest_plugins = [
     "tests.fixtures.models",
     "tests.fixtures.s3",
+    "tests.fixtures.stores",
     "tests.fixtures.prefect",
 ]

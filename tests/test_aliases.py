@@ -39,11 +39,7 @@ from tests.test_publish import candidate, make_manifest, publish
 HEX = "0123456789abcdef"
 
 
-@pytest.fixture(params=["local", "s3"])
-def store(request, tmp_path):
-    if request.param == "local":
-        return open_store(tmp_path / "store")
-    return open_store(f"s3://{request.getfixturevalue('s3_bucket')}/backbones")
+STORE_KINDS = ("local", "s3")
 
 
 @pytest.fixture

@@ -30,11 +30,7 @@ def one_line_error(out: subprocess.CompletedProcess) -> str:
     return lines[0]
 
 
-@pytest.fixture(params=["local", "s3"])
-def store_uri(request, tmp_path):
-    if request.param == "local":
-        return str(tmp_path / "store")
-    return f"s3://{request.getfixturevalue('s3_bucket')}/backbones"
+STORE_KINDS = ("local", "s3")
 
 
 @pytest.fixture

@@ -26,11 +26,7 @@ def tiny_model_file(tmp_path_factory):
     return path, expected
 
 
-@pytest.fixture(params=["local", "s3"])
-def store_uri(request, tmp_path):
-    if request.param == "local":
-        return str(tmp_path / "store")
-    return f"s3://{request.getfixturevalue('s3_bucket')}/backbones"
+STORE_KINDS = ("local", "s3")
 
 
 def _publish(store_uri, path):

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from kerascut_core import events, open_store
+from kerascut_core import events
 from kerascut_core.publishing import promote, read_manifest, update_latest
 from tests.test_publish import publish
 
@@ -33,9 +33,7 @@ def recorded():
     unregister()
 
 
-@pytest.fixture
-def store(tmp_path):
-    return open_store(tmp_path / "store")
+STORE_KINDS = ("local",)
 
 
 def _only(seen, name):

@@ -10,7 +10,6 @@ import threading
 
 import pytest
 
-from kerascut_core import open_store
 from kerascut_core.errors import (
     ObjectExistsError,
     ObjectNotFoundError,
@@ -32,14 +31,6 @@ from kerascut_core.publishing import (
     verify_version,
 )
 from kerascut_core.publishing.manifest import Manifest
-
-
-@pytest.fixture(params=["local", "s3", "s3-versioned"])
-def store(request, tmp_path):
-    if request.param == "local":
-        return open_store(tmp_path / "store")
-    bucket = request.getfixturevalue("s3_versioned_bucket" if request.param == "s3-versioned" else "s3_bucket")
-    return open_store(f"s3://{bucket}/backbones")
 
 
 def make_manifest(name: str, version: str, passed: bool = True, **extra) -> Manifest:

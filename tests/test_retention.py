@@ -28,12 +28,6 @@ from tests.test_publish import candidate, make_manifest
 ORDER = ["e", "c", "a", "d", "b"]
 
 
-@pytest.fixture(params=["local", "s3", "s3-versioned"])
-def store(request, tmp_path):
-    if request.param == "local":
-        return open_store(tmp_path / "store")
-    bucket = request.getfixturevalue("s3_versioned_bucket" if request.param == "s3-versioned" else "s3_bucket")
-    return open_store(f"s3://{bucket}/backbones")
 
 
 def publish(store, tmp_path, name, version):

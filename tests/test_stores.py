@@ -15,13 +15,7 @@ from kerascut_core.errors import (
 )
 from kerascut_core.stores import LocalStore, S3Store, sha256_file
 
-
-@pytest.fixture(params=["local", "s3", "s3-versioned"])
-def store(request, tmp_path):
-    if request.param == "local":
-        return open_store(tmp_path / "store")
-    bucket = request.getfixturevalue("s3_versioned_bucket" if request.param == "s3-versioned" else "s3_bucket")
-    return open_store(f"s3://{bucket}/team/backbones")
+STORE_PREFIX = "team/backbones"
 
 
 def test_open_store_kinds(tmp_path):
