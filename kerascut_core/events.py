@@ -214,13 +214,6 @@ def _store_uri(store: Any) -> str:
     return store if isinstance(store, str) else str(store.root_uri)
 
 
-def _manifest_uri(store: Any, name: str, version: str) -> str:
-    from kerascut_core.publishing.layout import manifest_key
-
-    key = manifest_key(name, version)
-    return f"{store.rstrip('/')}/{key}" if isinstance(store, str) else str(store.uri(key))
-
-
 def _model_sha256(manifest: Any) -> str | None:
     """The sha256 of the artifact a consumer loads (the ``keras`` one, else the first)."""
     if isinstance(manifest, Mapping):
@@ -237,16 +230,16 @@ def _field(manifest: Any, key: str) -> str:
     return str(value)
 
 
-def backbone_published(store: Any, manifest: Any, *, manifest_uri: str | None = None) -> int:
+def backbone_published(store: Any, manifest: Any, *, manifest_uri: str) -> int:
     """Emit ``kerascut.backbone.published`` for the committed ``manifest`` (a
     :class:`~kerascut_core.publishing.manifest.Manifest` or its dict) in ``store`` (a store or
-    its root URI). Returns how many emitters took it; never raises."""
+    its root URI), found at ``manifest_uri``. Returns how many emitters took it; never raises."""
     try:
         emitters = _active()  # each emitter's active() once for this event
         if not emitters:
             return 0
         name, version = _field(manifest, "name"), _field(manifest, "version")
-        payload = {"version": version, "manifest_uri": manifest_uri or _manifest_uri(store, name, version),
+        payload = {"version": version, "manifest_uri": manifest_uri,
                    "model_sha256": _model_sha256(manifest)}
         event = make_event(PUBLISHED, _store_uri(store), name, payload, {"kerascut.version": version})
     except Exception as exc:
@@ -262,7 +255,7 @@ def backbone_promoted(
     pointer: str = "latest",
     previous: str | None = None,
     reason: str | None = None,
-    manifest_uri: str | None = None,
+    manifest_uri: str,
 ) -> int:
     """Emit ``kerascut.backbone.promoted``: ``pointer`` (``latest`` or an alias) of the backbone
     now names ``manifest``'s version, in place of ``previous``. Returns how many emitters took
@@ -273,7 +266,7 @@ def backbone_promoted(
             return 0
         name, version = _field(manifest, "name"), _field(manifest, "version")
         alias = None if pointer == "latest" else pointer
-        payload = {"version": version, "manifest_uri": manifest_uri or _manifest_uri(store, name, version),
+        payload = {"version": version, "manifest_uri": manifest_uri,
                    "model_sha256": _model_sha256(manifest), "pointer": pointer, "alias": alias,
                    "previous_version": previous, "reason": None if reason is None else reason[:_REASON_MAX]}
         labels = {"kerascut.version": version, "kerascut.pointer": pointer, **({"kerascut.alias": alias} if alias else {})}

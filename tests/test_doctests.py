@@ -32,6 +32,7 @@ FLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
 #: The pure modules with examples that run (``# doctest: +SKIP`` ones do not count).
 DOCTESTED = (
     "kerascut_core._lazy",
+    "kerascut_core.artifacts",
     "kerascut_core._names",
     "kerascut_core._text",
     "kerascut_core.config",

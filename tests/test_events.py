@@ -187,7 +187,8 @@ def test_each_event_asks_an_emitter_whether_it_is_active_once(store, tmp_path):
     try:
         events.backbone_failed(store, "mnv2", reason="x")
         publish(store, tmp_path, version="v1")
-        events.backbone_promoted(store, {"name": "mnv2", "version": "v1", "artifacts": []})
+        events.backbone_promoted(store, {"name": "mnv2", "version": "v1", "artifacts": []},
+                                 manifest_uri=store.uri("mnv2/v1/manifest.json"))
     finally:
         unregister()
     assert calls == ["active?", events.FAILED, "active?", events.PUBLISHED, "active?", events.PROMOTED]
@@ -247,7 +248,8 @@ def test_the_prefect_event_of_a_core_event(recorded):
     from kerascut.flows.events import to_prefect
 
     events.backbone_promoted("s3://team/backbones", {"name": "mnv2", "version": "v2", "artifacts": [
-        {"path": "model.keras", "format": "keras", "sha256": "ab" * 32, "bytes": 3}]}, pointer="prod", previous="v1")
+        {"path": "model.keras", "format": "keras", "sha256": "ab" * 32, "bytes": 3}]}, pointer="prod", previous="v1",
+        manifest_uri="s3://team/backbones/mnv2/v2/manifest.json")
     (event,) = recorded
     prefect_event = to_prefect(event)
     assert prefect_event.event == "kerascut.backbone.promoted"

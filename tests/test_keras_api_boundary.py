@@ -1,4 +1,4 @@
-"""Keras's private API is used in one module only: kerascut_core/surgery/_keras_api.py.
+"""Keras's private API is used in one module only: kerascut_core/keras_compat.py.
 
 Every ``.py`` file of kerascut_core is parsed with ``ast`` (nothing is imported). A module other
 than the allowed one fails when it reads or writes a private Keras attribute (as an attribute,
@@ -17,9 +17,9 @@ import pytest
 import kerascut_core
 
 ROOT = Path(kerascut_core.__file__).parent
-ALLOWED = ROOT / "surgery" / "_keras_api.py"
+ALLOWED = ROOT / "keras_compat.py"
 
-# Private attributes of Keras objects that kerascut_core relies on (see _keras_api's docstring).
+# Private attributes of Keras objects that kerascut_core relies on (see keras_compat's docstring).
 PRIVATE = frozenset({
     "_call_context_args",
     "_functional",
@@ -79,7 +79,7 @@ def test_only_the_keras_api_module_touches_private_keras():
         if found:
             bad[str(path.relative_to(ROOT.parent))] = found
     assert not bad, (
-        "Private Keras API outside kerascut_core/surgery/_keras_api.py (add a function there, "
+        "Private Keras API outside kerascut_core/keras_compat.py (add a function there, "
         f"with a docstring note, and call it): {bad}"
     )
 
@@ -119,7 +119,7 @@ def test_the_checker_catches(snippet):
         "self._cache",
         "from keras import ops",
         '"""Keras keeps nodes in ``_inbound_nodes``; see keras.src.ops.node."""',
-        "from kerascut_core.surgery import _keras_api\n_keras_api.inbound_nodes(op)",
+        "from kerascut_core import keras_compat\nkeras_compat.inbound_nodes(op)",
     ],
 )
 def test_the_checker_lets_pass(snippet):

@@ -14,11 +14,12 @@ a :class:`~kerascut_core.surgery.spec.CutSpec`, without TensorFlow.
 
 from __future__ import annotations
 
-from typing import Any, Literal, get_args
+from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from kerascut_core._names import clip, short_repr
+from kerascut_core.artifacts import FORMAT_NAMES, FormatName
 from kerascut_core.config._fields import StrictModel, check_uri_value
 from kerascut_core.config.settings import RetentionSettings, ValidationOverrides, ValidationSettings
 from kerascut_core.errors import CutError, StoreError
@@ -29,12 +30,6 @@ __all__ = ["FORMAT_NAMES", "BackboneConfig", "FormatName"]
 
 #: A format a backbone can be published in: the ``.keras`` file (always), the SavedModel, the
 #: ONNX export (extra ``kerascut[onnx]``) and the LiteRT ``.tflite`` (extra ``kerascut[litert]``).
-FormatName = Literal["keras", "saved_model", "onnx", "litert"]
-#: the formats, in the order a backbone keeps them: the one list of format names (the store's
-#: files, validation and the CLI's choices read it), from :data:`FormatName` itself
-FORMAT_NAMES: tuple[str, ...] = get_args(FormatName)
-
-
 def _keras_only() -> list[FormatName]:
     """The default ``formats``: a fresh ``["keras"]`` for each config."""
     return ["keras"]

@@ -54,6 +54,7 @@ from kerascut_core.publishing.layout import (
     history_dir,
     history_key,
     latest_key,
+    manifest_key,
 )
 from kerascut_core.stores import Store
 from kerascut_core.uris import check_name
@@ -189,7 +190,8 @@ def _announce(store: Store, name: str, entry: HistoryEntry) -> None:
         manifest: Any = read_manifest(store, name, entry.to)
     except Exception:  # the pointer moved all the same; announce it without the model's sha256
         manifest = {"name": name, "version": entry.to}
-    events.backbone_promoted(store, manifest, pointer=entry.pointer, previous=entry.from_, reason=entry.reason)
+    events.backbone_promoted(store, manifest, pointer=entry.pointer, previous=entry.from_, reason=entry.reason,
+                             manifest_uri=store.uri(manifest_key(name, entry.to)))
 
 
 def move_pointer(

@@ -46,10 +46,18 @@ Pure Python: names are checked (:func:`kerascut_core.uris.check_name`), nothing 
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 from kerascut_core._names import short_repr
-from kerascut_core.config.backbone import FORMAT_NAMES
+from kerascut_core.artifacts import (
+    CARD,
+    FORMAT_FILES,
+    GRAPH,
+    LITERT,
+    MODEL,
+    ONNX,
+    SAVED_MODEL,
+    artifact_format,
+)
 from kerascut_core.errors import StoreError
 from kerascut_core.uris import check_name
 
@@ -105,20 +113,6 @@ CLAIM = "claim.json"
 STAGED_INDEX = "staged.json"
 #: the validation report, beside the candidate it validated
 REPORT = "report.json"
-#: the Keras artifact every version has
-MODEL = "model.keras"
-#: the picture of the backbone (stages collapsed), published when graphviz is there
-GRAPH = "graph.svg"
-#: the model card of a version, made from its manifest alone (:mod:`kerascut_core.publishing.card`)
-CARD = "README.md"
-#: the directory of the SavedModel export (``saved_model/...``), when configured
-SAVED_MODEL = "saved_model"
-#: the ONNX export (``formats: [onnx]``), run with onnxruntime
-ONNX = "model.onnx"
-#: the LiteRT (TFLite) export (``formats: [litert]``), run with the LiteRT interpreter
-LITERT = "model.tflite"
-#: the file (or directory) of each published format, by format name
-FORMAT_FILES = dict(zip(FORMAT_NAMES, (MODEL, SAVED_MODEL, ONNX, LITERT), strict=True))
 #: the directory of a backbone's named pointers, ``<name>/aliases/<alias>.json``
 ALIASES = "aliases"
 #: the directory of a backbone's pointer history, ``<name>/history/<stamp>-<8 hex>.json``
@@ -242,12 +236,3 @@ def run_of(key: str) -> str | None:
     if len(parts) < 4 or parts[0] != STAGING:
         return None
     return "/".join(parts[:4])
-
-
-def artifact_format(path: str) -> str:
-    """``model.keras`` -> ``keras``, ``model.h5`` -> ``h5``, ``saved_model/...`` -> ``saved_model``,
-    ``model.onnx`` -> ``onnx``, ``model.tflite`` -> ``litert``."""
-    if path.split("/", 1)[0] == SAVED_MODEL:
-        return "saved_model"
-    suffix = Path(path).suffix.lower().lstrip(".")
-    return {"hdf5": "h5", "json": "json", "tflite": "litert"}.get(suffix, suffix or "file")

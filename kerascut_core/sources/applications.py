@@ -117,11 +117,11 @@ def _seeded_build(seed: int) -> Iterator[None]:
     """
     import keras
 
-    from kerascut_core.surgery import _keras_api
+    from kerascut_core import keras_compat
 
     with _BUILD_LOCK:
         keras.utils.set_random_seed(seed)
-        with _keras_api.python_random(random.Random(seed)):
+        with keras_compat.python_random(random.Random(seed)):
             yield
 
 

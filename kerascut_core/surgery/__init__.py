@@ -18,9 +18,9 @@ flattened-name rule), ``view`` / ``graph`` (the graph view and how it is built),
 (what a cut keeps), ``contract`` (what a cut's outputs and inputs are: channels, stride, the
 tensors replaced, the in-graph preprocessing kept or dropped; :func:`cut_contract`),
 ``rebuild`` (building the cut model), ``drawing`` (pictures, graphviz),
-``export`` (a cut model saved as a candidate's files, :func:`save_candidate`) and
-``_keras_api`` (every use of Keras's private API). Importing this package is cheap: Keras is
-imported when a function that needs it is first used.
+``export`` (a cut model saved as a candidate's files, :func:`save_candidate`); every use of
+Keras's private API is in :mod:`kerascut_core.keras_compat`, a base module. Importing this
+package is cheap: Keras is imported when a function that needs it is first used.
 
     >>> import keras
     >>> from kerascut_core.surgery import cut, cut_points

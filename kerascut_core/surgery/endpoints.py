@@ -11,8 +11,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Literal
 
+from kerascut_core import keras_compat
 from kerascut_core.errors import CutError
-from kerascut_core.surgery import _keras_api
 from kerascut_core.surgery.spec import PYRAMID_OUTPUTS, CutSpec, EndSpec, is_keras_tensor
 from kerascut_core.surgery.view import GraphView
 
@@ -135,8 +135,8 @@ def resolve_ends(
 def _outputs_struct(model: Any) -> Any:
     import keras
 
-    functional = _keras_api.sequential_graph(model) if isinstance(model, keras.Sequential) else model
-    return _keras_api.outputs_struct(functional)
+    functional = keras_compat.sequential_graph(model) if isinstance(model, keras.Sequential) else model
+    return keras_compat.outputs_struct(functional)
 
 
 def resolve_starts(view: GraphView, spec: CutSpec, ends: list[int]) -> list[int] | None:

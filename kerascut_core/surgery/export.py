@@ -26,8 +26,8 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from kerascut_core.artifacts import GRAPH, LITERT, MODEL, ONNX, SAVED_MODEL
 from kerascut_core.errors import CutError
-from kerascut_core.publishing.layout import GRAPH, LITERT, MODEL, ONNX, SAVED_MODEL
 from kerascut_core.surgery.backends import require_export
 
 __all__ = [
@@ -107,7 +107,7 @@ def export_saved_model(model: Any, path: Path) -> Path:
 def output_names(model: Any) -> list[str]:
     """The candidate's output names: its cut plan's (``model.cut_plan``, as the manifest records
     them), else the keys of its dict outputs, else ``output_0``, ``output_1``... in order."""
-    from kerascut_core.surgery._keras_api import outputs_struct
+    from kerascut_core.keras_compat import outputs_struct
 
     plan = getattr(model, "cut_plan", None)
     if plan is not None and len(plan.outputs) == len(model.outputs):
@@ -176,7 +176,7 @@ def _named(model: Any, names: list[str]) -> Any:
     returning ``{name: output}`` (no layer is copied)."""
     import keras
 
-    from kerascut_core.surgery._keras_api import inputs_struct, outputs_struct
+    from kerascut_core.keras_compat import inputs_struct, outputs_struct
 
     struct = outputs_struct(model)
     if isinstance(struct, dict) and list(struct) == names:
@@ -197,7 +197,7 @@ def _signature(model: Any) -> list[Any]:
     infer it)."""
     import keras
 
-    from kerascut_core.surgery._keras_api import inputs_struct
+    from kerascut_core.keras_compat import inputs_struct
 
     def spec(tensor: Any) -> Any:
         return keras.InputSpec(shape=(None, *tensor.shape[1:]), dtype=tensor.dtype, name=tensor.name)

@@ -29,8 +29,8 @@ from typing import Any
 
 import keras
 
+from kerascut_core import keras_compat
 from kerascut_core.errors import CutError
-from kerascut_core.surgery import _keras_api
 from kerascut_core.surgery.names import flat_name
 from kerascut_core.surgery.view import GraphView, OpView, TensorView
 
@@ -68,7 +68,7 @@ def graph_view(model: Any) -> GraphView:
 def _functional_graph(model: Any) -> Any:
     """The ``Functional`` that holds ``model``'s graph, or ``CutError`` for other models."""
     if isinstance(model, keras.Sequential):
-        functional = _keras_api.sequential_graph(model)
+        functional = keras_compat.sequential_graph(model)
         if functional is None:
             raise CutError(
                 f"Expected a built Sequential model. Received Sequential model '{model.name}', "
@@ -76,7 +76,7 @@ def _functional_graph(model: Any) -> Any:
                 "`model.build(input_shape)` before cutting."
             )
         return functional
-    if isinstance(model, _keras_api.functional_type()) and _runs_its_graph(model):
+    if isinstance(model, keras_compat.functional_type()) and _runs_its_graph(model):
         return model
     if isinstance(model, keras.Model):
         raise CutError(
@@ -94,7 +94,7 @@ def _functional_graph(model: Any) -> Any:
 
 def _runs_its_graph(model: Any) -> bool:
     """True when calling ``model`` runs its graph (no user override of ``call``)."""
-    return type(model).call is _keras_api.functional_type().call
+    return type(model).call is keras_compat.functional_type().call
 
 
 def _inlinable(op: Any) -> Any:
@@ -102,17 +102,17 @@ def _inlinable(op: Any) -> Any:
     if not isinstance(op, keras.Model):
         return None
     if isinstance(op, keras.Sequential):
-        return _keras_api.sequential_graph(op) if type(op).call is keras.Sequential.call else None
-    if isinstance(op, _keras_api.functional_type()) and _runs_its_graph(op):
+        return keras_compat.sequential_graph(op) if type(op).call is keras.Sequential.call else None
+    if isinstance(op, keras_compat.functional_type()) and _runs_its_graph(op):
         return op
     return None
 
 
 def _ordered_nodes(functional: Any) -> list[Any]:
     """The nodes of ``functional`` in the order Keras runs them (and lists ``model.layers``)."""
-    position = {id(op): i for i, op in enumerate(_keras_api.operations(functional))}
+    position = {id(op): i for i, op in enumerate(keras_compat.operations(functional))}
     ordered = []
-    by_depth = _keras_api.nodes_by_depth(functional)
+    by_depth = keras_compat.nodes_by_depth(functional)
     for depth in sorted(by_depth, reverse=True):
         nodes = by_depth[depth]
         if len(nodes) > 1:
@@ -130,7 +130,7 @@ def _first(pair: tuple[int, Any]) -> int:
 
 
 def _node_index(node: Any) -> int:
-    for i, candidate in enumerate(_keras_api.inbound_nodes(node.operation)):
+    for i, candidate in enumerate(keras_compat.inbound_nodes(node.operation)):
         if candidate is node:
             return i
     return -1
@@ -143,7 +143,7 @@ def _call_inputs(node: Any, inner: Any) -> list[Any] | None:
     value = args[0] if args else kwargs.get("inputs")
     if value is None:
         return None
-    struct = _keras_api.inputs_struct(inner)
+    struct = keras_compat.inputs_struct(inner)
     if isinstance(value, dict) and isinstance(struct, dict):
         if set(value) != set(struct):
             return None
@@ -174,7 +174,7 @@ class _Builder:
         local = self._inline(functional, "", None, {})
         inputs = [local[id(kt)] for kt in functional.inputs]
         outputs = [local[id(kt)] for kt in functional.outputs]
-        struct = _keras_api.outputs_struct(functional)
+        struct = keras_compat.outputs_struct(functional)
         if isinstance(struct, dict):
             flat = tree.flatten_with_path(struct)
             output_names = [".".join(str(p) for p in path) for path, _ in flat]
@@ -241,7 +241,7 @@ class _Builder:
             fed_inner = _call_inputs(node, inner) if inner is not None else None
             if fed_inner is not None:
                 inner_context = dict(context)
-                for name in _keras_api.call_context_args(op):
+                for name in keras_compat.call_context_args(op):
                     value = node.arguments.kwargs.get(name)
                     if value is not None and name not in context:
                         inner_context[name] = value
@@ -266,7 +266,7 @@ class _Builder:
     ) -> None:
         op = node.operation
         op_context = (
-            {k: v for k, v in context.items() if k in _keras_api.call_context_args(op)}
+            {k: v for k, v in context.items() if k in keras_compat.call_context_args(op)}
             if context
             else {}
         )

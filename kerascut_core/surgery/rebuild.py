@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+from kerascut_core import keras_compat
 from kerascut_core.errors import CutError
-from kerascut_core.surgery import _keras_api
 from kerascut_core.surgery.names import SEP, layer_name
 from kerascut_core.surgery.plan import Resolved, resolve
 from kerascut_core.surgery.spec import CutSpec, EndSpec, StartSpec
@@ -97,7 +97,7 @@ def _build(resolved: Resolved, *, name: str) -> Any:
         # Record the call as a node, exactly as a symbolic call would, without re-running
         # shape inference: the inputs have the source's specs, so the outputs do too.
         outputs = [_like(view.tensors[t].keras_tensor) for t in op.outputs]
-        _keras_api.record_call(copies[id(op.operation)], args, kwargs, outputs)
+        keras_compat.record_call(copies[id(op.operation)], args, kwargs, outputs)
         for t, value in zip(op.outputs, outputs, strict=True):
             built[t] = value
 
@@ -145,7 +145,7 @@ def _detached_copies(view: GraphView, kept_ops: list[int], reserved: set[str]) -
                 name, k = f"{base}_{k}", k + 1
             renamed = name
         names[name] = id(original)
-        copies[id(original)] = _keras_api.detached_copy(original, renamed)
+        copies[id(original)] = keras_compat.detached_copy(original, renamed)
     return copies
 
 

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kerascut_core.config.backbone import FORMAT_NAMES
+from kerascut_core.artifacts import FORMAT_NAMES
 from kerascut_core.errors import ValidationError
 from kerascut_core.sources.load_errors import innermost
 from kerascut_core.validation.comparisons import compare, max_diff
@@ -242,7 +242,7 @@ def check_runtime_format(
     ``model`` gives the input names; without it (a file candidate) they are those of the
     source's cut, as the exported candidate had them.
     """
-    from kerascut_core.publishing.layout import FORMAT_FILES
+    from kerascut_core.artifacts import FORMAT_FILES
     from kerascut_core.validation.runtimes import check_runtime
 
     check = FormatCheck(format=fmt, location="(not found)", origin="artifact")

@@ -25,7 +25,7 @@ import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from kerascut_core.surgery import _keras_api
+from kerascut_core import keras_compat
 
 __all__ = ["flatten_outputs", "forward_fn", "probe_model", "run_batched"]
 
@@ -58,7 +58,7 @@ def forward_fn(
     """
     import keras
 
-    struct = _keras_api.inputs_struct(model)
+    struct = keras_compat.inputs_struct(model)
     position = {id(t): i for i, t in enumerate(model.inputs)}  # arrays come in this order
 
     def pack(arrays: list[Any]) -> Any:

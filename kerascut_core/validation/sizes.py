@@ -79,7 +79,8 @@ def symbolic_failure(model: Any, shapes: Sequence[Sequence[int | None]]) -> OpFa
     """
     import keras
 
-    from kerascut_core.surgery import _keras_api, graph_view
+    from kerascut_core import keras_compat
+    from kerascut_core.surgery import graph_view
 
     view = graph_view(model)
     values: dict[int, Any] = {}
@@ -92,7 +93,7 @@ def symbolic_failure(model: Any, shapes: Sequence[Sequence[int | None]]) -> OpFa
             continue  # fed by a tensor that is not reachable from the inputs (none in practice)
         args, kwargs = op.call_arguments(values)
         try:
-            result = _keras_api.detached_copy(op.operation)(*args, **kwargs)
+            result = keras_compat.detached_copy(op.operation)(*args, **kwargs)
         except Exception as exc:
             return OpFailure(op.address, op.type, _reason(exc))
         produced = keras.tree.flatten(result)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Literal
 
-from kerascut_core.surgery import _keras_api
+from kerascut_core import keras_compat
 from kerascut_core.validation.messages import shape_text
 from kerascut_core.validation.report import StructureCheck, TensorCheck
 
@@ -90,7 +90,7 @@ def _zip_longest(*seqs: Sequence[Any]) -> list[tuple[Any, ...]]:
 
 def _model_outputs(model: Any, names: Sequence[str]) -> list[Any]:
     """The candidate's output KerasTensors, in ``names`` order when it returns a dict."""
-    struct = _keras_api.outputs_struct(model)
+    struct = keras_compat.outputs_struct(model)
     if isinstance(struct, dict):
         if set(struct) == set(names):
             return [struct[n] for n in names]
