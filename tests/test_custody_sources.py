@@ -278,3 +278,111 @@ def test_a_link_to_a_regular_file_in_a_local_preset_counts_as_that_file(tmp_path
     (preset / "model.weights.h5").unlink()
     (preset / "model.weights.h5").write_bytes(b"w")
     assert fingerprint(str(preset)) == linked
+
+
+# --- end to end: the source sha256 recorded is that of the bytes cut -------------------------
+
+
+def _chain_keras(path: Path, seed: int) -> None:
+    import keras
+
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(seed)
+    x = keras.Input((8,), name="x")
+    h = keras.layers.Dense(8, activation="relu", name="a")(x)
+    h = keras.layers.Dense(8, activation="relu", name="b")(h)
+    keras.Model(x, keras.layers.Dense(4, name="c")(h), name="chain").save(path)
+
+
+def _same_size(a: Path, b: Path) -> None:
+    """Pad the smaller ``.keras`` (a zip) with a zip comment until both have the same size."""
+    import zipfile
+
+    small, large = sorted((a, b), key=lambda p: p.stat().st_size)
+    for _ in range(5):
+        gap = large.stat().st_size - small.stat().st_size
+        if gap == 0:
+            return
+        with zipfile.ZipFile(small, "a") as archive:
+            archive.comment = archive.comment + b"x" * gap
+    assert a.stat().st_size == b.stat().st_size
+
+
+def _publish_from(store_dir: Path, backbone: Any, cache: Path, work: Path) -> Any:
+    """The pipeline's steps in order: freshness, fetch, cut, stage, validate, publish."""
+    from kerascut_core.publishing import check_freshness, read_manifest, stage_candidate
+    from kerascut_core.publishing.assemble import publish_candidate
+    from kerascut_core.publishing.candidate import cut_candidate, fetch_source
+    from kerascut_core.publishing.reports import validate_staged
+    from kerascut_core.stores import open_store
+
+    store = open_store(str(store_dir))
+    fresh = check_freshness(backbone, store)
+    fetched = fetch_source(backbone, cache_dir=str(cache))
+    candidate = cut_candidate(backbone, fetched, work)
+    staged = stage_candidate(store, backbone.name, fresh.version, candidate.files)
+    report = validate_staged(staged, backbone, {"samples": 2, "batch_size": 2}, cache_dir=str(cache))
+    assert report.passed, report.failures
+    publish_candidate(store, staged, backbone, fresh.version, fresh.fingerprint, candidate,
+                      report.model_dump(mode="json"))
+    return read_manifest(store, backbone.name, fresh.version)
+
+
+def _weights(store_dir: Path, manifest: Any) -> list[Any]:
+    import keras
+
+    path = store_dir / manifest.name / manifest.version / "model.keras"
+    return [w.tolist() for w in keras.saving.load_model(path, compile=False).get_weights()]
+
+
+def test_a_poisoned_cache_never_publishes_other_weights_under_the_genuine_version(
+    tmp_path: Path, s3_client: Any, s3_bucket: str
+) -> None:
+    from kerascut_core.config import BackboneConfig
+
+    genuine, poisoned = tmp_path / "genuine.keras", tmp_path / "poisoned.keras"
+    _chain_keras(genuine, 1)
+    _chain_keras(poisoned, 2)  # the same architecture with other weights
+    _same_size(genuine, poisoned)
+    s3_client.put_object(Bucket=s3_bucket, Key="models/chain.keras", Body=genuine.read_bytes())
+    backbone = BackboneConfig(name="chain", source=f"s3://{s3_bucket}/models/chain.keras", end="b")
+    cache, outside = tmp_path / "cache", tmp_path / "outside"
+    outside.mkdir()
+    (outside / "keep.txt").write_bytes(b"a person's file")
+    sentinel = local_tree(outside)
+
+    clean = _publish_from(tmp_path / "store-clean", backbone, cache, tmp_path / "work-clean")
+    assert clean.source.sha256 == _sha(genuine.read_bytes())
+
+    (entry,) = cache.rglob("chain.keras")
+    entry.write_bytes(poisoned.read_bytes())  # same size, other weights
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        rerun = _publish_from(tmp_path / "store-rerun", backbone, cache, tmp_path / "work-rerun")
+    assert len([w for w in caught if issubclass(w.category, CacheWarning)]) == 1
+    assert (rerun.version, rerun.source.sha256) == (clean.version, clean.source.sha256)
+    assert _weights(tmp_path / "store-rerun", rerun) == _weights(tmp_path / "store-clean", clean)
+    assert entry.read_bytes() == genuine.read_bytes() and local_tree(outside) == sentinel
+
+
+def test_a_cache_hit_is_hashed_once_per_run(world: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The hash that verifies a hit is the source sha256 the candidate records: the cut step
+    does not hash the file again while it is the file the cache verified."""
+    from kerascut_core.publishing import candidate as candidate_module
+    from kerascut_core.publishing.candidate import FetchedSource, fetch_source
+    from kerascut_core.sources import cache as cache_module
+    from kerascut_core.stores import base
+
+    fetch(world["uri"], world["cache"])  # the download
+    reads: list[str] = []
+    real_hash, real_sha = cache_module.hash_regular, base.sha256_file
+    monkeypatch.setattr(cache_module, "hash_regular", lambda p, **k: reads.append(str(p)) or real_hash(p, **k))
+    monkeypatch.setattr(base, "sha256_file", lambda p, *a: reads.append(str(p)) or real_sha(p, *a))
+    monkeypatch.setattr("kerascut_core.stores.sha256_file", base.sha256_file)
+    fetched = fetch_source({"name": "m", "source": world["uri"], "end": "b"}, cache_dir=str(world["cache"]))
+    assert fetched.source_sha256 == _sha(GENUINE)
+    assert candidate_module._source_sha256(fetched)[0] == _sha(GENUINE)
+    assert reads == [fetched.source]  # one read of the bytes, by the cache's verification
+    # a file that is no longer the one verified is hashed again, not trusted
+    Path(fetched.source).write_bytes(POISON)
+    assert candidate_module._source_sha256(FetchedSource.model_validate(fetched))[0] == _sha(POISON)
