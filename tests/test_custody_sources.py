@@ -386,3 +386,43 @@ def test_a_cache_hit_is_hashed_once_per_run(world: dict[str, Any], monkeypatch: 
     # a file that is no longer the one verified is hashed again, not trusted
     Path(fetched.source).write_bytes(POISON)
     assert candidate_module._source_sha256(FetchedSource.model_validate(fetched))[0] == _sha(POISON)
+
+
+def test_a_source_file_rewritten_while_it_loads_is_refused(
+    tmp_path: Path, s3_client: Any, s3_bucket: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The sha256 recorded must be that of the bytes Keras read: a file rewritten between the
+    cache's verification and the end of the load makes the cut step refuse with one line."""
+    import kerascut_core.sources as sources
+    from kerascut_core.publishing.candidate import cut_candidate, fetch_source
+
+    genuine, other = tmp_path / "genuine.keras", tmp_path / "other.keras"
+    _chain_keras(genuine, 1)
+    _chain_keras(other, 2)
+    _same_size(genuine, other)
+    s3_client.put_object(Bucket=s3_bucket, Key="chain.keras", Body=genuine.read_bytes())
+    backbone = {"name": "chain", "source": f"s3://{s3_bucket}/chain.keras", "end": "b"}
+    fetched = fetch_source(backbone, cache_dir=str(tmp_path / "cache"))
+    real_load = sources.load_model
+
+    def load_then_rewrite(path: str, **options: Any) -> Any:
+        model = real_load(path, **options)
+        Path(path).write_bytes(other.read_bytes())  # another writer, during the load
+        return model
+
+    monkeypatch.setattr(sources, "load_model", load_then_rewrite)
+    with pytest.raises(SourceError, match="changed while it was hashed or loaded") as info:
+        cut_candidate(backbone, fetched, tmp_path / "work")
+    assert "\n" not in str(info.value) and not (tmp_path / "work").exists()
+
+
+def test_s3_weights_of_a_keras_applications_source_are_verified_too(world: dict[str, Any]) -> None:
+    from kerascut_core.sources import resolve_local
+
+    world["client"].put_object(Bucket=world["bucket"], Key="w/mnv2.weights.h5", Body=GENUINE)
+    weights = f"s3://{world['bucket']}/w/mnv2.weights.h5"
+    _, options = resolve_local("keras.applications/MobileNetV2", weights=weights, cache_dir=world["cache"])
+    Path(options["weights"]).write_bytes(POISON)
+    with pytest.warns(CacheWarning, match="mnv2.weights.h5"):
+        _, again = resolve_local("keras.applications/MobileNetV2", weights=weights, cache_dir=world["cache"])
+    assert Path(again["weights"]).read_bytes() == GENUINE
