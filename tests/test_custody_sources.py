@@ -21,7 +21,7 @@ import pytest
 
 from kerascut_core.errors import SourceError
 from kerascut_core.sources import fetch, fingerprint
-from kerascut_core.sources.cache import CacheWarning
+from kerascut_core.sources.cache import CacheWarning, DownloadCache
 from kerascut_core.sources.fetching import fetch_verified
 from tests.store_attack_world import local_tree
 
@@ -426,3 +426,26 @@ def test_s3_weights_of_a_keras_applications_source_are_verified_too(world: dict[
     with pytest.warns(CacheWarning, match="mnv2.weights.h5"):
         _, again = resolve_local("keras.applications/MobileNetV2", weights=weights, cache_dir=world["cache"])
     assert Path(again["weights"]).read_bytes() == GENUINE
+
+
+# --- cache paths: ``~`` and ``$VAR`` expanded, never taken literally -------------------------
+
+
+def test_variables_in_the_cache_path_are_expanded_or_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kerascut_core.errors import ConfigError
+    from kerascut_core.sources.cache import default_cache_dir
+
+    monkeypatch.setenv("KC_TEST_BASE", str(tmp_path))
+    monkeypatch.delenv("KC_TEST_UNSET", raising=False)
+    assert DownloadCache("$KC_TEST_BASE/c").root == tmp_path / "c"
+    assert DownloadCache("${KC_TEST_BASE}/c").root == tmp_path / "c"
+    monkeypatch.setenv("KERASCUT_CACHE_DIR", "$KC_TEST_BASE/env")
+    assert default_cache_dir() == tmp_path / "env"
+    for value in ("$KC_TEST_UNSET/c", "${KC_TEST_UNSET}/c"):
+        with pytest.raises(ConfigError, match="KC_TEST_UNSET is not set") as info:
+            DownloadCache(value)
+        assert "\n" not in str(info.value)
+    monkeypatch.chdir(tmp_path)
+    assert not any("$" in p.name for p in tmp_path.iterdir())

@@ -49,6 +49,7 @@ __all__ = [
     "DownloadCache",
     "check_cache_dir",
     "default_cache_dir",
+    "expand_cache_dir",
     "file_signature",
     "hash_regular",
     "quarantine",
@@ -60,6 +61,8 @@ __all__ = [
 _SAFE = re.compile(r"[^A-Za-z0-9._-]")
 # "s3://...", "file:///...", "gs:/x": a URI where a local directory belongs (not "C:/..." nor "./a:b").
 _URI_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]+:/")
+# what os.path.expandvars leaves when a variable is not set
+_VARIABLE = re.compile(r"\$(\{[^}]*\}|[A-Za-z_][A-Za-z0-9_]*)")
 #: entry markers are a few hundred bytes; a larger one is not ours
 _MARKER_MAX_BYTES = 1 << 20
 _CHUNK = 8 << 20
@@ -105,6 +108,26 @@ def check_cache_dir(value: str | os.PathLike[str], what: str = "cache_dir") -> s
     return text
 
 
+def expand_cache_dir(value: str | os.PathLike[str], what: str = "cache_dir") -> Path:
+    """``value`` (checked by :func:`check_cache_dir`) with ``~`` and ``$VAR`` / ``${VAR}``
+    expanded; a variable that is not set is a ``ConfigError``, never a directory named after it.
+
+        >>> import os; os.environ["KC_DOC_BASE"] = "/srv"
+        >>> expand_cache_dir("$KC_DOC_BASE/cache").as_posix()
+        '/srv/cache'
+        >>> del os.environ["KC_DOC_BASE"]
+    """
+    text = check_cache_dir(value, what)
+    expanded = os.path.expanduser(os.path.expandvars(text))
+    unset = _VARIABLE.search(expanded)
+    if unset:
+        raise ConfigError(
+            f"Expected `{what}` to name a local directory. Received {short_repr(text, 200)}, whose "
+            f"variable {unset.group(1).strip('{}')} is not set; set it, or write the path out."
+        )
+    return Path(expanded)
+
+
 def default_cache_dir() -> Path:
     """``$KERASCUT_CACHE_DIR``, else ``$XDG_CACHE_HOME/kerascut``, else ``~/.cache/kerascut``.
 
@@ -112,9 +135,9 @@ def default_cache_dir() -> Path:
     """
     explicit = os.environ.get("KERASCUT_CACHE_DIR")
     if explicit:
-        return Path(check_cache_dir(explicit, "KERASCUT_CACHE_DIR")).expanduser()
+        return expand_cache_dir(explicit, "KERASCUT_CACHE_DIR")
     xdg = os.environ.get("XDG_CACHE_HOME")
-    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
+    base = expand_cache_dir(xdg, "XDG_CACHE_HOME") if xdg else Path.home() / ".cache"
     return base / "kerascut"
 
 
@@ -127,7 +150,7 @@ class DownloadCache:
     """A directory of verified downloads (see the module docstring)."""
 
     def __init__(self, root: str | os.PathLike[str] | None = None) -> None:
-        self.root = Path(check_cache_dir(root)).expanduser() if root is not None else default_cache_dir()
+        self.root = expand_cache_dir(root) if root is not None else default_cache_dir()
         self.what = f"the download cache {self.root}"
 
     def entry_dir(self, bucket: str, key: str, etag: str) -> Path:
