@@ -131,6 +131,10 @@ def _plant(world: dict[str, Any], where: str) -> None:
             (world["outside"] / "entry" / name).write_bytes((entry / name).read_bytes())
         os.rename(entry, entry.parent / "moved")
         entry.symlink_to(world["outside"] / "entry")
+    elif where == "link at the key directory":
+        key_dir = entry.parent
+        os.rename(key_dir, world["outside"] / "key")
+        key_dir.symlink_to(world["outside"] / "key")
     elif where == "link at s3/<bucket>":
         bucket_dir = world["cache"] / "s3" / world["bucket"]
         os.rename(bucket_dir, world["outside"] / "bucket")
@@ -145,7 +149,8 @@ def _plant(world: dict[str, Any], where: str) -> None:
 
 
 @pytest.mark.parametrize("where", [
-    "link at the file", "link at the entry directory", "link at s3/<bucket>", "FIFO at the file",
+    "link at the file", "link at the entry directory", "link at the key directory", "link at s3/<bucket>",
+    "FIFO at the file",
     "directory at the file",
 ])
 def test_a_link_or_special_file_in_the_cache_is_refused_with_one_line(world: dict[str, Any], where: str) -> None:
