@@ -54,6 +54,7 @@ DOCTESTED = (
     "kerascut_core.publishing.layout",
     "kerascut_core.publishing.plan",
     "kerascut_core.publishing.versioning",
+    "kerascut_core.sources.cache",
     "kerascut_core.sources.imports",
     "kerascut_core.sources.load_errors",
     "kerascut_core.sources.preprocessing",

@@ -48,6 +48,10 @@ class FetchedSource(BaseModel):
     options: dict[str, Any]
     #: whether anything was downloaded or resolved (``False``: built from keras.applications as is)
     fetched: bool = True
+    #: the sha256 of an ``s3://`` file source's bytes, hashed once when the cache verified them,
+    #: and the signature of the file they were read from (``sources.cache.file_signature``)
+    source_sha256: str | None = None
+    source_signature: list[int] | None = None
 
     def load_options(self) -> dict[str, Any]:
         """``options`` as ``load_model`` takes them (``input_shape`` a tuple)."""
@@ -102,14 +106,20 @@ def fetch_source(backbone: BackboneConfig | Mapping[str, Any], cache_dir: str | 
     For a file source, the local path of its bytes; for ``keras.applications`` the URI itself,
     with an ``s3://`` ``weights`` option replaced by the local path of the weights file.
     """
-    from kerascut_core.sources import resolve_local
+    from kerascut_core.sources.fetching import resolve_verified
 
     spec = BackboneConfig.model_validate(backbone)
-    local, options = resolve_local(spec.source, cache_dir=cache_dir, **spec.source_options())
+    local, options, cached = resolve_verified(spec.source, cache_dir=cache_dir, **spec.source_options())
     fetched = not (spec.is_application and local == spec.source and options == spec.source_options())
     if "input_shape" in options and options["input_shape"] is not None:
         options["input_shape"] = list(options["input_shape"])
-    return FetchedSource(source=local, options=options, fetched=fetched)
+    return FetchedSource(
+        source=local,
+        options=options,
+        fetched=fetched,
+        source_sha256=cached.sha256 if cached else None,
+        source_signature=list(cached.signature) if cached else None,
+    )
 
 
 def cut_candidate(
@@ -137,7 +147,9 @@ def cut_candidate(
     # ``imports`` register the source's custom layers; the saved candidate is reloaded with them
     # before it is kept (save_candidate), so a candidate that does not reload is never staged.
     imported = import_modules(imports)
+    source_sha256, signature = _source_sha256(source_spec)
     source = load_model(source_spec.source, **source_spec.load_options())
+    _check_unchanged(source_spec.source, signature)
     cut_spec = spec.cut_spec()
     model = cut(
         source,
@@ -161,7 +173,7 @@ def cut_candidate(
         params=Params(total_source=int(source.count_params()), kept=int(model.count_params())),
         preprocessing=contract.preprocessing,
         warnings=contract.warnings,
-        source_sha256=_source_sha256(source_spec),
+        source_sha256=source_sha256,
         keras_backend=keras.config.backend(),
     )
     del model, source
@@ -193,11 +205,33 @@ def candidate_contract(source_uri: str, source: Any, plan: Any) -> CandidateCont
     )
 
 
-def _source_sha256(fetched: FetchedSource) -> str | None:
-    """The sha256 of the source's bytes when it is a file (``None`` for keras.applications and
-    directories)."""
+def _source_sha256(fetched: FetchedSource) -> tuple[str | None, tuple[int, ...] | None]:
+    """``(sha256, signature)`` of the source's bytes when it is a file (``None`` for
+    keras.applications and directories).
+
+    The sha256 the cache computed when it verified the file is reused while the file's
+    signature is the one it had then (one hash per run); otherwise the file is hashed here.
+    :func:`_check_unchanged` then proves the bytes Keras loaded are the bytes hashed."""
+    from kerascut_core.sources.cache import file_signature
     from kerascut_core.stores import sha256_file
 
     if not fetched.fetched or not os.path.isfile(fetched.source):
-        return None
-    return sha256_file(fetched.source)
+        return None, None
+    before = file_signature(os.stat(fetched.source))
+    if fetched.source_sha256 and fetched.source_signature and tuple(fetched.source_signature) == before:
+        return fetched.source_sha256, before
+    digest = sha256_file(fetched.source)
+    _check_unchanged(fetched.source, before)
+    return digest, before
+
+
+def _check_unchanged(path: str, signature: tuple[int, ...] | None) -> None:
+    """``SourceError`` when the file at ``path`` is no longer the one whose bytes were hashed."""
+    from kerascut_core.errors import SourceError
+    from kerascut_core.sources.cache import file_signature
+
+    if signature is not None and file_signature(os.stat(path)) != signature:
+        raise SourceError(
+            f"The source file {path} changed while it was hashed or loaded, so the bytes cut are "
+            "not the bytes recorded. Retry the run; if it recurs, something else writes that file."
+        )

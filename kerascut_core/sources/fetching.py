@@ -19,12 +19,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from kerascut_core.errors import SourceError
-from kerascut_core.sources.cache import DownloadCache
+from kerascut_core.errors import KerascutError, SourceError
+from kerascut_core.sources.cache import CachedFile, DownloadCache
 from kerascut_core.stores import _s3_client as _s3
 from kerascut_core.uris import parse_uri
 
-__all__ = ["fetch", "resolve_local"]
+__all__ = ["fetch", "fetch_verified", "resolve_local", "resolve_verified"]
 
 
 def fetch(
@@ -36,8 +36,24 @@ def fetch(
 
     ``s3://bucket/key`` is downloaded once into the cache (keyed by bucket, key and ETag;
     verified by size and checksum; see :mod:`kerascut_core.sources.cache`); a later call with
-    the object unchanged costs one HEAD. Local paths and ``file://`` URIs are returned as they
+    the object unchanged costs one HEAD and one hash of the cached bytes (a hit is verified
+    against the ETag and the sha256 recorded at download; one that fails is fetched again). Local paths and ``file://`` URIs are returned as they
     are, after checking they exist. ``progress(n_bytes)`` is called as bytes arrive.
+    """
+    return fetch_verified(uri, cache_dir, progress)[0]
+
+
+def fetch_verified(
+    uri: str | os.PathLike[str],
+    cache_dir: str | os.PathLike[str] | None = None,
+    progress: Callable[[int], Any] | None = None,
+) -> tuple[Path, CachedFile | None]:
+    """:func:`fetch`, with the verified :class:`~kerascut_core.sources.cache.CachedFile` (the
+    sha256 of the bytes and the signature of the file they were read from) of an ``s3://``
+    file; ``None`` for local paths and directories.
+
+    A cache hit is hashed once here, and that hash is the source sha256 the run records: no
+    later step hashes the file again while its signature is unchanged.
     """
     parsed = parse_uri(os.fspath(uri) if isinstance(uri, os.PathLike) else uri)
     if parsed.kind == "application":
@@ -54,12 +70,13 @@ def fetch(
         path = Path(parsed.path or "")
         if not path.exists():
             raise SourceError(f"Cannot read {path}: no such file or directory. Check the path.")
-        return path
+        return path, None
     if (parsed.key or "").endswith("/"):
         from kerascut_core.sources.directories import fetch_s3_dir
 
-        return fetch_s3_dir(parsed.bucket or "", parsed.key or "", DownloadCache(cache_dir), progress)
-    return _fetch_s3(parsed.bucket or "", parsed.key or "", DownloadCache(cache_dir), progress)
+        return fetch_s3_dir(parsed.bucket or "", parsed.key or "", DownloadCache(cache_dir), progress), None
+    cached = _fetch_s3(parsed.bucket or "", parsed.key or "", DownloadCache(cache_dir), progress)
+    return cached.path, cached
 
 
 def resolve_local(
@@ -76,16 +93,30 @@ def resolve_local(
     file; a ``kaggle://`` / ``hf://`` handle is kept (keras-hub fetches it). Other options pass
     through unchanged.
     """
+    local, options, _ = resolve_verified(uri, cache_dir=cache_dir, progress=progress, **source_options)
+    return local, options
+
+
+def resolve_verified(
+    uri: str | os.PathLike[str],
+    *,
+    cache_dir: str | os.PathLike[str] | None = None,
+    progress: Callable[[int], Any] | None = None,
+    **source_options: Any,
+) -> tuple[str, dict[str, Any], CachedFile | None]:
+    """:func:`resolve_local`, with the verified cache file of an ``s3://`` file source
+    (:func:`fetch_verified`; ``None`` for every other kind)."""
     parsed = parse_uri(os.fspath(uri) if isinstance(uri, os.PathLike) else uri)
     options = dict(source_options)
     if parsed.kind == "hub":
-        return parsed.uri, options
+        return parsed.uri, options, None
     if parsed.kind == "application":
         weights = options.get("weights")
         if isinstance(weights, (str, os.PathLike)) and os.fspath(weights).startswith("s3://"):
             options["weights"] = str(fetch(weights, cache_dir=cache_dir, progress=progress))
-        return parsed.uri, options
-    return str(fetch(parsed.uri, cache_dir=cache_dir, progress=progress)), options
+        return parsed.uri, options, None
+    path, cached = fetch_verified(parsed.uri, cache_dir=cache_dir, progress=progress)
+    return str(path), options, cached
 
 
 def transfer_config() -> Any:
@@ -101,7 +132,9 @@ def transfer_config() -> Any:
     )
 
 
-def _fetch_s3(bucket: str, key: str, cache: DownloadCache, progress: Callable[[int], Any] | None) -> Path:
+def _fetch_s3(
+    bucket: str, key: str, cache: DownloadCache, progress: Callable[[int], Any] | None
+) -> CachedFile:
     uri = f"s3://{bucket}/{key}"
     client = _s3.client()
     try:
@@ -117,7 +150,7 @@ def _fetch_s3(bucket: str, key: str, cache: DownloadCache, progress: Callable[[i
     etag = str(head.get("ETag", "")).strip('"')
     size = int(head.get("ContentLength", 0))
     version = head.get("VersionId")
-    hit = cache.lookup(bucket, key, etag, size)
+    hit = cache.lookup_verified(bucket, key, etag, size)
     if hit is not None:
         if progress:
             progress(size)
@@ -132,6 +165,8 @@ def _fetch_s3(bucket: str, key: str, cache: DownloadCache, progress: Callable[[i
         )
     except Exception as exc:
         tmp.unlink(missing_ok=True)
+        if isinstance(exc, KerascutError):
+            raise
         raise _s3.map_error(exc, uri, "fetch") from exc
     sha256 = (head.get("Metadata") or {}).get("sha256")
-    return cache.commit(tmp, bucket=bucket, key=key, etag=etag, size=size, sha256=sha256, uri=uri)
+    return cache.commit_verified(tmp, bucket=bucket, key=key, etag=etag, size=size, sha256=sha256, uri=uri)

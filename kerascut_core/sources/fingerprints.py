@@ -5,7 +5,8 @@
 * ``s3://bucket/prefix/`` (a directory, such as a keras-hub preset): one LIST, a digest of
   every object's relative key, ETag and size (:mod:`.directories`).
 * a local file (or directory, such as a keras-hub preset directory): the sha256 of its bytes
-  (for a directory, of every file's relative name and sha256).
+  (for a directory, of every file's relative name and sha256). A FIFO, device, socket or
+  dangling link in its place is refused with one line, never skipped or waited on.
 * ``kaggle://`` / ``hf://`` keras-hub handles: the handle with its version, and the keras-hub
   major.minor (:func:`~kerascut_core.sources.presets.hub_fingerprint`).
 * ``keras.applications/NAME``: the architecture, the Keras major.minor version, the weights
@@ -23,12 +24,14 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from kerascut_core.errors import SourceError
+from kerascut_core.safe_fs import describe_kind
 from kerascut_core.stores import _s3_client as _s3
 from kerascut_core.uris import parse_uri
 
@@ -161,16 +164,68 @@ def _s3_fingerprint(bucket: str, key: str) -> str:
 
 
 def _local_fingerprint(path: Path) -> str:
-    if path.is_file():
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise SourceError(f"Cannot fingerprint {path}: no such file or directory. Check the path.") from None
+    except OSError as exc:
+        raise SourceError(f"Cannot fingerprint {path}: {exc.strerror}. Check the path and its permissions.") from None
+    if stat.S_ISREG(st.st_mode):
+        return f"sha256:{_hash_regular(path)}"
+    if stat.S_ISDIR(st.st_mode):  # a SavedModel or preset directory: hash names and bytes in order
         digest = hashlib.sha256()
-        with open(path, "rb") as handle:
-            while chunk := handle.read(8 << 20):
-                digest.update(chunk)
-        return f"sha256:{digest.hexdigest()}"
-    if path.is_dir():  # a SavedModel or other directory source: hash names and bytes in order
-        digest = hashlib.sha256()
-        for file in sorted(p for p in path.rglob("*") if p.is_file()):
+        for file in _directory_files(path):
             digest.update(file.relative_to(path).as_posix().encode() + b"\0")
-            digest.update(_local_fingerprint(file).encode() + b"\0")
+            digest.update(f"sha256:{_hash_regular(file)}".encode() + b"\0")
         return f"sha256-dir:{digest.hexdigest()}"
-    raise SourceError(f"Cannot fingerprint {path}: no such file or directory. Check the path.")
+    raise _special(path, st.st_mode)
+
+
+def _directory_files(root: Path) -> list[Path]:
+    """Every file under ``root`` in name order. A link to a regular file counts as that file; a
+    link to a directory, a dangling link, a FIFO, a socket or a device is refused: each would
+    otherwise be left out, and a preset whose weights file is one would get the fingerprint of
+    a preset without weights."""
+    files: list[Path] = []
+    pending = [root]
+    while pending:
+        directory = pending.pop()
+        for entry in sorted(os.scandir(directory), key=lambda e: e.name):
+            path = Path(entry.path)
+            if entry.is_dir(follow_symlinks=False):
+                pending.append(path)
+                continue
+            try:
+                mode = os.stat(path).st_mode
+            except OSError:
+                raise SourceError(
+                    f"Cannot fingerprint the directory source {root}: {path} is a dangling link. "
+                    "Remove it or point it at the file it stands for."
+                ) from None
+            if not stat.S_ISREG(mode):
+                raise _special(path, mode, root)
+            files.append(path)
+    return sorted(files, key=lambda p: p.relative_to(root).as_posix())
+
+
+def _special(path: Path, mode: int, root: Path | None = None) -> SourceError:
+    kind = "a directory reached through a link" if stat.S_ISDIR(mode) else describe_kind(mode)
+    inside = f"the directory source {root}: {path}" if root is not None else str(path)
+    return SourceError(
+        f"Cannot fingerprint {inside}: it is {kind}, not a regular file, so its bytes cannot "
+        "be hashed. Replace it with the file it stands for."
+    )
+
+
+def _hash_regular(path: Path) -> str:
+    """The sha256 of the regular file at ``path``, opened without blocking (a FIFO swapped in
+    after the check is refused, never waited on)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    with os.fdopen(fd, "rb") as handle:
+        mode = os.fstat(handle.fileno()).st_mode
+        if not stat.S_ISREG(mode):
+            raise _special(path, mode)
+        digest = hashlib.sha256()
+        while chunk := handle.read(8 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
