@@ -25,7 +25,7 @@ A 10 MB value costs ``limit`` characters, not its size: it is cut *before* it is
     >>> len(printable("x" * 10_000))
     403
     >>> for_markdown("[click](https://e.x) <b>")
-    '\\\\[click\\\\]\\\\(https\\\\://e.x\\\\) &lt;b&gt;'
+    '\\\\[click\\\\](https://e.x) &lt;b&gt;'
     >>> for_html("<img src=x onerror='a()'>")
     '&lt;img src=x onerror=&#x27;a()&#x27;&gt;'
 """
@@ -42,10 +42,11 @@ __all__ = ["for_html", "for_markdown", "for_terminal", "inert_lines", "printable
 # surrogates, line and paragraph separators.
 _ESCAPED_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
 
-# Characters that start Markdown constructs (links, images, emphasis, code, headings, tables,
-# strikethrough, HTML): backslash-escaped, which CommonMark allows for any ASCII punctuation.
-# ``<``, ``>`` and ``&`` are left to html.escape (a backslash does not stop an entity).
-_MARKDOWN_ACTIVE = frozenset("\\`*_{}[]()#!|~+-=:")
+# Characters that start inline Markdown constructs (links and images need ``[``, emphasis,
+# code spans, headings, table cells, strikethrough): backslash-escaped, which CommonMark allows
+# for any ASCII punctuation. ``<``, ``>`` and ``&`` (raw HTML, autolinks, entities) are left to
+# html.escape. Values are one line (newlines are escaped), so line-start syntax cannot form.
+_MARKDOWN_ACTIVE = frozenset("\\`*_[]#!|~")
 
 
 def _inert(ch: str) -> bool:
