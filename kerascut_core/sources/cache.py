@@ -28,6 +28,7 @@ from pathlib import Path
 
 from kerascut_core._names import short_repr
 from kerascut_core.errors import ConfigError, IntegrityError
+from kerascut_core.uris import expand_path
 
 __all__ = ["DownloadCache", "check_cache_dir", "default_cache_dir", "verify_download", "write_marker"]
 
@@ -37,16 +38,18 @@ _URI_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]+:/")
 
 
 def check_cache_dir(value: str | os.PathLike[str], what: str = "cache_dir") -> str:
-    """Return ``value`` if it is a local directory path; ``ConfigError`` for a URI.
+    """Return ``value``, ``$NAME`` and ``~`` expanded, if it is a local directory path;
+    ``ConfigError`` for a URI or an unset variable.
 
     The cache is always on local disk: ``s3://bucket/cache`` would otherwise become a
-    directory called ``s3:`` in the working directory.
+    directory called ``s3:`` in the working directory, and ``$HOME/cache`` one called ``$HOME``.
     """
     text = os.fspath(value)
     if not isinstance(text, str) or not text.strip():
         raise ConfigError(
             f"Expected `{what}` to be a local directory such as ~/.cache/kerascut. Received {short_repr(text)}."
         )
+    text = expand_path(text, what, error=ConfigError)
     if _URI_SCHEME.match(text.strip()):
         raise ConfigError(
             f"Expected `{what}` to be a local directory such as ~/.cache/kerascut. Received the URI "
@@ -65,7 +68,7 @@ def default_cache_dir() -> Path:
     if explicit:
         return Path(check_cache_dir(explicit, "KERASCUT_CACHE_DIR")).expanduser()
     xdg = os.environ.get("XDG_CACHE_HOME")
-    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
+    base = Path(check_cache_dir(xdg, "XDG_CACHE_HOME")) if xdg else Path.home() / ".cache"
     return base / "kerascut"
 
 
