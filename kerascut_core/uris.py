@@ -25,7 +25,6 @@ from kerascut_core._names import short_repr
 from kerascut_core.errors import SourceError, StoreError
 
 __all__ = [
-    "expand_path",
     "APPLICATIONS_PREFIX",
     "HUB_SCHEMES",
     "NAME_MAX_LENGTH",
@@ -33,6 +32,7 @@ __all__ = [
     "ParsedURI",
     "check_key",
     "check_name",
+    "expand_path",
     "file_uri_path",
     "parse_s3",
     "parse_uri",
