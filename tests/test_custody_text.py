@@ -271,7 +271,8 @@ def test_show_ls_history_and_promote_print_store_text_inert(tmp_path):
     _committed(store, tmp_path, _evil)
     ref = str(tmp_path / "store" / "tiny")
     promote(store, "tiny", VERSION, alias="prod", reason=f"because {OSC}{RLO}")
-    for args in (("show", f"{ref}@{VERSION}"), ("ls", str(tmp_path / "store")), ("ls", ref),
+    for args in (("show", f"{ref}@{VERSION}"), ("ls", str(tmp_path / "store")), ("ls", str(tmp_path / "store"), "tiny"),
+                 ("gc", str(tmp_path / "store"), "--dry-run"),
                  ("history", ref), ("promote", ref, VERSION, "--alias", "canary", "--reason", f"r{OSC}")):
         out = kerascut(*args)
         assert out.returncode == 0, (args, out.stderr)
