@@ -126,6 +126,19 @@ def test_the_card_renders_a_dropped_layer_name_holding_html_inert():
     assert not any(line.lstrip().startswith("# heading") for line in card.splitlines())
 
 
+def test_the_validation_report_markdown_is_inert():
+    from kerascut_core.validation.report import ValidationReport
+
+    row = {"name": f"{HTML}[a](https://evil.example){OSC}", "address": "a", "dtype": "float32", "shape": [None, 2],
+           "passed": True, "max_abs_diff": 0.0, "max_rel_diff": 0.0}
+    report = ValidationReport.model_validate(
+        {"passed": True, "max_abs_diff": 0.0, "candidate": "c`|<b>.keras", "outputs": [row]}
+    )
+    md = report.to_markdown()
+    assert "| &lt;img src=x onerror=alert(1)&gt;\\[a\\](https://evil.example)\\\\x1b\\]0;pwned\\\\x07 |" in md
+    assert "- candidate: `c'\\|<b>.keras`" in md and "\x1b" not in md
+
+
 # --- the preprocessing function --------------------------------------------------------------
 
 
