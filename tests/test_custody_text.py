@@ -82,7 +82,7 @@ def test_for_terminal_escapes_controls_and_format_characters(raw):
 
 
 def test_for_terminal_keeps_ordinary_text_and_bounds_before_escaping():
-    assert for_terminal("block_13_expand_relu – Ünïcödé 层") == "block_13_expand_relu – Ünïcödé 层"
+    assert for_terminal("block_13_expand_relu \u00e9 Ünïcödé 层") == "block_13_expand_relu \u00e9 Ünïcödé 层"
     assert for_terminal("\x1b" * 10_000, limit=10) == "\\x1b" * 10 + "..."
     assert for_terminal("x" * 500, limit=None) == "x" * 500
     assert inert_lines(f"a{OSC}\nb{RLO}") == "a\\x1b]0;pwned\\x07\nb\\u202e"
@@ -200,7 +200,7 @@ def test_a_manifest_naming_a_module_does_not_import_it_even_with_safe_mode(tmp_p
     store = open_store(tmp_path / "w" / "store")
     _publish_with_function(store, f"{module}.preprocess")
 
-    model, contract = kc.load_backbone_with_contract(f"{store.root_uri}/tiny", cache_dir=tmp_path / "cache", safe_mode=True)
+    _, contract = kc.load_backbone_with_contract(f"{store.root_uri}/tiny", cache_dir=tmp_path / "cache", safe_mode=True)
     with pytest.raises(SourceError) as err:
         contract.preprocess([[1.0, 2.0, 3.0, 4.0]])
     message = str(err.value)
@@ -209,7 +209,7 @@ def test_a_manifest_naming_a_module_does_not_import_it_even_with_safe_mode(tmp_p
         contract.preprocess_function  # noqa: B018 - the property is what resolves
     assert not sentinel.exists() and module not in sys.modules
 
-    model, trusted = kc.load_backbone_with_contract(
+    _, trusted = kc.load_backbone_with_contract(
         f"{store.root_uri}/tiny", cache_dir=tmp_path / "cache", trust_preprocess=True
     )
     assert trusted.preprocess([[1.0, 2.0]]) == [[2.0, 4.0]]
