@@ -404,3 +404,21 @@ def test_cache_dirs_expand_variables(tmp_path, monkeypatch):
     with pytest.raises(ConfigError, match="expected"):
         check_cache_dir("${bad name}/c")
     assert json.dumps(check_cache_dir("/plain/$")) == '"/plain/$"'  # a $ with no name after it is text
+
+
+def test_kerascut_run_prints_step_details_inert(capsys):
+    import io
+
+    from rich.console import Console
+
+    from kerascut.flows.cli import _ProgressPrinter
+
+    buffer = io.StringIO()
+    printer = _ProgressPrinter(Console(file=buffer, force_terminal=True, width=300), quiet=False)
+    printer("tiny", "failed", {"message": f"layer {OSC}{RLO} [bold]not found[/bold]"})
+    printer("tiny", "warning", {"message": f"drops {OSC}{RLO}"})
+    shown = buffer.getvalue()
+    assert "\x07" not in shown and RLO not in shown and "]0;pwned" in shown and "[bold]not found" in shown
+    assert "\x1b]" not in shown  # rich's own styling is CSI (ESC [), never an OSC from the text
+    err = capsys.readouterr().err
+    assert "\x1b" not in err and RLO not in err and "drops \\x1b]0;pwned\\x07\\u202e" in err
