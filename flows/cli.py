@@ -294,6 +294,9 @@ def _console(*, stderr: bool) -> Any:
 
 
 def _escape(text: str) -> str:
+    """Store and model text for rich: control and bidi/format characters escaped, markup inert."""
     from rich.markup import escape
 
-    return escape(str(text))
+    from kerascut_core._text import for_terminal
+
+    return escape(for_terminal(text, None))

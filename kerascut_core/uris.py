@@ -14,6 +14,7 @@ Pure Python and cheap. Every function raises a one-line :class:`SourceError` or
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +32,7 @@ __all__ = [
     "ParsedURI",
     "check_key",
     "check_name",
+    "expand_path",
     "file_uri_path",
     "parse_s3",
     "parse_uri",
@@ -220,3 +222,50 @@ def split_backbone_ref(ref: str) -> tuple[str, str, str | None]:
     if version:
         check_name(version, "version")
     return store, name, version or None
+
+
+# ``$NAME`` or ``${...}`` (what is inside the braces is checked to be a name)
+_VAR = re.compile(r"\$(?:\{([^}]*)\}|([A-Za-z_][A-Za-z0-9_]*))")
+_VAR_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def expand_path(value: str, what: str = "store", *, error: type[Exception] = StoreError) -> str:
+    """``value`` with ``$NAME`` / ``${NAME}`` replaced by the environment's values and a leading
+    ``~`` / ``~user`` by the home directory; an unset variable, a bad ``${...}`` or an unknown
+    user is ``error`` in one line. Nothing is taken literally: ``store: $HOME/x`` must not
+    create a directory called ``$HOME``. A ``$`` followed by no name (``a$``, ``$1``) is kept.
+    A value is expanded once: a ``$`` inside a variable's value stays as it is.
+
+        >>> expand_path("${HOME}/store") == os.environ["HOME"] + "/store"
+        True
+        >>> expand_path("$KC_DOC_UNSET/x")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        kerascut_core.errors.StoreError: Cannot expand $KC_DOC_UNSET in the store '$KC_DOC_UNSET/x': ...
+    """
+
+    def variable(match: re.Match[str]) -> str:
+        name = match.group(1) if match.group(1) is not None else match.group(2)
+        if not _VAR_NAME.fullmatch(name):
+            raise error(
+                f"Cannot expand {short_repr(match.group(0), 60)} in the {what} {short_repr(value, 200)}: "
+                "expected ${NAME} with NAME letters, digits and '_'. Write the path out instead."
+            )
+        found = os.environ.get(name)
+        if found is None:
+            raise error(
+                f"Cannot expand ${name} in the {what} {short_repr(value, 200)}: the environment variable "
+                f"{name} is not set. Set it, or write the path out."
+            )
+        return found
+
+    text = _VAR.sub(variable, value) if "$" in value else value
+    if text.startswith("~"):
+        home = os.path.expanduser(text)
+        if home.startswith("~"):
+            user = text[1:].split("/", 1)[0]
+            raise error(
+                f"Cannot expand ~{short_repr(user, 60)[1:-1]} in the {what} {short_repr(value, 200)}: no such user "
+                "or no home directory. Write the path out."
+            )
+        text = home
+    return text

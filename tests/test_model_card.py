@@ -110,7 +110,7 @@ def test_what_the_card_says(published):
     assert "| `C3` | `block_3_expand_relu` | (None, 3) | float32 | 3 | 8 |" in body
     assert "| `x` | (None, 4) | float32 | `input_layer` |" in body
     assert "Apply `keras.applications.mobilenet_v2.preprocess_input` to raw images before the backbone." in body
-    assert "> **Warning:** a warning \\| with a pipe and \\x1b[2J an escape" in body  # escaped, no table break
+    assert "> **Warning:** a warning \\| with a pipe and \\\\x1b\\[2J an escape" in body  # escaped, inert
     assert "| yes | CPU (cpu) | 1.5e-07 | 4 | 1e-05 | 0 |" in body
     assert "![tiny](graph.svg)" in body
     assert f'kc.load_backbone_with_contract(f"{{STORE}}/tiny@{VERSION}")' in body

@@ -20,6 +20,7 @@ from typing import Any
 
 import click
 
+from kerascut_core.cli._echo import echo
 from kerascut_core.errors import KerascutError
 
 __all__ = ["COMMAND_ENTRY_POINTS", "app", "main"]
@@ -154,25 +155,25 @@ def main(argv: list[str] | None = None) -> int:
         result = app.main(args=args, prog_name="kerascut", standalone_mode=False)
     except click.UsageError as exc:
         path = exc.ctx.command_path if exc.ctx else "kerascut"
-        click.echo(f"error: {_one_line(exc.format_message())} (see '{path} --help')", err=True)
+        echo(f"error: {_one_line(exc.format_message())} (see '{path} --help')", err=True)
         return 2
     except click.exceptions.Exit as exc:
         return exc.exit_code
     except click.Abort:
-        click.echo("error: aborted", err=True)
+        echo("error: aborted", err=True)
         return 130
     except click.ClickException as exc:
-        click.echo(f"error: {_one_line(exc.format_message())}", err=True)
+        echo(f"error: {_one_line(exc.format_message())}", err=True)
         return exc.exit_code
     except KerascutError as exc:
         if debug:
             raise
-        click.echo(f"error: {_one_line(exc)}", err=True)
+        echo(f"error: {_one_line(exc)}", err=True)
         return exc.exit_code
     except Exception as exc:  # anything unexpected still gets one line, unless --debug
         if debug:
             raise
-        click.echo(
+        echo(
             f"error: {type(exc).__name__}: {_one_line(exc)} (rerun with --debug for the traceback)",
             err=True,
         )

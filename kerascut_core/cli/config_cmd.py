@@ -14,6 +14,8 @@ from typing import Any
 
 import click
 
+from kerascut_core._text import printable
+from kerascut_core.cli._echo import echo
 from kerascut_core.cli._model_options import import_option, import_user_modules
 from kerascut_core.config import KerascutConfig, config_json_schema, load_config
 from kerascut_core.errors import ConfigError, CutError, KerascutError, SourceError
@@ -54,13 +56,13 @@ def check_command(file: Path, no_models: bool, imports: tuple[str, ...]) -> int:
     anything is wrong.
     """
     cfg = load_config(file)
-    click.echo(f"{file}: fields ok ({len(cfg.backbones)} backbone(s), store {cfg.store})")
+    echo(f"{file}: fields ok ({len(cfg.backbones)} backbone(s), store {cfg.store})")
     if no_models:
         return 0
     try:
         import_user_modules([*cfg.imports, *imports], search=[str(file.resolve().parent), os.getcwd()])
     except SourceError as exc:
-        click.echo(f"error: {file}: imports: {' '.join(str(exc).split())}", err=True)
+        echo(f"error: {file}: imports: {' '.join(str(exc).split())}", err=True)
         return 2
     problems = 0
     for backbone in cfg.backbones:
@@ -72,17 +74,17 @@ def check_command(file: Path, no_models: bool, imports: tuple[str, ...]) -> int:
             field = "drop_first" if backbone.drop_first is not None and "drop_first" in str(exc) else (
                 "start" if backbone.start is not None and _mentions(exc, backbone.start) else "end"
             )
-            click.echo(f"error: {file}: backbones[{index}].{field}: {' '.join(str(exc).split())}", err=True)
+            echo(f"error: {file}: backbones[{index}].{field}: {' '.join(str(exc).split())}", err=True)
         except KerascutError as exc:
             problems += 1
-            click.echo(f"error: {file}: backbones[{cfg.backbones.index(backbone)}].source: {' '.join(str(exc).split())}", err=True)
+            echo(f"error: {file}: backbones[{cfg.backbones.index(backbone)}].source: {' '.join(str(exc).split())}", err=True)
         else:
-            click.echo(f"ok  {backbone.name}: {summary}")
+            echo(f"ok  {backbone.name}: {printable(summary, 2000)}")
             for warning in warnings:
-                click.echo(f"warning: {file}: {backbone.name}: {' '.join(warning.split())}", err=True)
+                echo(f"warning: {file}: {backbone.name}: {printable(' '.join(warning.split()), 2000)}", err=True)
     if problems:
         if problems > 1:  # one problem is its own one-line error; several get a summary
-            click.echo(f"error: {problems} backbone(s) with problems in {file}", err=True)
+            echo(f"error: {problems} backbone(s) with problems in {file}", err=True)
         return 2
     return 0
 
@@ -121,5 +123,5 @@ def _check_layers(cfg: KerascutConfig, backbone: Any) -> tuple[str, list[str]]:
 @config_group.command("schema", epilog="\b\nExample:\n  kerascut config schema > kerascut.schema.json")
 def schema_command() -> int:
     """Print the config file's JSON schema (for editors: yaml-language-server, VS Code)."""
-    click.echo(json.dumps(config_json_schema(), indent=2, sort_keys=True))
+    echo(json.dumps(config_json_schema(), indent=2, sort_keys=True))
     return 0

@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 import click
 
+from kerascut_core._text import printable
+from kerascut_core.cli._echo import echo
 from kerascut_core.cli._model_options import MODEL_HELP, load_source, model_options
 
 __all__ = ["parse_ends", "register"]
@@ -106,25 +108,25 @@ def cut_command(
                    allow_unsafe=bool(options.get("allow_unsafe")))
 
     plan = result.cut_plan
-    click.echo(f"wrote {output}")
+    echo(f"wrote {output}")
     for tensor, address in zip(result.inputs, plan.inputs, strict=True):
         extra = "  (extra input)" if address in plan.extra_inputs else ""
-        click.echo(f"  input  {tensor.name}: {_shape(tensor.shape)}  <- {address}{extra}")
+        echo(f"  input  {printable(tensor.name, 200)}: {_shape(tensor.shape)}  <- {printable(address, 200)}{extra}")
     # A dict end gives dict outputs: look each one up by name (Keras keeps result.outputs in
     # sorted key order, the plan keeps the order of the dict that was given).
     struct = result.output if isinstance(result.output, dict) else dict(
         zip(plan.outputs, result.outputs, strict=True)
     )
     for out_name, address in plan.outputs.items():
-        click.echo(f"  output {out_name}: {_shape(struct[out_name].shape)}  <- {address}")
+        echo(f"  output {printable(out_name, 200)}: {_shape(struct[out_name].shape)}  <- {printable(address, 200)}")
     total_layers = plan.kept_layers + plan.dropped_layers
     total_params = plan.kept_params + plan.dropped_params
-    click.echo(
+    echo(
         f"  kept {plan.kept_layers} of {total_layers} layers, "
         f"{plan.kept_params:,} of {total_params:,} params"
     )
     for warning in cut_contract(source, plan).warnings(model):
-        click.echo(f"warning: {' '.join(warning.split())}", err=True)
+        echo(f"warning: {printable(' '.join(warning.split()), 2000)}", err=True)
 
 
 def register(app: click.Group) -> None:

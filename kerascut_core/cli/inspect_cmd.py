@@ -7,6 +7,8 @@ from typing import Any
 
 import click
 
+from kerascut_core._text import printable
+from kerascut_core.cli._echo import echo
 from kerascut_core.cli._model_options import MODEL_HELP, load_source, model_options
 
 __all__ = ["inspect_rows", "register"]
@@ -59,7 +61,7 @@ def _shape(shape: list[int | None]) -> str:
 
 def _table(rows: list[dict[str, Any]]) -> str:
     cells = [
-        [str(r["index"]), r["name"], r["type"], _shape(r["output_shape"]), f"{r['params']:,}",
+        [str(r["index"]), printable(r["name"], 200), printable(r["type"], 100), _shape(r["output_shape"]), f"{r['params']:,}",
          "yes" if r["cut_point"] else ""]
         for r in rows
     ]
@@ -123,13 +125,13 @@ def inspect_command(
     rows = inspect_rows(source, end)
     _draw(source, svg, png, starts, drop_first, end, collapse)
     if as_json:
-        click.echo(_json(source.name, rows))
+        echo(_json(source.name, rows))
         return
     points = sum(r["cut_point"] for r in rows)
     target = ", ".join(ends) if ends else "the model's outputs"
-    click.echo(_table(rows))
-    click.echo(
-        f"\n{source.name}: {len(rows)} tensors, {source.count_params():,} params, "
+    echo(_table(rows))
+    echo(
+        f"\n{printable(source.name, 200)}: {len(rows)} tensors, {source.count_params():,} params, "
         f"{points} valid start cut points for {target}."
     )
 
@@ -150,7 +152,7 @@ def _draw(
     for path in (svg, png):
         if path:
             draw(source, path, start=start, end=end, drop_first=drop_first, collapse=collapse)
-            click.echo(f"wrote {path}", err=True)
+            echo(f"wrote {path}", err=True)
 
 
 def register(app: click.Group) -> None:

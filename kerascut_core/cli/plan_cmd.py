@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 import click
 
 from kerascut_core._text import printable
+from kerascut_core.cli._echo import echo
 
 if TYPE_CHECKING:
     from kerascut_core.publishing.plan import PlanEntry
@@ -58,7 +59,7 @@ def plan_command(config: Path, only: tuple[str, ...], as_json: bool, check: bool
     publishing = [e for e in entries if e.publishes]
     errors = [e for e in entries if e.status == "error"]
     if as_json:
-        click.echo(json.dumps({
+        echo(json.dumps({
             "store": cfg.store,
             "would_publish": len(publishing),
             "errors": len(errors),
@@ -67,13 +68,13 @@ def plan_command(config: Path, only: tuple[str, ...], as_json: bool, check: bool
     else:
         _table(entries)
         counts = {s: sum(e.status == s for e in entries) for s in ("new", "stale", "up-to-date", "error")}
-        click.echo(
+        echo(
             f"plan: {len(publishing)} to publish ({counts['new']} new, {counts['stale']} stale), "
             f"{counts['up-to-date']} up to date, {counts['error']} failed to check, in {printable(cfg.store, 200)}",
             err=True,
         )
     for entry in errors:
-        click.echo(f"error: {printable(entry.name)}: {printable(entry.message, 600)}", err=True)
+        echo(f"error: {printable(entry.name)}: {printable(entry.message, 600)}", err=True)
     if errors:
         return 1
     return CHANGES_EXIT_CODE if check and publishing else 0
@@ -96,10 +97,10 @@ def _table(entries: list[PlanEntry]) -> None:
         return
     header = ["BACKBONE", "STATUS", "VERSION", "LATEST", "WHY"]
     widths = [max(len(header[i]), *(len(printable(r[i], 200)) for r in rows)) for i in range(4)]
-    click.echo("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=False)) + "  " + header[4])
+    echo("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=False)) + "  " + header[4])
     for r in rows:
         cells = [printable(c, 200).ljust(w) for c, w in zip(r[:4], widths, strict=True)]
-        click.echo("  ".join(cells) + "  " + printable(r[4], 1000))
+        echo("  ".join(cells) + "  " + printable(r[4], 1000))
 
 
 def register(app: click.Group) -> None:

@@ -20,6 +20,7 @@ import click
 
 from kerascut_core import events
 from kerascut_core._text import printable
+from kerascut_core.cli._echo import echo
 
 __all__ = ["register"]
 
@@ -73,7 +74,7 @@ def promote_cmd(ref: str, version: str, alias: str | None, reason: str | None, n
         result = promote(opened, name, version, pin=not no_pin, alias=alias, reason=reason)
         events.flush()
     previous = result.get("previous")
-    click.echo(f"{name}: {printable(pointer, 200)} is now {version}"
+    echo(f"{name}: {printable(pointer, 200)} is now {version}"
                + (f" (was {printable(previous, 200)})" if previous and previous != version else "")
                + ("; pinned" if result.get("pinned") else ""))
 
@@ -97,7 +98,7 @@ def _event_warnings() -> Iterator[None]:
                 line = printable(" ".join(str(w.message).split()), 300)
                 if line not in shown:
                     shown.add(line)
-                    click.echo(f"warning: {line}", err=True)
+                    echo(f"warning: {line}", err=True)
             else:
                 warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
 
@@ -125,12 +126,12 @@ def history_cmd(ref: str, as_json: bool) -> None:
     require_store_root(opened, "read the history of")
     entries, problems = read_history(opened, name)
     for problem in problems:
-        click.echo(f"warning: {printable(' '.join(problem.split()), 300)}", err=True)
+        echo(f"warning: {printable(' '.join(problem.split()), 300)}", err=True)
     if as_json:
-        click.echo(json.dumps([{"id": e.id, **e.to_json()} for e in entries], indent=2))
+        echo(json.dumps([{"id": e.id, **e.to_json()} for e in entries], indent=2))
         return
     if not entries:
-        click.echo(f"No pointer moves recorded for {printable(opened.uri(name), 300)}.", err=True)
+        echo(f"No pointer moves recorded for {printable(opened.uri(name), 300)}.", err=True)
         return
     rows = []
     for e in entries:
@@ -139,9 +140,9 @@ def history_cmd(ref: str, as_json: bool) -> None:
                      printable(e.to, 60), by, printable(e.flow_run_id or "-", 60), printable(e.reason or "", 300)])
     header = ["AT", "POINTER", "FROM", "TO", "BY", "FLOW RUN", "REASON"]
     widths = [max(len(header[i]), *(len(r[i]) for r in rows)) for i in range(len(header) - 1)]
-    click.echo("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=False)) + "  " + header[-1])
+    echo("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=False)) + "  " + header[-1])
     for r in rows:
-        click.echo("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=False)) + "  " + r[-1])
+        echo("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=False)) + "  " + r[-1])
 
 
 def register(app: click.Group) -> None:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from kerascut_core._text import printable
+from kerascut_core.cli._echo import echo
 
 if TYPE_CHECKING:
     from kerascut_core.publishing.manifest import Manifest
@@ -163,13 +164,13 @@ def show_cmd(ref: str, as_json: bool) -> None:
     store, name, version, manifest = resolve(ref)
     aliases, problems = scan_aliases(store, name)
     for problem in problems:
-        click.echo(f"warning: {printable(' '.join(problem.split()), 300)}", err=True)
+        echo(f"warning: {printable(' '.join(problem.split()), 300)}", err=True)
     latest = read_latest(store, name)
     if as_json:
         payload = show_payload(f"{store.root_uri}/{name}@{version}", manifest, latest=latest, aliases=aliases)
-        click.echo(json.dumps(payload, indent=2))
+        echo(json.dumps(payload, indent=2))
         return
-    click.echo("\n".join(show_lines(manifest, latest=latest, aliases=aliases)))
+    echo("\n".join(show_lines(manifest, latest=latest, aliases=aliases)))
 
 
 def register(app: click.Group) -> None:

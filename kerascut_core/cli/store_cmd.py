@@ -24,6 +24,7 @@ import click
 
 from kerascut_core import durations
 from kerascut_core._text import printable
+from kerascut_core.cli._echo import echo
 from kerascut_core.config.backbone import FORMAT_NAMES
 from kerascut_core.errors import StoreError
 
@@ -70,7 +71,7 @@ def _progress(label: str, total: int | None, quiet: bool) -> Iterator[Callable[[
 def _warn(problems: list[str]) -> None:
     """One escaped line on stderr per entry a listing skipped (the listing itself goes on)."""
     for problem in problems:
-        click.echo(f"warning: {printable(' '.join(problem.split()), 300)}", err=True)
+        echo(f"warning: {printable(' '.join(problem.split()), 300)}", err=True)
 
 
 def _human(n: int) -> str:
@@ -126,16 +127,16 @@ def ls_cmd(store: str, name: str | None, as_json: bool, verify: bool) -> None:
                 _warn(problems)
                 rows.append({"name": backbone, "latest": latest, "versions": len(versions), "aliases": aliases})
         if as_json:
-            click.echo(json.dumps(rows, indent=2))
+            echo(json.dumps(rows, indent=2))
             return
         if not rows:
-            click.echo(f"No backbones published in {opened.root_uri}.", err=True)
+            echo(f"No backbones published in {opened.root_uri}.", err=True)
             return
-        width = max(len(r["name"]) for r in rows)
-        click.echo(f"{'NAME'.ljust(width)}  {'LATEST'.ljust(16)}  {'VERSIONS'.ljust(8)}  ALIASES")
+        width = max(len(printable(r["name"], 200)) for r in rows)
+        echo(f"{'NAME'.ljust(width)}  {'LATEST'.ljust(16)}  {'VERSIONS'.ljust(8)}  ALIASES")
         for r in rows:
             pairs = ", ".join(f"{a}={v}" for a, v in r["aliases"].items()) or "-"
-            click.echo(f"{r['name'].ljust(width)}  {(r['latest'] or '-').ljust(16)}  {str(r['versions']).ljust(8)}  "
+            echo(f"{printable(r['name'], 200).ljust(width)}  {printable(r['latest'] or '-', 100).ljust(16)}  {str(r['versions']).ljust(8)}  "
                        f"{printable(pairs, 400)}")
         return
     from kerascut_core.uris import check_name
@@ -159,7 +160,7 @@ def ls_cmd(store: str, name: str | None, as_json: bool, verify: bool) -> None:
             "aliases": [a for a, target in aliases.items() if target == v.version],
         })
     if as_json:
-        click.echo(json.dumps(rows, indent=2))
+        echo(json.dumps(rows, indent=2))
         return
     if not rows:
         from kerascut_core._names import did_you_mean
@@ -171,14 +172,14 @@ def ls_cmd(store: str, name: str | None, as_json: bool, verify: bool) -> None:
         )
     named = [printable(",".join(r["aliases"]) or "-", 200) for r in rows]
     width = max(len("ALIASES"), *(len(n) for n in named))
-    click.echo(f"  {'VERSION'.ljust(16)}  {'CREATED'.ljust(20)}  {'SIZE'.rjust(9)}  {'MAX_ABS_DIFF'.rjust(12)}  "
+    echo(f"  {'VERSION'.ljust(16)}  {'CREATED'.ljust(20)}  {'SIZE'.rjust(9)}  {'MAX_ABS_DIFF'.rjust(12)}  "
                f"{'ALIASES'.ljust(width)}  SOURCE")
     for r, shown in zip(rows, named, strict=True):
         diff = "-" if r["max_abs_diff"] is None else f"{r['max_abs_diff']:.3g}"
         mark = "*" if r["latest"] else " "
         note = f"  BROKEN: {r['problems'][0]}" if r["problems"] else ""
         note = printable(note, 300)
-        click.echo(f"{mark} {r['version'].ljust(16)}  {r['created_at'].ljust(20)}  {_human(r['bytes']).rjust(9)}  {diff.rjust(12)}  "
+        echo(f"{mark} {r['version'].ljust(16)}  {r['created_at'].ljust(20)}  {_human(r['bytes']).rjust(9)}  {diff.rjust(12)}  "
                    f"{shown.ljust(width)}  {printable(r['source'], 200)}{note}")
 
 
@@ -212,9 +213,9 @@ def pull_cmd(ref: str, output: str, cache_dir: str | None, quiet: bool, fmt: str
     with _progress(f"pull {manifest.name}@{manifest.version}", total, quiet) as progress:
         manifest, out = pull(exact, output, cache_dir=cache_dir, progress=progress, format=fmt)
     if not quiet:
-        click.echo(f"Pulled {printable(manifest.name)}@{printable(manifest.version)} ({_human(total)}, sha256 verified) "
+        echo(f"Pulled {printable(manifest.name)}@{printable(manifest.version)} ({_human(total)}, sha256 verified) "
                    f"into {printable(out)}", err=True)
-    click.echo(printable(out))
+    echo(printable(out))
 
 
 @click.command("gc")
@@ -254,23 +255,23 @@ def gc_cmd(store: str, older_than: str, keep_last: int | None, dry_run: bool, as
             "keep_last": retained.keep_last, "removed_versions": retained.removed_versions,
             "removed": retained.removed, "kept": retained.kept, "skipped": retained.skipped,
         }
-        click.echo(json.dumps({"dry_run": dry_run, "removed": report.removed, "aborted_uploads": report.aborted_uploads,
+        echo(json.dumps({"dry_run": dry_run, "removed": report.removed, "aborted_uploads": report.aborted_uploads,
                                "kept": report.kept, "skipped": report.skipped, "retention": retention}, indent=2))
         return
     verb = "would remove" if dry_run else "removed"
     if retained is not None:
         _warn([f"retention skipped {item}" for item in retained.skipped])
         for item in retained.removed:
-            click.echo(f"{verb} {printable(item, 1000)}")
-        click.echo(f"retention: {verb} {len(retained.removed_versions)} versions ({len(retained.removed)} objects) beyond "
+            echo(f"{verb} {printable(item, 1000)}")
+        echo(f"retention: {verb} {len(retained.removed_versions)} versions ({len(retained.removed)} objects) beyond "
                    f"the newest {retained.keep_last} of each backbone; kept {len(retained.kept)} older versions that a "
                    "pointer names.", err=True)
     _warn([f"skipped {item}" for item in report.skipped])
     for item in report.removed:
-        click.echo(f"{verb} {printable(item, 1000)}")
+        echo(f"{verb} {printable(item, 1000)}")
     for item in report.aborted_uploads:
-        click.echo(f"{'would abort' if dry_run else 'aborted'} upload {printable(item, 1000)}")
-    click.echo(f"gc: {verb} {len(report.removed)} objects, {len(report.aborted_uploads)} partial uploads; "
+        echo(f"{'would abort' if dry_run else 'aborted'} upload {printable(item, 1000)}")
+    echo(f"gc: {verb} {len(report.removed)} objects, {len(report.aborted_uploads)} partial uploads; "
                f"kept {len(report.kept)} recent or in-progress items.", err=True)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import click
 
+from kerascut_core.cli._echo import echo
 from kerascut_core.cli._model_options import MODEL_HELP, model_options
 from kerascut_core.cli.cut_cmd import parse_ends
 from kerascut_core.config.backbone import FORMAT_NAMES
@@ -135,9 +136,9 @@ def validate_command(
             imports=imported,
         )
     if as_json:
-        click.echo(report.model_dump_json(indent=2))
+        echo(report.model_dump_json(indent=2))
     else:
-        click.echo(report.to_markdown(), nl=False)
+        echo(report.to_markdown(), nl=False)
     return 0 if report.passed else 1
 
 

@@ -25,7 +25,7 @@ from kerascut_core.config.settings import (
 from kerascut_core.errors import ConfigError, SourceError
 from kerascut_core.sources import check_cache_dir
 from kerascut_core.sources.imports import check_module_name
-from kerascut_core.uris import file_uri_path, parse_s3
+from kerascut_core.uris import expand_path, file_uri_path, parse_s3
 
 __all__ = ["KerascutConfig"]
 
@@ -70,7 +70,7 @@ class KerascutConfig(StrictModel):
     @field_validator("store")
     @classmethod
     def _check_store(cls, value: str) -> str:
-        value = value.strip()
+        value = expand_path(value.strip(), "store", error=ValueError)  # never a directory called $HOME
         if not value:
             raise ValueError("Expected a local directory, file:// URI or s3://bucket/prefix. Received ''.")
         if "://" in value and not value.startswith(("s3://", "file://")):

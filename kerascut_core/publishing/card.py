@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from kerascut_core._text import printable
+from kerascut_core._text import for_markdown, for_terminal
 from kerascut_core.publishing.layout import CARD, GRAPH
 from kerascut_core.publishing.manifest import Manifest
 from kerascut_core.sources.preprocessing import MODES
@@ -39,16 +39,19 @@ def card_subject(manifest: Manifest) -> Manifest:
 
 
 def _text(value: Any, limit: int = 200) -> str:
-    """A manifest value in Markdown: bounded, control characters escaped, no table breaks."""
-    return printable(value, limit).replace("|", "\\|")
+    """A manifest value as Markdown text (:func:`for_markdown`): bounded, control and bidi
+    characters escaped, and inert: it cannot become a link, a heading, a table break or HTML."""
+    return for_markdown(value, limit)
 
 
 def _code(value: Any, limit: int = 200) -> str:
-    return "`" + _text(value, limit).replace("`", "'") + "`"
+    """A manifest value as a code span: shown literally (HTML in it is not HTML), with no
+    backtick to end the span early and no ``|`` to break a table row."""
+    return "`" + for_terminal(value, limit).replace("`", "'").replace("|", "\\|") + "`"
 
 
 def _yaml(value: str) -> str:
-    return json.dumps(printable(value, 200))  # a JSON string is a YAML double-quoted scalar
+    return json.dumps(for_terminal(value, 200))  # a JSON string is a YAML double-quoted scalar
 
 
 def _shape(shape: list[int | None]) -> str:
@@ -177,7 +180,7 @@ def _snippet(manifest: Manifest) -> list[str]:
     ]
     pre = manifest.preprocessing
     if pre is not None and pre.function and pre.applies_to_inputs:
-        body += ["x = contract.preprocess(images)  # " + printable(pre.function, 120), "features = model(x)"]
+        body += ["x = contract.preprocess(images)  # " + for_terminal(pre.function, 120).replace("`", "'"), "features = model(x)"]
     else:
         body += ["features = model(inputs)"]
     body += ["print(contract.channels, contract.strides)"]

@@ -126,6 +126,9 @@ _VERSION = re.compile(r"[0-9a-f]{16}")
 _HISTORY_ID = re.compile(r"[0-9]{8}T[0-9]{6}\.[0-9]{6}Z-[0-9a-f]{8}")
 # an alias whose object would carry the name of another store object (``aliases/manifest.json``)
 _LEAF_NAMES = frozenset(n.rsplit(".", 1)[0] for n in (MANIFEST, LATEST, CLAIM, STAGED_INDEX, REPORT))
+# alias names refused whatever their case: the names of the other objects and directories of a backbone
+_RESERVED_ALIASES = frozenset({*_LEAF_NAMES, *RESERVED})
+_VERSION_ANY_CASE = re.compile(r"[0-9a-fA-F]{16}")
 
 
 def looks_like_version(value: str) -> bool:
@@ -167,19 +170,26 @@ def latest_key(name: str) -> str:
 
 
 def check_alias(alias: str) -> str:
-    """``alias`` when it can name an alias: one name segment, not shaped like a version, not
-    ``latest`` (built in) and not the name of another store object; else a one-line StoreError."""
+    """``alias`` when it can name an alias; else a one-line StoreError naming the alias and the rule.
+
+    An alias is one name segment that cannot be confused with anything else ``@x`` or a store
+    key can mean: not shaped like a version in any case (16 hex digits: ``@0123456789ABCDEF``
+    must not hide a version on a case-insensitive eye or file system), and not, case-folded,
+    ``latest`` (built in) or the name of another store object or directory (``Manifest``,
+    ``HISTORY``, ``Aliases``, ``claim``, ...)."""
     check_name(alias, "alias")
-    if looks_like_version(alias):
+    if _VERSION_ANY_CASE.fullmatch(alias):
         raise StoreError(
-            f"Expected an alias name that does not look like a version (16 lowercase hex digits). Received "
-            f"{alias!r}; `@{alias}` must keep meaning that version, so pick a word such as prod or staging."
+            f"Expected an alias name that does not look like a version (16 hex digits, in any case). Received "
+            f"{alias!r}; `@{alias.lower()}` must keep meaning that version, so pick a word such as prod or staging."
         )
-    if alias == LATEST_ALIAS or alias in _LEAF_NAMES:
-        what = "the built-in alias (latest.json)" if alias == LATEST_ALIAS else "reserved for a store object"
+    folded = alias.casefold()
+    if folded == LATEST_ALIAS or folded in _RESERVED_ALIASES:
+        what = "the built-in alias (latest.json)" if folded == LATEST_ALIAS else "reserved for a store object"
         raise StoreError(
-            f"Expected an alias name other than {alias!r}: it is {what}. Received {alias!r}; "
-            + ("promote without --alias to move latest." if alias == LATEST_ALIAS else "pick another name.")
+            f"Expected an alias name other than {alias!r}: {folded!r} is {what}, and reserved names are compared "
+            "without case. Received "
+            f"{alias!r}; " + ("promote without --alias to move latest." if folded == LATEST_ALIAS else "pick another name.")
         )
     return alias
 

@@ -42,6 +42,7 @@ from typing import Any
 from kerascut_core._names import short_repr
 from kerascut_core.errors import ConfigError, IntegrityError, SourceError
 from kerascut_core.safe_fs import checked_path, make_dirs, open_regular
+from kerascut_core.uris import expand_path
 
 __all__ = [
     "CacheWarning",
@@ -62,7 +63,6 @@ _SAFE = re.compile(r"[^A-Za-z0-9._-]")
 # "s3://...", "file:///...", "gs:/x": a URI where a local directory belongs (not "C:/..." nor "./a:b").
 _URI_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]+:/")
 # what os.path.expandvars leaves when a variable is not set
-_VARIABLE = re.compile(r"\$(\{[^}]*\}|[A-Za-z_][A-Za-z0-9_]*)")
 #: entry markers are a few hundred bytes; a larger one is not ours
 _MARKER_MAX_BYTES = 1 << 20
 _CHUNK = 8 << 20
@@ -89,16 +89,18 @@ def file_signature(st: os.stat_result) -> tuple[int, ...]:
 
 
 def check_cache_dir(value: str | os.PathLike[str], what: str = "cache_dir") -> str:
-    """Return ``value`` if it is a local directory path; ``ConfigError`` for a URI.
+    """Return ``value``, ``$NAME`` and ``~`` expanded, if it is a local directory path;
+    ``ConfigError`` for a URI or an unset variable.
 
     The cache is always on local disk: ``s3://bucket/cache`` would otherwise become a
-    directory called ``s3:`` in the working directory.
+    directory called ``s3:`` in the working directory, and ``$HOME/cache`` one called ``$HOME``.
     """
     text = os.fspath(value)
     if not isinstance(text, str) or not text.strip():
         raise ConfigError(
             f"Expected `{what}` to be a local directory such as ~/.cache/kerascut. Received {short_repr(text)}."
         )
+    text = expand_path(text, what, error=ConfigError)
     if _URI_SCHEME.match(text.strip()):
         raise ConfigError(
             f"Expected `{what}` to be a local directory such as ~/.cache/kerascut. Received the URI "
@@ -117,15 +119,7 @@ def expand_cache_dir(value: str | os.PathLike[str], what: str = "cache_dir") -> 
         '/srv/cache'
         >>> del os.environ["KC_DOC_BASE"]
     """
-    text = check_cache_dir(value, what)
-    expanded = os.path.expanduser(os.path.expandvars(text))
-    unset = _VARIABLE.search(expanded)
-    if unset:
-        raise ConfigError(
-            f"Expected `{what}` to name a local directory. Received {short_repr(text, 200)}, whose "
-            f"variable {unset.group(1).strip('{}')} is not set; set it, or write the path out."
-        )
-    return Path(expanded)
+    return Path(check_cache_dir(value, what))
 
 
 def default_cache_dir() -> Path:

@@ -21,6 +21,7 @@ from kerascut_core.errors import StoreError
 from kerascut_core.stores.base import Store, _local_uri
 from kerascut_core.stores.local import LocalStore
 from kerascut_core.stores.s3 import S3Store
+from kerascut_core.uris import expand_path
 
 __all__ = ["StoreFactory", "open_store", "register_store", "registered_schemes"]
 
@@ -63,7 +64,9 @@ def open_store(uri: str | Path, *, endpoint_url: str | None = None) -> Store:
     """Open a store: a local directory (path or ``file://``) or ``s3://bucket/prefix``.
 
     S3 credentials come from the standard AWS chain; the endpoint from ``endpoint_url``,
-    ``AWS_ENDPOINT_URL`` or the AWS config file, so MinIO works.
+    ``AWS_ENDPOINT_URL`` or the AWS config file, so MinIO works. ``$NAME``, ``${NAME}`` and a
+    leading ``~`` are expanded (:func:`~kerascut_core.uris.expand_path`; an unset variable is a
+    StoreError), never taken literally.
 
         >>> open_store("./backbones")            # doctest: +SKIP
         LocalStore('/abs/path/backbones')
@@ -71,10 +74,10 @@ def open_store(uri: str | Path, *, endpoint_url: str | None = None) -> Store:
         S3Store('s3://team-models/backbones')
     """
     if isinstance(uri, Path):
-        return LocalStore(uri)
+        return LocalStore(Path(expand_path(str(uri))))
     if not isinstance(uri, str) or not uri.strip():
         raise StoreError(f"Expected a store URI: a directory, file://DIR or s3://bucket/prefix. Received {uri!r}.")
-    uri = uri.strip()
+    uri = expand_path(uri.strip())
     scheme = uri.split("://")[0] if "://" in uri else ""
     with _LOCK:
         factory = _FACTORIES.get(scheme)

@@ -17,6 +17,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
 
+from kerascut_core._text import for_markdown, for_terminal
+
 __all__ = [
     "DeviceInfo",
     "FormatCheck",
@@ -212,10 +214,10 @@ class ValidationReport(_Model):
         """A short markdown summary with the outputs table (for a Prefect artifact)."""
         verdict = "PASSED" if self.passed else "FAILED"
         lines = [f"## kerascut validation: {verdict}", ""]
-        lines.append(f"- candidate: `{self.candidate}`")
+        lines.append(f"- candidate: {_code(self.candidate)}")
         if self.source:
-            lines.append(f"- source: `{self.source}`")
-        origin = f"`{self.data}`" if self.data else f"seeded random inputs (seed {self.seed})"
+            lines.append(f"- source: {_code(self.source)}")
+        origin = _code(self.data) if self.data else f"seeded random inputs (seed {self.seed})"
         lines.append(
             f"- {self.samples} samples, batch size {self.batch_size}, from {origin}; "
             f"tolerance atol={self.atol:g}, rtol={self.rtol:g}"
@@ -227,14 +229,14 @@ class ValidationReport(_Model):
             runtime = f"TensorFlow {d.tensorflow_version}"
             if d.backend not in (None, "tensorflow"):
                 runtime = f"Keras backend {d.backend} {d.backend_version or '?'}"
-            lines.append(f"- device: {d.kind.upper()} {d.name} ({runtime}{cuda})")
+            lines.append(f"- device: {d.kind.upper()} {for_markdown(d.name, 200)} ({runtime}{cuda})")
         lines += ["", "| output | shape | max abs diff | result |", "| --- | --- | --- | --- |"]
         for row in self.outputs:
             shape = "(" + ", ".join("None" if s is None else str(s) for s in row.shape) + ")"
             mark = "pass" if row.passed else "FAIL"
             if row.nan_count or row.inf_count:
                 mark += f" ({row.nan_count} NaN, {row.inf_count} Inf)"
-            lines.append(f"| {row.name} | {shape} | {_num(row.max_abs_diff)} | {mark} |")
+            lines.append(f"| {for_markdown(row.name, 200)} | {shape} | {_num(row.max_abs_diff)} | {mark} |")
         if not self.outputs:
             lines.append("| (none compared) | | | not run |")
         lines.append("")
@@ -278,3 +280,8 @@ def _num(value: float | None) -> str:
     if math.isnan(value) or math.isinf(value):
         return str(value)
     return f"{value:.3g}"
+
+
+def _code(value: object) -> str:
+    """A path or URI as an inert Markdown code span (no backtick to end it, no table break)."""
+    return "`" + for_terminal(value, 400).replace("`", "'").replace("|", "\\|") + "`"
