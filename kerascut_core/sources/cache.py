@@ -62,7 +62,6 @@ __all__ = [
 _SAFE = re.compile(r"[^A-Za-z0-9._-]")
 # "s3://...", "file:///...", "gs:/x": a URI where a local directory belongs (not "C:/..." nor "./a:b").
 _URI_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]+:/")
-# what os.path.expandvars leaves when a variable is not set
 #: entry markers are a few hundred bytes; a larger one is not ours
 _MARKER_MAX_BYTES = 1 << 20
 _CHUNK = 8 << 20
