@@ -473,3 +473,24 @@ def test_concurrent_pulls_share_one_cache(world, template):
         got = files_of(w.tmp / f"out{i}")
         assert {k: v for k, v in got.items() if k != "manifest.json"} == version_files(template, MNV2, V1)
     assert not (w.cache / "backbones" / ".quarantine").exists()
+
+
+def test_replace_never_empties_the_home_directory_or_above_the_current_one(world, monkeypatch):
+    from kerascut_core.publishing import pull
+    from kerascut_core.publishing.delivery import DeliveryError
+
+    w = world("local")
+    home = w.tmp / "home"
+    (home / "work").mkdir(parents=True)
+    (home / "thesis.tex").write_text("years of work")
+    (home / "work" / "old-pull.txt").write_text("not this version's")
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(home / "work")
+    before = tree(home)
+    for dest in (home, w.tmp):
+        with pytest.raises(DeliveryError, match="Refusing --replace") as caught:
+            pull(f"{w.store_uri}/{MNV2}@{V2}", dest, cache_dir=w.cache, replace=True)
+        assert "\n" not in str(caught.value)
+    assert tree(home) == before
+    _, out = pull(f"{w.store_uri}/{MNV2}@{V2}", home / "work", cache_dir=w.cache, replace=True)  # the current one: fine
+    assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "model.keras"]

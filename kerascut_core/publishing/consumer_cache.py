@@ -26,12 +26,12 @@ import os
 import secrets
 import tempfile
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from kerascut_core.errors import IntegrityError
+from kerascut_core.errors import IntegrityError, StoreError
 from kerascut_core.publishing.layout import MANIFEST, artifact_key
 from kerascut_core.publishing.manifest import Artifact
 from kerascut_core.safe_fs import checked_path, make_dirs, open_regular
@@ -108,7 +108,8 @@ class CacheEntry:
         write_atomic(checked_path(self.root, RECORD, what=self.what), json.dumps(body, indent=1, sort_keys=True))
 
     def write_manifest(self, text: str) -> None:
-        write_atomic(checked_path(self.root, MANIFEST, what=self.what), text)
+        with cache_errors(self.base):
+            write_atomic(checked_path(self.root, MANIFEST, what=self.what), text)
 
     # -- one artifact ---------------------------------------------------------------------------
     def fetch(
@@ -119,16 +120,17 @@ class CacheEntry:
         A verified hit is read once (hashed while copied to ``out``); anything else present at
         the path is set aside and the artifact downloaded again, then read once the same way.
         """
-        path = checked_path(self.root, rel, what=self.what)
-        reason = self._try_hit(path, rel, artifact, out)
-        if reason is None:
-            if progress:
-                progress(artifact.bytes)
+        with cache_errors(self.base):
+            path = checked_path(self.root, rel, what=self.what)
+            reason = self._try_hit(path, rel, artifact, out)
+            if reason is None:
+                if progress:
+                    progress(artifact.bytes)
+                return path
+            if reason:  # "" is a plain miss: nothing was there
+                self._quarantine(path, rel, reason)
+            self._download(path, rel, artifact, out, progress)
             return path
-        if reason:  # "" is a plain miss: nothing was there
-            self._quarantine(path, rel, reason)
-        self._download(path, rel, artifact, out, progress)
-        return path
 
     def _try_hit(self, path: Path, rel: str, artifact: Artifact, out: IO[bytes] | None) -> str | None:
         """``None`` on a verified hit, ``""`` on a plain miss, else why the file there failed."""
@@ -204,7 +206,21 @@ class CacheEntry:
 def open_entry(base: Path, store: Store, name: str, version: str) -> CacheEntry:
     """The cache directory of ``name@version`` of ``store`` under ``base``, created without
     following a link (a link or file planted at any level is refused with one line)."""
-    return CacheEntry(base, store, name, version)
+    with cache_errors(base):
+        return CacheEntry(base, store, name, version)
+
+
+@contextlib.contextmanager
+def cache_errors(base: Path) -> Iterator[None]:
+    """An ``OSError`` (permissions, a full disk) in the cache as one :class:`StoreError` line."""
+    try:
+        yield
+    except OSError as exc:
+        where = f" ({exc.filename})" if exc.filename else ""
+        raise StoreError(
+            f"Cannot use the cache {base}: {exc.strerror or exc}{where}. Check its permissions and free space, or "
+            "pass another cache directory (--cache-dir, cache_dir=, KERASCUT_CACHE_DIR)."
+        ) from None
 
 
 def _copy_hashing(handle: IO[bytes], out: IO[bytes] | None) -> str:

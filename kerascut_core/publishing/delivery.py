@@ -21,7 +21,7 @@ import re
 import shutil
 import stat
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import IO
 
@@ -205,14 +205,18 @@ def deliver(
             f"{'y' if len(unlisted) == 1 else 'ies'} that this version does not list ({names}{more}). Pull into an "
             "empty directory, or pass --replace (replace=True) to leave exactly this version's files there."
         )
+    if unlisted:
+        _check_replaceable(target)
     created = not target.exists()
-    if created:
-        target.mkdir(parents=True)
-    stage = Path(tempfile.mkdtemp(prefix=TMP_PREFIX + "pull-", dir=target))
+    with _os_errors(target):
+        if created:
+            target.mkdir(parents=True)
+        stage = Path(tempfile.mkdtemp(prefix=TMP_PREFIX + "pull-", dir=target))
     try:
-        for rel in files:
-            _stage_one(stage, rel, fill)
-        (stage / MANIFEST).write_text(manifest_json)
+        with _os_errors(target):
+            for rel in files:
+                _stage_one(stage, rel, fill)
+            (stage / MANIFEST).write_text(manifest_json)
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
         if created:
@@ -221,16 +225,43 @@ def deliver(
         raise
     removed: list[Path] = []
     try:
-        for path in unlisted:  # only with replace; everything is staged and verified by now
-            _remove(path)
-            removed.append(path)
-        where = f"the pull target {target}"
-        for rel in listed:
-            parent = make_dirs(target, Path(rel).parent, what=where) if "/" in rel else target
-            os.replace(stage / rel, parent / Path(rel).name)
+        with _os_errors(target):
+            for path in unlisted:  # only with replace; everything is staged and verified by now
+                _remove(path)
+                removed.append(path)
+            where = f"the pull target {target}"
+            for rel in listed:
+                parent = make_dirs(target, Path(rel).parent, what=where, error=DeliveryError) if "/" in rel else target
+                os.replace(stage / rel, parent / Path(rel).name)
     finally:
         shutil.rmtree(stage, ignore_errors=True)
     return removed
+
+
+@contextlib.contextmanager
+def _os_errors(target: Path) -> Iterator[None]:
+    """An ``OSError`` (permissions, a full disk) while writing ``target`` as one line."""
+    try:
+        yield
+    except OSError as exc:
+        where = f" ({_shown(exc.filename)})" if exc.filename else ""
+        raise DeliveryError(
+            f"Cannot pull into {_shown(target)}: {exc.strerror or exc}{where}. Check its permissions and free space, "
+            "or pull into another directory."
+        ) from None
+
+
+def _check_replaceable(target: Path) -> None:
+    """``replace`` never empties ``/``, the home directory, or a directory above it or above the
+    one the command runs in."""
+    real = Path(os.path.realpath(target))
+    home = Path(os.path.realpath(Path.home()))
+    cwd = Path(os.path.realpath(os.getcwd()))
+    if real == home or real in home.parents or real in cwd.parents:
+        raise DeliveryError(
+            f"Refusing --replace on {_shown(target)}: it is the home directory, or above it or the current directory, "
+            "and --replace removes everything there that the version does not list. Pull into a directory of its own."
+        )
 
 
 def _stage_one(stage: Path, rel: str, fill: Callable[[str, IO[bytes]], None]) -> None:
