@@ -17,6 +17,7 @@ import contextlib
 import datetime as dt
 import json
 import sys
+import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -185,34 +186,47 @@ def ls_cmd(store: str, name: str | None, as_json: bool, verify: bool) -> None:
 
 @click.command("pull")
 @click.argument("ref", metavar="STORE/NAME[@VERSION]")
-@click.option("-o", "--output", "output", required=True, type=click.Path(file_okay=False), help="Directory to write into.")
+@click.option("-o", "--output", "output", required=True, type=click.Path(), help="Directory to write into.")
 @click.option("--cache-dir", type=click.Path(file_okay=False), default=None, help="Download cache (default: the user cache).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @click.option("--format", "fmt", type=click.Choice(FORMAT_NAMES), default=None,
               help="Fetch only this format's artifacts (and the manifest); default: every artifact.")
-def pull_cmd(ref: str, output: str, cache_dir: str | None, quiet: bool, fmt: str | None) -> None:
+@click.option("--replace", is_flag=True,
+              help="The output directory may hold other files: remove them, leaving exactly this version's files.")
+def pull_cmd(ref: str, output: str, cache_dir: str | None, quiet: bool, fmt: str | None, replace: bool) -> None:
     """Download a published version (latest by default) into a directory, checking every sha256.
 
     @x is an alias when NAME has one of that name (`kerascut promote --alias`), else a version.
+    The directory must be outside any store and hold nothing but this version's files (an
+    earlier pull of it); --replace removes whatever else is there, once every file arrived.
 
     \b
     Examples:
       kerascut pull s3://team-models/backbones/mnv2 -o ./mnv2
       kerascut pull ./backbones/mnv2@3f9a0c1d2e4b5a69 -o ./mnv2
-      kerascut pull ./backbones/mnv2@prod -o ./mnv2
+      kerascut pull ./backbones/mnv2@prod -o ./mnv2 --replace
       kerascut pull ./backbones/mnv2 --format onnx -o ./mnv2-onnx
     """
     from kerascut_core.publishing import pull, resolve
+    from kerascut_core.publishing.consumer import format_artifacts
+    from kerascut_core.publishing.consumer_cache import CacheWarning
     from kerascut_core.uris import split_backbone_ref
 
     _, name, version, manifest = resolve(ref)
-    from kerascut_core.publishing.consumer import format_artifacts
-
     total = sum(a.bytes for a in format_artifacts(manifest, fmt))
     exact = f"{split_backbone_ref(ref)[0]}/{name}@{version}"  # resolved once: an alias moving meanwhile changes nothing
-    with _progress(f"pull {manifest.name}@{manifest.version}", total, quiet) as progress:
-        manifest, out = pull(exact, output, cache_dir=cache_dir, progress=progress, format=fmt)
-    if not quiet:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", CacheWarning)
+        try:
+            with _progress(f"pull {manifest.name}@{manifest.version}", total, quiet) as progress:
+                manifest, out = pull(exact, output, cache_dir=cache_dir, progress=progress, format=fmt, replace=replace)
+        finally:
+            for warning in caught:  # a cached copy set aside: one line each, whatever happens next
+                if issubclass(warning.category, CacheWarning):
+                    echo(f"warning: {printable(' '.join(str(warning.message).split()), 600)}", err=True)
+                else:
+                    warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
+    if not quiet:  # pull returns only once every delivered file hashed to the manifest's sha256
         echo(f"Pulled {printable(manifest.name)}@{printable(manifest.version)} ({_human(total)}, sha256 verified) "
                    f"into {printable(out)}", err=True)
     echo(printable(out))

@@ -6,32 +6,32 @@
     >>> backbone = kc.load_backbone("s3://team-models/backbones/mnv2@prod")         # doctest: +SKIP
 
 Artifacts are downloaded once into the cache (``<cache>/backbones/<store>/<name>/<version>/``;
-versions are immutable, so a cached copy never goes stale) and their sha256 is checked against
-the manifest on every load; a mismatch raises :class:`IntegrityError` and the bad copy is
-removed. Keras is imported only when a model is loaded.
+versions are immutable, so a cached copy never goes stale). Every use of a cached copy checks its
+sha256 against the manifest and against the record made when it was downloaded; a copy that
+fails is set aside with one :class:`~kerascut_core.publishing.consumer_cache.CacheWarning` and
+downloaded again, and a download that does not match raises :class:`IntegrityError`. Keras is
+imported only when a model is loaded.
 """
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
 import os
-import stat
-import tempfile
 import warnings
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from kerascut_core._names import did_you_mean, format_options
 from kerascut_core.errors import IntegrityError, ObjectNotFoundError, SourceError, StoreError
-from kerascut_core.publishing.layout import LATEST_ALIAS, MANIFEST, artifact_key, latest_key
+from kerascut_core.publishing.consumer_cache import open_entry
+from kerascut_core.publishing.delivery import check_destination, deliver
+from kerascut_core.publishing.layout import LATEST_ALIAS, latest_key
 from kerascut_core.publishing.listing import list_backbones, read_manifest
 from kerascut_core.publishing.manifest import Artifact, Manifest
 from kerascut_core.publishing.pointers import resolve_pointer, scan_aliases
 from kerascut_core.publishing.root import require_store_root
 from kerascut_core.sources import check_cache_dir, default_cache_dir
-from kerascut_core.stores import TMP_PREFIX, Store, open_store, sha256_file
+from kerascut_core.stores import Store, open_store
 from kerascut_core.uris import check_key, split_backbone_ref
 
 __all__ = ["format_artifacts", "load_backbone", "load_pulled", "pull", "resolve"]
@@ -77,34 +77,10 @@ def resolve(ref: str, version: str | None = "latest") -> tuple[Store, str, str, 
         ) from None
 
 
-def _cache_root(cache_dir: str | os.PathLike[str] | None, store: Store, name: str, version: str) -> Path:
-    """``<cache>/backbones/<store id>/<name>/<version>``; an explicit ``cache_dir`` must be a local
-    directory (a URI is a :class:`ConfigError`, as for the download cache)."""
-    base = Path(check_cache_dir(cache_dir)).expanduser() if cache_dir is not None else default_cache_dir()
-    store_id = hashlib.sha256(store.root_uri.encode()).hexdigest()[:16]
-    return base / "backbones" / store_id / name / version
-
-
-def _download_verified(
-    store: Store, key: str, dest: Path, size: int, sha256: str, progress: Callable[[int], Any] | None
-) -> Path:
-    """``dest`` holding the bytes of ``key``, checked against ``size`` and ``sha256``."""
-    if dest.is_file() and dest.stat().st_size == size and sha256_file(dest) == sha256:
-        if progress:
-            progress(size)
-        return dest
-    store.get_file(key, dest, progress=progress, max_bytes=size)  # fails at the first byte over
-    actual_size = dest.stat().st_size
-    digest = sha256_file(dest)
-    if actual_size != size or digest != sha256:
-        with contextlib.suppress(FileNotFoundError):
-            dest.unlink()
-        raise IntegrityError(
-            f"Refusing {store.uri(key)}: its sha256 {digest} ({actual_size} bytes) does not match the manifest's "
-            f"{sha256} ({size} bytes). The stored artifact is corrupt or was replaced; do not use it, and "
-            "republish or promote another version."
-        )
-    return dest
+def _cache_base(cache_dir: str | os.PathLike[str] | None) -> Path:
+    """The cache root: an explicit ``cache_dir`` must be a local directory (a URI is a
+    :class:`ConfigError`, as for the download cache)."""
+    return Path(check_cache_dir(cache_dir)).expanduser() if cache_dir is not None else default_cache_dir()
 
 
 def pull(
@@ -115,31 +91,35 @@ def pull(
     cache_dir: str | os.PathLike[str] | None = None,
     progress: Callable[[int], Any] | None = None,
     format: str | None = None,
+    replace: bool = False,
 ) -> tuple[Manifest, Path]:
     """Download a version's artifacts (checked) and its ``manifest.json``; return them.
 
-    Without ``dest`` the files stay in the cache; with it they are copied into ``dest``
-    (created if needed), laid out as in the store. ``format`` (``keras``, ``saved_model``,
-    ``onnx``, ``litert``) fetches only that format's artifacts (:func:`format_artifacts`).
+    Without ``dest`` the files stay in the cache (:mod:`~kerascut_core.publishing.consumer_cache`:
+    every hit verified against the manifest and the download record). With it they are
+    delivered into ``dest``, laid out as in the store (:mod:`~kerascut_core.publishing.delivery`):
+    ``dest`` must not be in a store, and may hold only files this version lists unless
+    ``replace=True``, which leaves exactly the version's files there. ``format`` (``keras``,
+    ``saved_model``, ``onnx``, ``litert``) fetches only that format's artifacts
+    (:func:`format_artifacts`).
     """
     store, name, version, manifest = resolve(ref, version)
-    root = _cache_root(cache_dir, store, name, version)
     if not manifest.artifacts:
         raise IntegrityError(f"Refusing {store.uri(name)}@{version}: its manifest lists no artifacts.")
-    wanted = format_artifacts(manifest, format)
-    for artifact in wanted:
-        rel = check_key(artifact.path)
-        _download_verified(store, artifact_key(name, version, rel), root / rel, artifact.bytes, artifact.sha256, progress)
-    _write_atomic(root / MANIFEST, manifest.to_json())
-    if dest is None:
-        return manifest, root
-    target = Path(dest).expanduser()
-    target.mkdir(parents=True, exist_ok=True)
-    for artifact in wanted:
-        rel = check_key(artifact.path)
-        with open(root / rel, "rb") as src:
-            _write_atomic(_safe_parent(target, rel) / Path(rel).name, src)
-    _write_atomic(target / MANIFEST, manifest.to_json())
+    wanted = {check_key(a.path): a for a in format_artifacts(manifest, format)}
+    target = check_destination(dest, store) if dest is not None else None  # refused before any download
+    entry = open_entry(_cache_base(cache_dir), store, name, version)
+    if target is None:
+        for rel, artifact in wanted.items():
+            entry.fetch(artifact, rel, progress=progress)
+        entry.write_manifest(manifest.to_json())
+        return manifest, entry.root
+
+    def fill(rel: str, out: IO[bytes]) -> None:
+        entry.fetch(wanted[rel], rel, out, progress)
+
+    deliver(target, list(wanted), fill, manifest.to_json(), what=f"{store.uri(name)}@{version}", replace=replace)
+    entry.write_manifest(manifest.to_json())
     return manifest, target
 
 
@@ -156,44 +136,6 @@ def format_artifacts(manifest: Manifest, format: str | None) -> list[Artifact]:
             f"{present}; add {format!r} to the backbone's formats: and publish again, or pull another format."
         )
     return found
-
-
-def _safe_parent(base: Path, rel: str) -> Path:
-    """``base / dirname(rel)``, created, refusing a link planted anywhere on the way."""
-    current = base
-    for part in Path(rel).parts[:-1]:
-        current = current / part
-        try:
-            st = os.lstat(current)
-        except FileNotFoundError:
-            current.mkdir()
-            continue
-        if stat.S_ISLNK(st.st_mode) or not stat.S_ISDIR(st.st_mode):
-            raise StoreError(
-                f"Refusing to write into {current}: it is {'a symbolic link' if stat.S_ISLNK(st.st_mode) else 'not a directory'}. "
-                "Remove it, or pull into a fresh directory."
-            )
-    return current
-
-
-def _write_atomic(path: Path, content: str | Any) -> None:
-    """Write through ``mkstemp`` beside ``path`` (O_EXCL: never follows a planted link), then
-    rename into place (a link at ``path`` itself is replaced, not followed)."""
-    fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, suffix="-" + path.name[:100], dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            if isinstance(content, str):
-                out.write(content.encode())
-            else:
-                while chunk := content.read(8 << 20):
-                    out.write(chunk)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
 
 
 def load_backbone(
