@@ -71,7 +71,7 @@ def _measure(work: Path, admin, repeats: int) -> list[dict]:
     import yaml
 
     from kerascut_core.config import load_config
-    from kerascut_core.publishing.plan import plan_backbones
+    from kerascut_core.pipeline.plan import plan_backbones
     from kerascut_core.sources import fingerprint
     from kerascut_core.stores import _s3_client as _s3
     from kerascut_core.stores import open_store

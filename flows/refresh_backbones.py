@@ -44,8 +44,8 @@ from kerascut.tasks.publish import update_latest
 from kerascut_core import events
 from kerascut_core.config import KerascutConfig, load_config, parse_config
 from kerascut_core.errors import KerascutError
+from kerascut_core.pipeline.freshness import Freshness
 from kerascut_core.pipeline_names import REFRESH_FLOW
-from kerascut_core.publishing.freshness import Freshness
 from kerascut_core.sources.imports import import_modules
 
 __all__ = ["SUMMARY_ARTIFACT_KEY", "RefreshFailed", "refresh_backbones"]

@@ -29,7 +29,7 @@ from typing import Any
 from prefect import get_run_logger, task
 
 from kerascut.tasks._common import COMPUTE_TASK, KERAS_LOCK
-from kerascut_core.publishing.candidate import Candidate, FetchedSource
+from kerascut_core.pipeline.candidate import Candidate, FetchedSource
 
 __all__ = ["cut_backbone"]
 
@@ -49,7 +49,7 @@ def cut_backbone(
     :class:`~kerascut_core.publishing.Candidate`: ``files`` (``{"model.keras": path,
     "saved_model/...": path, ...}``), ``bytes``, ``inputs``, ``outputs``, ``params``.
     """
-    from kerascut_core.publishing.candidate import cut_candidate
+    from kerascut_core.pipeline.candidate import cut_candidate
 
     logger = get_run_logger()
     name = backbone["name"]

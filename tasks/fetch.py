@@ -25,7 +25,7 @@ from typing import Any
 from prefect import get_run_logger, task
 
 from kerascut.tasks._common import IO_TASK
-from kerascut_core.publishing.candidate import FetchedSource
+from kerascut_core.pipeline.candidate import FetchedSource
 
 __all__ = ["fetch_source"]
 
@@ -38,7 +38,7 @@ def fetch_source(backbone: dict[str, Any], cache_dir: str | None = None) -> Fetc
     the local path of its bytes; for ``keras.applications`` the URI itself) and ``options``
     (``load_model`` options, an ``s3://`` ``weights`` replaced by the local weights file).
     """
-    from kerascut_core.publishing.candidate import fetch_source as fetch
+    from kerascut_core.pipeline.candidate import fetch_source as fetch
 
     fetched = fetch(backbone, cache_dir)
     logger = get_run_logger()

@@ -27,7 +27,7 @@ from typing import Any
 from prefect import get_run_logger, task
 
 from kerascut.tasks._common import IO_TASK
-from kerascut_core.publishing.freshness import Freshness
+from kerascut_core.pipeline.freshness import Freshness
 
 __all__ = ["check_freshness"]
 
@@ -40,7 +40,7 @@ def check_freshness(backbone: dict[str, Any], store: str, force: bool = False) -
     ``fingerprint``, ``published``, ``latest``, ``up_to_date``, ``manifest_uri``);
     ``up_to_date`` is ``published and not force``.
     """
-    from kerascut_core.publishing.freshness import check_freshness as check
+    from kerascut_core.pipeline.freshness import check_freshness as check
 
     result = check(backbone, store, force=force)
     get_run_logger().info(

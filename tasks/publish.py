@@ -28,8 +28,8 @@ from typing import Any
 from prefect import get_run_logger, task
 
 from kerascut.tasks._common import IO_TASK
-from kerascut_core.publishing.assemble import PublishResult
-from kerascut_core.publishing.candidate import Candidate
+from kerascut_core.pipeline.assemble import PublishResult
+from kerascut_core.pipeline.candidate import Candidate
 
 __all__ = ["publish_version", "update_latest"]
 
@@ -49,7 +49,7 @@ def publish_version(
     first. The manifest's lineage records the flow run this task runs in."""
     from prefect.runtime import flow_run
 
-    from kerascut_core.publishing.assemble import publish_candidate
+    from kerascut_core.pipeline.assemble import publish_candidate
 
     result = publish_candidate(
         store, candidate_uri, backbone, version, fingerprint, cut, report, flow_run_id=flow_run.get_id()

@@ -28,9 +28,9 @@ from typing import Any
 from prefect import get_run_logger, task
 
 from kerascut.tasks._common import IO_TASK
-from kerascut_core.publishing.candidate import StagedCandidate
+from kerascut_core.pipeline.candidate import StagedCandidate
+from kerascut_core.pipeline.reports import sibling
 from kerascut_core.publishing.layout import REPORT
-from kerascut_core.publishing.reports import sibling
 
 __all__ = ["REPORT_NAME", "discard_candidate", "read_report", "sibling", "stage_candidate"]
 
@@ -52,7 +52,7 @@ def stage_candidate(store: str, name: str, version: str, run_id: str, files: dic
 @task(name="read-report", timeout_seconds=300, **IO_TASK)
 def read_report(candidate_uri: str) -> dict[str, Any] | None:
     """The ``report.json`` validation left beside ``candidate_uri``, or ``None``."""
-    from kerascut_core.publishing.reports import read_report as read
+    from kerascut_core.pipeline.reports import read_report as read
 
     return read(candidate_uri)
 

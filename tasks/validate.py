@@ -49,7 +49,7 @@ def validate_candidate(
     """Validate ``candidate_uri``; write ``report.json`` beside it; return the report dict.
 
     ``imports`` (the config's) are imported before the source and the candidate are loaded."""
-    from kerascut_core.publishing.reports import validate_staged
+    from kerascut_core.pipeline.reports import validate_staged
 
     name = backbone["name"]
     with KERAS_LOCK:

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from kerascut_core.publishing import build_manifest
-from kerascut_core.publishing.candidate import Candidate, candidate_contract, cut_candidate
+from kerascut_core.pipeline import build_manifest
+from kerascut_core.pipeline.candidate import Candidate, candidate_contract, cut_candidate
 from kerascut_core.sources.preprocessing import (
     APPLICATION_PREPROCESSING,
     application_preprocessing,

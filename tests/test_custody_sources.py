@@ -315,10 +315,11 @@ def _same_size(a: Path, b: Path) -> None:
 
 def _publish_from(store_dir: Path, backbone: Any, cache: Path, work: Path) -> Any:
     """The pipeline's steps in order: freshness, fetch, cut, stage, validate, publish."""
-    from kerascut_core.publishing import check_freshness, read_manifest, stage_candidate
-    from kerascut_core.publishing.assemble import publish_candidate
-    from kerascut_core.publishing.candidate import cut_candidate, fetch_source
-    from kerascut_core.publishing.reports import validate_staged
+    from kerascut_core.pipeline import check_freshness
+    from kerascut_core.pipeline.assemble import publish_candidate
+    from kerascut_core.pipeline.candidate import cut_candidate, fetch_source
+    from kerascut_core.pipeline.reports import validate_staged
+    from kerascut_core.publishing import read_manifest, stage_candidate
     from kerascut_core.stores import open_store
 
     store = open_store(str(store_dir))
@@ -373,8 +374,8 @@ def test_a_poisoned_cache_never_publishes_other_weights_under_the_genuine_versio
 def test_a_cache_hit_is_hashed_once_per_run(world: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
     """The hash that verifies a hit is the source sha256 the candidate records: the cut step
     does not hash the file again while it is the file the cache verified."""
-    from kerascut_core.publishing import candidate as candidate_module
-    from kerascut_core.publishing.candidate import FetchedSource, fetch_source
+    from kerascut_core.pipeline import candidate as candidate_module
+    from kerascut_core.pipeline.candidate import FetchedSource, fetch_source
     from kerascut_core.sources import cache as cache_module
     from kerascut_core.stores import base
 
@@ -399,7 +400,7 @@ def test_a_source_file_rewritten_while_it_loads_is_refused(
     """The sha256 recorded must be that of the bytes Keras read: a file rewritten between the
     cache's verification and the end of the load makes the cut step refuse with one line."""
     import kerascut_core.sources as sources
-    from kerascut_core.publishing.candidate import cut_candidate, fetch_source
+    from kerascut_core.pipeline.candidate import cut_candidate, fetch_source
 
     genuine, other = tmp_path / "genuine.keras", tmp_path / "other.keras"
     _chain_keras(genuine, 1)

@@ -372,10 +372,10 @@ def test_the_pipeline_publishes_and_pulls_each_format(tmp_path):
     import kerascut_core as kc
     from kerascut_core import open_store
     from kerascut_core.config import BackboneConfig
+    from kerascut_core.pipeline.assemble import publish_candidate
+    from kerascut_core.pipeline.candidate import cut_candidate
+    from kerascut_core.pipeline.reports import validate_staged
     from kerascut_core.publishing import pull, read_manifest, stage_candidate
-    from kerascut_core.publishing.assemble import publish_candidate
-    from kerascut_core.publishing.candidate import cut_candidate
-    from kerascut_core.publishing.reports import validate_staged
 
     source_path = tmp_path / "tiny.keras"
     _source().save(source_path)

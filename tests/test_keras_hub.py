@@ -255,7 +255,7 @@ def test_a_mit_cut_is_refused_at_cut_time_with_the_real_cause(presets: dict[str,
 def test_a_config_cuts_and_validates_a_preset_at_pyramid_outputs(presets: dict[str, Path], tmp_path: Path) -> None:
     """The pipeline's core steps (fetch, cut and stage, validate) with ``end: pyramid_outputs``."""
     from kerascut_core.config import BackboneConfig
-    from kerascut_core.publishing.candidate import cut_candidate, fetch_source
+    from kerascut_core.pipeline.candidate import cut_candidate, fetch_source
 
     backbone = BackboneConfig(name="resnet-fpn", source=str(presets["cspnet"]), end="pyramid_outputs")
     fetched = fetch_source(backbone)

@@ -14,7 +14,13 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ["kerascut_core", "kerascut_core.surgery", "kerascut_core.sources", "kerascut_core.validation"]
+PACKAGES = [
+    "kerascut_core",
+    "kerascut_core.pipeline",
+    "kerascut_core.surgery",
+    "kerascut_core.sources",
+    "kerascut_core.validation",
+]
 
 
 def _type_checking_imports(tree: ast.Module) -> dict[str, str]:

@@ -19,11 +19,11 @@ import pytest
 
 import kerascut_core as kc
 from kerascut_core.errors import SourceError
+from kerascut_core.pipeline import publish_candidate
 from kerascut_core.publishing import (
     BackboneContract,
     model_card,
     promote,
-    publish_candidate,
     read_manifest,
     stage_candidate,
     update_latest,

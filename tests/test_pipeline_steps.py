@@ -18,13 +18,8 @@ import pytest
 import kerascut_core as kc
 from kerascut_core.config import BackboneConfig
 from kerascut_core.errors import PublishRefusedError
-from kerascut_core.publishing import (
-    Candidate,
-    Freshness,
-    build_manifest,
-    check_freshness,
-    layout,
-)
+from kerascut_core.pipeline import Candidate, Freshness, build_manifest, check_freshness
+from kerascut_core.publishing import layout
 from kerascut_core.stores import open_store
 
 TINY = {"name": "tiny", "source": "keras.applications/MobileNetV2", "weights": "none",

@@ -22,10 +22,7 @@ import pytest
 import yaml
 
 from kerascut_core.config import BackboneConfig, parse_config
-from kerascut_core.publishing import update_latest
-from kerascut_core.publishing.layout import latest_key, manifest_key
-from kerascut_core.publishing.manifest import Manifest
-from kerascut_core.publishing.plan import (
+from kerascut_core.pipeline.plan import (
     CUT,
     FORMATS,
     INPUT_SHAPE,
@@ -35,6 +32,9 @@ from kerascut_core.publishing.plan import (
     UNREADABLE,
     plan_backbones,
 )
+from kerascut_core.publishing import update_latest
+from kerascut_core.publishing.layout import latest_key, manifest_key
+from kerascut_core.publishing.manifest import Manifest
 from kerascut_core.publishing.versioning import backbone_version
 from kerascut_core.sources import fingerprint
 from kerascut_core.stores import open_store

@@ -4,7 +4,7 @@
     kerascut plan backbones.yaml --json          # the same as JSON
     kerascut plan backbones.yaml --check         # exit 3 when anything would be published (CI, cron)
 
-The plan is :func:`kerascut_core.publishing.plan.plan_backbones`, built on the refresh's own
+The plan is :func:`kerascut_core.pipeline.plan.plan_backbones`, built on the refresh's own
 freshness check, so ``plan`` and the ``kerascut run`` that follows cannot disagree. No Prefect
 server is needed and TensorFlow is not imported. Exit codes: 0, or 3 with ``--check`` when
 something would be published; 2 for a bad config; 1 when a backbone could not be checked.
@@ -22,7 +22,7 @@ from kerascut_core._text import printable
 from kerascut_core.cli._echo import echo
 
 if TYPE_CHECKING:
-    from kerascut_core.publishing.plan import PlanEntry
+    from kerascut_core.pipeline.plan import PlanEntry
 
 __all__ = ["CHANGES_EXIT_CODE", "register"]
 
@@ -52,7 +52,7 @@ def plan_command(config: Path, only: tuple[str, ...], as_json: bool, check: bool
     names now. Fingerprints only: nothing but latest.json and the latest manifest is read.
     """
     from kerascut_core.config import load_config
-    from kerascut_core.publishing.plan import plan_backbones
+    from kerascut_core.pipeline.plan import plan_backbones
 
     cfg = load_config(config)
     entries = plan_backbones(cfg, only)

@@ -24,15 +24,10 @@ The modules, one concept each, in the order a backbone goes through them:
   (channels, strides, the preprocessing function);
 - ``card``: :func:`model_card`, the version's ``README.md``, made from its manifest alone.
 
-And the pipeline's steps, one function each (``kerascut.tasks`` wraps them one to one), with the
-typed records they pass on:
-
-- ``freshness``: :func:`check_freshness` -> :class:`Freshness` (no TensorFlow);
-- ``candidate``: :func:`fetch_source` -> :class:`FetchedSource`, :func:`cut_candidate` ->
-  :class:`Candidate`; :class:`StagedCandidate` once staged;
-- ``reports``: :func:`validate_staged` leaves ``report.json`` beside the candidate,
-  :func:`read_report` reads it;
-- ``assemble``: :func:`build_manifest` and :func:`publish_candidate` -> :class:`PublishResult`.
+The pipeline's steps that combine sources, surgery, validation and a store (freshness,
+candidate, the validation step, manifest assembly, plan) live one layer up, in
+:mod:`kerascut_core.pipeline`. Their names stay importable from here for existing code
+(``_MOVED``, resolved on first use); nothing in this package uses them.
 
 Importing this package is cheap: it imports neither boto3, TensorFlow nor Keras (Keras only when
 :func:`load_backbone` loads a model).
@@ -47,18 +42,10 @@ Importing this package is cheap: it imports neither boto3, TensorFlow nor Keras 
 
 from __future__ import annotations
 
-from kerascut_core.publishing.assemble import PublishResult, build_manifest, publish_candidate
-from kerascut_core.publishing.candidate import (
-    Candidate,
-    FetchedSource,
-    StagedCandidate,
-    cut_candidate,
-    fetch_source,
-)
+from kerascut_core._lazy import lazy_exports
 from kerascut_core.publishing.card import model_card
 from kerascut_core.publishing.commit import CommitResult, commit_version
 from kerascut_core.publishing.consumer import load_backbone, pull, resolve
-from kerascut_core.publishing.freshness import Freshness, check_freshness
 from kerascut_core.publishing.garbage import GcReport, gc
 from kerascut_core.publishing.history import HistoryEntry, read_history
 from kerascut_core.publishing.layout import (
@@ -87,7 +74,6 @@ from kerascut_core.publishing.pointers import (
     scan_aliases,
     update_latest,
 )
-from kerascut_core.publishing.reports import read_report, validate_staged, write_report
 from kerascut_core.publishing.retention import (
     RetentionReport,
     apply_retention,
@@ -176,3 +162,23 @@ __all__ = [
     "verify_version",
     "write_report",
 ]
+
+
+#: Pipeline steps that moved to :mod:`kerascut_core.pipeline`, still importable from here.
+_MOVED: dict[str, str] = {
+    "Candidate": "kerascut_core.pipeline.candidate",
+    "FetchedSource": "kerascut_core.pipeline.candidate",
+    "StagedCandidate": "kerascut_core.pipeline.candidate",
+    "cut_candidate": "kerascut_core.pipeline.candidate",
+    "fetch_source": "kerascut_core.pipeline.candidate",
+    "Freshness": "kerascut_core.pipeline.freshness",
+    "check_freshness": "kerascut_core.pipeline.freshness",
+    "read_report": "kerascut_core.pipeline.reports",
+    "validate_staged": "kerascut_core.pipeline.reports",
+    "write_report": "kerascut_core.pipeline.reports",
+    "PublishResult": "kerascut_core.pipeline.assemble",
+    "build_manifest": "kerascut_core.pipeline.assemble",
+    "publish_candidate": "kerascut_core.pipeline.assemble",
+}
+
+__getattr__, __dir__ = lazy_exports(__name__, _MOVED, globals())

@@ -1,7 +1,7 @@
 """The plan of a refresh: what ``kerascut run`` would publish, and why, before it runs.
 
 For every backbone of a config, :func:`plan_backbones` runs the refresh's own freshness step
-(:func:`~kerascut_core.publishing.freshness.check_freshness`, the very function the
+(:func:`~kerascut_core.pipeline.freshness.check_freshness`, the very function the
 ``check-freshness`` task calls, so a plan and the refresh that follows cannot disagree) and
 says:
 
@@ -37,7 +37,7 @@ from kerascut_core._names import clip
 from kerascut_core.config import BackboneConfig, KerascutConfig
 from kerascut_core.config.backbone import FORMAT_NAMES
 from kerascut_core.errors import KerascutError
-from kerascut_core.publishing.freshness import Freshness, check_freshness
+from kerascut_core.pipeline.freshness import Freshness, check_freshness
 from kerascut_core.publishing.listing import read_manifest
 from kerascut_core.publishing.manifest import Manifest
 from kerascut_core.publishing.versioning import backbone_version, major_minor

@@ -24,7 +24,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict
 
 from kerascut_core.config import BackboneConfig
-from kerascut_core.publishing.candidate import Candidate
+from kerascut_core.pipeline.candidate import Candidate
 from kerascut_core.publishing.card import stage_card
 from kerascut_core.publishing.commit import as_manifest, commit_version
 from kerascut_core.publishing.layout import manifest_key
