@@ -24,7 +24,7 @@ def s3_bench(work: Path, bucket: str = "bench") -> Iterator[tuple[str, Any]]:
     """``(endpoint, admin_client)`` with ``bucket`` created and boto3's environment pointed at it."""
     import boto3
 
-    from kerascut_core.stores import _s3_client as _s3
+    from kerascut_core.aws import client as _s3
     from tests.reliability.servers import moto_server, s3_environment
 
     saved = dict(os.environ)

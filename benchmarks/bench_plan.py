@@ -70,10 +70,10 @@ def _measure(work: Path, admin, repeats: int) -> list[dict]:
     rows: list[dict] = []
     import yaml
 
+    from kerascut_core.aws import client as _s3
     from kerascut_core.config import load_config
     from kerascut_core.pipeline.plan import plan_backbones
     from kerascut_core.sources import fingerprint
-    from kerascut_core.stores import _s3_client as _s3
     from kerascut_core.stores import open_store
 
     backbones = [{"name": f"b{i:02d}", "source": f"s3://bench/sources/m{i:02d}.keras", "start": "a", "end": "b"}

@@ -41,9 +41,9 @@ def run(quick: bool = False) -> list[dict]:
         os.environ.update(s3_environment(endpoint, work))
         import boto3
 
+        from kerascut_core.aws import client as _s3
         from kerascut_core.pipeline import candidate as candidate_module
         from kerascut_core.sources import cache as cache_module
-        from kerascut_core.stores import _s3_client as _s3
         from kerascut_core.stores import sha256_file
 
         _s3.clear_clients()

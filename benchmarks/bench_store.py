@@ -47,8 +47,8 @@ def run(quick: bool = False) -> list[dict]:
 def _measure(work: Path, endpoint: str, admin, size_mb: int, repeats: int) -> list[dict]:
     rows: list[dict] = []
     from kerascut_core import fingerprint
+    from kerascut_core.aws import client as _s3
     from kerascut_core.sources import fingerprint_many
-    from kerascut_core.stores import _s3_client as _s3
     from kerascut_core.stores import open_store
 
     artifact = work / "model.keras"

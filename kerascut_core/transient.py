@@ -1,6 +1,6 @@
 """The one rule for "worth retrying later": throttling, 5xx replies, resets, timeouts, short bodies.
 
-The S3 layer (:func:`kerascut_core.stores._s3_client.map_error`) marks the errors it raises
+The S3 layer (:func:`kerascut_core.aws.client.map_error`) marks the errors it raises
 with ``transient = True`` by this rule, and task retries (Prefect's ``retry_condition_fn``, an
 Airflow operator's retry) ask :func:`is_transient`, which reads that flag or applies the same
 rule to a raw botocore/urllib3/socket exception anywhere in the ``__cause__`` chain. Permanent

@@ -3,7 +3,7 @@
 kerascut's stores take credentials from the standard AWS chain (environment, profiles,
 instance roles) and the endpoint from ``AWS_ENDPOINT_URL``. A flow given a block name loads
 the block and hands its values to kerascut's S3 client for the duration of the run
-(:func:`kerascut_core.stores.credentials.s3_credentials`, a context variable), as prefect-aws
+(:func:`kerascut_core.aws.credentials.s3_credentials`, a context variable), as prefect-aws
 hands a block to ``boto3``: the process environment is never changed, so concurrent runs in one
 worker each keep their own credentials. Secret values are never logged or returned.
 """
@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from kerascut_core.stores.credentials import S3Credentials, s3_credentials
+from kerascut_core.aws.credentials import S3Credentials, s3_credentials
 
 __all__ = ["aws_credentials", "block_credentials"]
 

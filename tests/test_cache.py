@@ -53,7 +53,7 @@ def test_s3_download_is_cached_by_etag(any_bucket, s3_client, tmp_path):
 
 
 def test_multipart_download(s3_bucket, s3_client, tmp_path, monkeypatch):
-    import kerascut_core.stores._s3_client as stores
+    import kerascut_core.aws.client as stores
 
     monkeypatch.setattr(stores, "MULTIPART_THRESHOLD", 5 << 20)
     monkeypatch.setattr(stores, "MULTIPART_CHUNKSIZE", 5 << 20)

@@ -33,6 +33,7 @@ FLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
 DOCTESTED = (
     "kerascut_core._lazy",
     "kerascut_core.artifacts",
+    "kerascut_core.installed",
     "kerascut_core._names",
     "kerascut_core._text",
     "kerascut_core.config",
@@ -60,7 +61,7 @@ DOCTESTED = (
     "kerascut_core.sources.preprocessing",
     "kerascut_core.sources.presets",
     "kerascut_core.stores",
-    "kerascut_core.stores.credentials",
+    "kerascut_core.aws.credentials",
     "kerascut_core.stores.registry",
     "kerascut_core.surgery.backends",
     "kerascut_core.surgery.contract",

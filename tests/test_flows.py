@@ -277,7 +277,7 @@ def test_aws_credentials_block(
     ).save("kerascut-test-s3", overwrite=True)
     for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_ENDPOINT_URL", "AWS_DEFAULT_REGION"):
         monkeypatch.delenv(key)
-    from kerascut_core.stores import _s3_client as _s3
+    from kerascut_core.aws import client as _s3
 
     _s3.clear_clients()
     cfg = config(f"s3://{s3_bucket}/backbones", tiny_backbone("tiny", source), aws_credentials_block="kerascut-test-s3")

@@ -13,10 +13,10 @@ import threading
 
 import pytest
 
+from kerascut_core.aws import client as _s3
+from kerascut_core.aws.credentials import S3Credentials, current_credentials, s3_credentials
 from kerascut_core.errors import StoreError
-from kerascut_core.stores import _s3_client as _s3
 from kerascut_core.stores import open_store
-from kerascut_core.stores.credentials import S3Credentials, current_credentials, s3_credentials
 
 
 @pytest.fixture

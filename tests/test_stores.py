@@ -57,7 +57,7 @@ def test_put_without_overwrite_refuses_existing(store):
 
 
 def test_files_round_trip_and_multipart(store, tmp_path, monkeypatch):
-    import kerascut_core.stores._s3_client as stores
+    import kerascut_core.aws.client as stores
 
     monkeypatch.setattr(stores, "MULTIPART_THRESHOLD", 5 << 20)
     monkeypatch.setattr(stores, "MULTIPART_CHUNKSIZE", 5 << 20)
@@ -78,7 +78,7 @@ def test_files_round_trip_and_multipart(store, tmp_path, monkeypatch):
 
 
 def test_multipart_put_if_absent_is_enforced_at_completion(s3_bucket, tmp_path, monkeypatch):
-    import kerascut_core.stores._s3_client as stores
+    import kerascut_core.aws.client as stores
 
     monkeypatch.setattr(stores, "MULTIPART_THRESHOLD", 5 << 20)
     monkeypatch.setattr(stores, "MULTIPART_CHUNKSIZE", 5 << 20)

@@ -9,8 +9,8 @@ import sys
 import pytest
 
 from kerascut_core import fetch, fingerprint, open_store
+from kerascut_core.aws import client as _s3
 from kerascut_core.errors import ObjectNotFoundError, SourceError, StoreError
-from kerascut_core.stores import _s3_client as _s3
 
 
 def _one_line(exc: BaseException) -> str:

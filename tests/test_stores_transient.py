@@ -10,6 +10,7 @@ from __future__ import annotations
 import pytest
 from botocore import exceptions as bexc
 
+from kerascut_core.aws import client as _s3
 from kerascut_core.errors import (
     IntegrityError,
     KerascutError,
@@ -18,7 +19,6 @@ from kerascut_core.errors import (
     StoreError,
 )
 from kerascut_core.stores import S3Store
-from kerascut_core.stores import _s3_client as _s3
 from tests.reliability.faultproxy import FaultProxy
 
 

@@ -35,6 +35,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from kerascut_core.aws import client as _s3
 from kerascut_core.errors import IntegrityError, SourceError
 from kerascut_core.safe_fs import describe_kind, refuse
 from kerascut_core.sources.cache import (
@@ -45,8 +46,6 @@ from kerascut_core.sources.cache import (
     verify_download,
     write_marker,
 )
-from kerascut_core.sources.fetching import transfer_config
-from kerascut_core.stores import _s3_client as _s3
 from kerascut_core.uris import check_key
 
 __all__ = ["MAX_FILES", "fetch_s3_dir", "fingerprint_s3_dir", "list_s3_dir"]
@@ -142,7 +141,7 @@ def fetch_s3_dir(
     cache.make_dirs(target.parent)
     tmp = target.parent / f".tmp-{uuid.uuid4().hex}"
     client = _s3.client()
-    config = transfer_config()
+    config = _s3.transfer_config()
     hashes: list[str] = []
     try:
         for relative, etag, size in listing:

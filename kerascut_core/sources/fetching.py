@@ -19,9 +19,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from kerascut_core.aws import client as _s3
 from kerascut_core.errors import KerascutError, SourceError
 from kerascut_core.sources.cache import CachedFile, DownloadCache
-from kerascut_core.stores import _s3_client as _s3
 from kerascut_core.uris import parse_uri
 
 __all__ = ["fetch", "fetch_verified", "resolve_local", "resolve_verified"]
@@ -119,19 +119,6 @@ def resolve_verified(
     return str(path), options, cached
 
 
-def transfer_config() -> Any:
-    """boto3's ``TransferConfig`` for downloads: kerascut's multipart sizes and concurrency."""
-    from boto3.s3.transfer import TransferConfig
-
-    from kerascut_core.stores._s3_client import MULTIPART_CHUNKSIZE, MULTIPART_THRESHOLD
-
-    return TransferConfig(
-        multipart_threshold=MULTIPART_THRESHOLD,
-        multipart_chunksize=MULTIPART_CHUNKSIZE,
-        max_concurrency=_s3.MAX_CONCURRENCY,
-    )
-
-
 def _fetch_s3(
     bucket: str, key: str, cache: DownloadCache, progress: Callable[[int], Any] | None
 ) -> CachedFile:
@@ -161,7 +148,7 @@ def _fetch_s3(
     extra: dict[str, Any] = {"VersionId": version} if version and version != "null" else {}
     try:
         client.download_file(
-            bucket, key, str(tmp), ExtraArgs=extra or None, Callback=progress, Config=transfer_config()
+            bucket, key, str(tmp), ExtraArgs=extra or None, Callback=progress, Config=_s3.transfer_config()
         )
     except Exception as exc:
         tmp.unlink(missing_ok=True)

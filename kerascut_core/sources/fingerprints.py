@@ -26,13 +26,13 @@ import hashlib
 import os
 import stat
 from collections.abc import Sequence
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from kerascut_core.aws import client as _s3
 from kerascut_core.errors import SourceError
+from kerascut_core.installed import keras_version
 from kerascut_core.safe_fs import describe_kind
-from kerascut_core.stores import _s3_client as _s3
 from kerascut_core.uris import parse_uri
 
 __all__ = ["fingerprint", "fingerprint_many", "keras_version", "weights_identity"]
@@ -113,20 +113,6 @@ def weights_identity(weights: Any) -> str:
             raise SourceError(f"Expected weights 'imagenet', 'none', a path or an s3:// URI. Received {weights!r}.")
         return fingerprint(parsed.uri)
     raise SourceError(f"Expected weights 'imagenet', 'none', a path or an s3:// URI. Received {weights!r}.")
-
-
-def keras_version(package: str = "keras", *, missing: str = "unknown") -> str:
-    """The installed major.minor of ``package`` (Keras by default), read from package metadata
-    (nothing is imported); ``missing`` when it is not installed.
-
-        >>> keras_version("no-such-package-kc", missing="none")
-        'none'
-    """
-    try:
-        full = metadata.version(package)
-    except metadata.PackageNotFoundError:
-        return missing
-    return ".".join(full.split(".")[:2])
 
 
 def _shape(shape: Sequence[int | None] | None) -> str:

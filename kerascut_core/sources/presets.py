@@ -30,7 +30,7 @@ from typing import Any
 
 from kerascut_core._names import short_repr
 from kerascut_core.errors import SourceError
-from kerascut_core.sources.fingerprints import keras_version
+from kerascut_core.installed import keras_version
 from kerascut_core.uris import HUB_SCHEMES
 
 __all__ = ["HUB_SCHEMES", "PRESET_FILES", "hub_fingerprint", "is_preset_dir", "load_preset"]

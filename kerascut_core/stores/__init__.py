@@ -32,7 +32,7 @@ One module per backend (:mod:`.local`, :mod:`.s3`) on the interface of :mod:`.ba
 
 from __future__ import annotations
 
-from kerascut_core.stores._s3_client import MULTIPART_CHUNKSIZE, MULTIPART_THRESHOLD
+from kerascut_core.aws.client import MULTIPART_CHUNKSIZE, MULTIPART_THRESHOLD
 from kerascut_core.stores.base import (
     MAX_JSON_BYTES,
     TMP_PREFIX,
@@ -51,7 +51,7 @@ from kerascut_core.stores.registry import (
 )
 from kerascut_core.stores.s3 import S3Store
 
-# MULTIPART_* are re-exported to be read; to change them, set them on ``stores._s3_client``
+# MULTIPART_* are re-exported to be read; to change them, set them on ``aws.client``
 # (where the S3 code reads them at call time) or through the environment.
 __all__ = [
     "MAX_JSON_BYTES",

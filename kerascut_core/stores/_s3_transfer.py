@@ -26,8 +26,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from kerascut_core.aws import client as _s3
 from kerascut_core.errors import IntegrityError, ObjectNotFoundError
-from kerascut_core.stores import _s3_client as _s3
 from kerascut_core.stores.base import TMP_PREFIX, ObjectInfo, Progress, too_large
 
 if TYPE_CHECKING:

@@ -6,7 +6,7 @@ A write whose response was lost and that botocore retried is recognised as our o
 sha256. Transfers over ``KERASCUT_S3_MULTIPART_THRESHOLD`` are multipart
 (:mod:`kerascut_core.stores._s3_transfer`); a failed multipart upload is aborted, and
 ``kerascut gc`` aborts any left behind (:meth:`S3Store.incomplete_uploads`). Errors are one line
-(:func:`kerascut_core.stores._s3_client.map_error`); transient ones carry ``transient = True``.
+(:func:`kerascut_core.aws.client.map_error`); transient ones carry ``transient = True``.
 """
 
 from __future__ import annotations
@@ -18,12 +18,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from kerascut_core.aws import client as _s3
 from kerascut_core.errors import (
     ObjectNotFoundError,
     PreconditionFailedError,
     StoreError,
 )
-from kerascut_core.stores import _s3_client as _s3
 from kerascut_core.stores._s3_transfer import download_file, get_object, multipart_upload
 from kerascut_core.stores.base import (
     MAX_JSON_BYTES,

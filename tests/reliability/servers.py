@@ -136,7 +136,7 @@ def s3_env(url: str, tmp: Path | None = None) -> Iterator[dict[str, str]]:
 
     Yields the environment (``s3_environment(url, tmp)``) for child processes.
     """
-    from kerascut_core.stores import _s3_client as _s3
+    from kerascut_core.aws import client as _s3
 
     env = s3_environment(url, tmp)
     saved = {k: os.environ.get(k) for k in env}

@@ -16,13 +16,13 @@ import os
 import threading
 from typing import Any
 
+from kerascut_core.aws.credentials import current_credentials
 from kerascut_core.errors import (
     KerascutError,
     ObjectNotFoundError,
     PreconditionFailedError,
     StoreError,
 )
-from kerascut_core.stores.credentials import current_credentials
 from kerascut_core.transient import TRANSIENT_CODES, is_transient_fault, is_transient_reply
 
 __all__ = [
@@ -35,6 +35,7 @@ __all__ = [
     "client",
     "is_not_found",
     "map_error",
+    "transfer_config",
 ]
 
 _LOCK = threading.Lock()
@@ -50,6 +51,18 @@ MULTIPART_THRESHOLD = int(os.environ.get("KERASCUT_S3_MULTIPART_THRESHOLD", str(
 MULTIPART_CHUNKSIZE = int(os.environ.get("KERASCUT_S3_MULTIPART_CHUNKSIZE", str(8 << 20)))
 
 
+def transfer_config() -> Any:
+    """boto3's ``TransferConfig`` for downloads: kerascut's multipart sizes and concurrency
+    (read at call time, so a changed ``MULTIPART_*`` applies to the next transfer)."""
+    from boto3.s3.transfer import TransferConfig
+
+    return TransferConfig(
+        multipart_threshold=MULTIPART_THRESHOLD,
+        multipart_chunksize=MULTIPART_CHUNKSIZE,
+        max_concurrency=MAX_CONCURRENCY,
+    )
+
+
 def _endpoint() -> str | None:
     return os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL") or None
 
@@ -57,7 +70,7 @@ def _endpoint() -> str | None:
 def client(endpoint_url: str | None = None) -> Any:
     """A cached boto3 S3 client for the current context (boto3 clients are thread-safe).
 
-    Credentials handed over with :func:`~kerascut_core.stores.credentials.s3_credentials` win
+    Credentials handed over with :func:`~kerascut_core.aws.credentials.s3_credentials` win
     (their endpoint too); otherwise the standard AWS chain and ``AWS_ENDPOINT_URL`` apply.
     """
     handed = current_credentials()
