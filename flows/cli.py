@@ -21,7 +21,7 @@ from typing import Any
 
 import click
 
-from kerascut_core.cli._model_options import import_option, import_user_modules
+from kerascut_core.cli.options import import_option, import_user_modules
 from kerascut_core.config import load_config
 from kerascut_core.errors import KerascutError
 from kerascut_core.pipeline_names import CPU_POOL, GPU_POOL
@@ -144,7 +144,7 @@ class _ProgressPrinter:
             elapsed = time.perf_counter() - self.started
             detail = ""
             if step == "warning":  # shown even with --quiet: one line, as `kerascut cut` prints it
-                from kerascut_core._text import printable
+                from kerascut_core.text import printable
 
                 click.echo(f"warning: {name}: {printable(' '.join(str(info.get('message', '')).split()), 1000)}", err=True)
                 return
@@ -297,6 +297,6 @@ def _escape(text: str) -> str:
     """Store and model text for rich: control and bidi/format characters escaped, markup inert."""
     from rich.markup import escape
 
-    from kerascut_core._text import for_terminal
+    from kerascut_core.text import for_terminal
 
     return escape(for_terminal(text, None))

@@ -35,8 +35,8 @@ from prefect.runtime import flow_run
 
 from kerascut.flows._progress import emit
 from kerascut.flows.validate_backbone import CandidateRejected, summarize, validate_backbone
-from kerascut.tasks._aws import aws_credentials
-from kerascut.tasks._common import artifact_key
+from kerascut.tasks.aws import aws_credentials
+from kerascut.tasks.common import artifact_key
 from kerascut.tasks.cut import cut_backbone
 from kerascut.tasks.fetch import fetch_source
 from kerascut.tasks.publish import publish_version, update_latest

@@ -38,7 +38,7 @@ from kerascut.flows._deadline import Deadline
 from kerascut.flows._fanout import prepare_remote
 from kerascut.flows._progress import emit
 from kerascut.flows.prepare_backbone import failure_message, prepare_backbone
-from kerascut.tasks._aws import aws_credentials
+from kerascut.tasks.aws import aws_credentials
 from kerascut.tasks.freshness import check_freshness
 from kerascut.tasks.publish import update_latest
 from kerascut_core import events

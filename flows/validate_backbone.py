@@ -25,7 +25,7 @@ from typing import Any
 
 from prefect import flow, get_run_logger
 
-from kerascut.tasks._aws import aws_credentials
+from kerascut.tasks.aws import aws_credentials
 from kerascut.tasks.validate import validate_candidate
 from kerascut_core.config import BackboneConfig, ValidationSettings
 from kerascut_core.errors import KerascutError

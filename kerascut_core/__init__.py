@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from kerascut_core._lazy import lazy_exports
+from kerascut_core._version import __version__
 from kerascut_core.errors import (
     ConfigError,
     CutError,
@@ -30,8 +31,6 @@ from kerascut_core.errors import (
 )
 from kerascut_core.sources import fetch, fingerprint, resolve_local
 from kerascut_core.surgery.spec import CutSpec
-
-__version__ = "0.1.0"
 
 if TYPE_CHECKING:  # the lazy names below, for type checkers and IDEs (tests/test_lazy_names.py)
     from kerascut_core.publishing.commit import commit_version

@@ -29,7 +29,7 @@ class KerascutError(Exception):
 
     ``exit_code`` is what the CLI exits with when this error reaches it.
     ``transient`` is True on an error worth retrying later as it is (throttling, a 5xx reply, a
-    reset or timed-out connection, a body cut short); task retries (``kerascut.tasks._common``)
+    reset or timed-out connection, a body cut short); task retries (``kerascut.tasks.common``)
     read it. The S3 layer sets it on the instance; every other error keeps False.
     """
 

@@ -12,6 +12,6 @@
 
 A task is a logger, retries and a timeout around one core call: the domain logic is in
 ``kerascut_core`` (the typed results are pydantic models of ``kerascut_core.publishing``).
-I/O tasks retry with exponential backoff on transient S3 errors only (``kerascut.tasks._common``);
+I/O tasks retry with exponential backoff on transient S3 errors only (``kerascut.tasks.common``);
 every task logs through ``get_run_logger()`` and passes URIs and typed models, never Keras models.
 """

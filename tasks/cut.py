@@ -28,7 +28,7 @@ from typing import Any
 
 from prefect import get_run_logger, task
 
-from kerascut.tasks._common import COMPUTE_TASK, KERAS_LOCK
+from kerascut.tasks.common import COMPUTE_TASK, KERAS_LOCK
 from kerascut_core.pipeline.candidate import Candidate, FetchedSource
 
 __all__ = ["cut_backbone"]

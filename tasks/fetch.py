@@ -24,7 +24,7 @@ from typing import Any
 
 from prefect import get_run_logger, task
 
-from kerascut.tasks._common import IO_TASK
+from kerascut.tasks.common import IO_TASK
 from kerascut_core.pipeline.candidate import FetchedSource
 
 __all__ = ["fetch_source"]

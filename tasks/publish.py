@@ -27,7 +27,7 @@ from typing import Any
 
 from prefect import get_run_logger, task
 
-from kerascut.tasks._common import IO_TASK
+from kerascut.tasks.common import IO_TASK
 from kerascut_core.pipeline.assemble import PublishResult
 from kerascut_core.pipeline.candidate import Candidate
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from prefect import get_run_logger, task
 
-from kerascut.tasks._common import IO_TASK
+from kerascut.tasks.common import IO_TASK
 from kerascut_core.publishing.retention import RetentionReport
 
 __all__ = ["apply_retention"]

@@ -28,7 +28,7 @@ from typing import Any
 from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 
-from kerascut.tasks._common import COMPUTE_TASK, KERAS_LOCK, artifact_key
+from kerascut.tasks.common import COMPUTE_TASK, KERAS_LOCK, artifact_key
 from kerascut_core.errors import DeviceError
 from kerascut_core.pipeline_names import GPU_POOL, VALIDATE_DEPLOYMENT
 

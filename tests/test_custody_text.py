@@ -21,7 +21,6 @@ from pathlib import Path
 
 import pytest
 
-from kerascut_core._text import for_html, for_markdown, for_terminal, inert_lines, printable
 from kerascut_core.errors import ConfigError, SourceError, StoreError
 from kerascut_core.publishing import (
     BackboneContract,
@@ -35,6 +34,7 @@ from kerascut_core.publishing import (
 from kerascut_core.publishing.layout import check_alias
 from kerascut_core.publishing.usage import allowed_preprocess_function
 from kerascut_core.stores import open_store
+from kerascut_core.text import for_html, for_markdown, for_terminal, inert_lines, printable
 from tests.store_attack_world import local_tree, manifest_body
 
 OSC = "\x1b]0;pwned\x07"  # sets the terminal's title

@@ -35,7 +35,7 @@ DOCTESTED = (
     "kerascut_core.artifacts",
     "kerascut_core.installed",
     "kerascut_core._names",
-    "kerascut_core._text",
+    "kerascut_core.text",
     "kerascut_core.config",
     "kerascut_core.config._fields",
     "kerascut_core.config.backbone",

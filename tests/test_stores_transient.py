@@ -2,7 +2,7 @@
 
 A real S3 API server (moto's standalone server) sits behind the fault proxy, which answers
 every request with the fault asked for (``rate=1.0``); nothing in boto3 is patched. Task
-retries (``kerascut.tasks._common.is_transient``) read the flag, so the two must agree.
+retries (``kerascut.tasks.common.is_transient``) read the flag, so the two must agree.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ def _raised(action) -> KerascutError:
 
 def _agrees_with_task_retries(error: BaseException, expected: bool) -> None:
     pytest.importorskip("prefect")
-    from kerascut.tasks._common import is_transient
+    from kerascut.tasks.common import is_transient
 
     assert is_transient(error) is expected
 
@@ -153,8 +153,8 @@ def test_errors_default_to_not_transient_and_pass_through():
 
 def test_task_retries_use_the_one_transient_rule():
     pytest.importorskip("prefect")
-    from kerascut.tasks import _common
+    from kerascut.tasks import common
     from kerascut_core import transient
 
-    assert _common.is_transient is transient.is_transient
+    assert common.is_transient is transient.is_transient
     assert _s3.TRANSIENT_CODES is transient.TRANSIENT_CODES

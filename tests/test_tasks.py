@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 
-from kerascut.tasks._common import IO_TASK, artifact_key, is_transient
+from kerascut.tasks.common import IO_TASK, artifact_key, is_transient
 from kerascut_core.errors import IntegrityError, ObjectNotFoundError, StoreError
 
 

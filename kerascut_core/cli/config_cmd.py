@@ -14,11 +14,11 @@ from typing import Any
 
 import click
 
-from kerascut_core._text import printable
 from kerascut_core.cli._echo import echo
-from kerascut_core.cli._model_options import import_option, import_user_modules
+from kerascut_core.cli.options import import_option, import_user_modules
 from kerascut_core.config import KerascutConfig, config_json_schema, load_config
 from kerascut_core.errors import ConfigError, CutError, KerascutError, SourceError
+from kerascut_core.text import printable
 
 __all__ = ["register"]
 

@@ -7,9 +7,9 @@ from typing import Any, Literal
 
 import click
 
-from kerascut_core._text import printable
 from kerascut_core.cli._echo import echo
-from kerascut_core.cli._model_options import MODEL_HELP, load_source, model_options
+from kerascut_core.cli.options import MODEL_HELP, load_source, model_options
+from kerascut_core.text import printable
 
 __all__ = ["parse_ends", "register"]
 

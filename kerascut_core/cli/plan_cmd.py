@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING
 
 import click
 
-from kerascut_core._text import printable
 from kerascut_core.cli._echo import echo
+from kerascut_core.text import printable
 
 if TYPE_CHECKING:
     from kerascut_core.pipeline.plan import PlanEntry

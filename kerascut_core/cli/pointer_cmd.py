@@ -19,8 +19,8 @@ from collections.abc import Iterator
 import click
 
 from kerascut_core import events
-from kerascut_core._text import printable
 from kerascut_core.cli._echo import echo
+from kerascut_core.text import printable
 
 __all__ = ["register"]
 

@@ -24,10 +24,10 @@ from typing import Any
 import click
 
 from kerascut_core import durations
-from kerascut_core._text import printable
 from kerascut_core.cli._echo import echo
 from kerascut_core.config.backbone import FORMAT_NAMES
 from kerascut_core.errors import StoreError
+from kerascut_core.text import printable
 
 __all__ = ["parse_duration", "register"]
 

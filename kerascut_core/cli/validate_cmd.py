@@ -11,8 +11,8 @@ from __future__ import annotations
 import click
 
 from kerascut_core.cli._echo import echo
-from kerascut_core.cli._model_options import MODEL_HELP, model_options
 from kerascut_core.cli.cut_cmd import parse_ends
+from kerascut_core.cli.options import MODEL_HELP, model_options
 from kerascut_core.config.backbone import FORMAT_NAMES
 
 __all__ = ["register"]
@@ -94,8 +94,8 @@ def validate_command(
       kerascut validate ./mnv2/model.onnx --source keras.applications/MobileNetV2 --weights none \\
           --input-shape 96,96,3 --start block_3_expand_relu --end block_6_expand_relu
     """
-    from kerascut_core.cli._model_options import import_user_modules
     from kerascut_core.cli._progress import phase_bars
+    from kerascut_core.cli.options import import_user_modules
     from kerascut_core.surgery.spec import CutSpec
     from kerascut_core.validation import validate
 

@@ -171,7 +171,7 @@ def explain(store: Store, backbone: BackboneConfig, fresh: Freshness) -> list[Re
 
 
 def _differences(backbone: BackboneConfig, fresh: Freshness, manifest: Manifest) -> list[Reason]:
-    from kerascut_core import __version__
+    from kerascut_core._version import __version__
     from kerascut_core.sources import keras_version
 
     reasons = []

@@ -23,11 +23,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from kerascut_core._text import for_markdown, for_terminal
 from kerascut_core.publishing.layout import CARD, GRAPH
 from kerascut_core.publishing.manifest import Manifest
 from kerascut_core.sources.preprocessing import MODES
 from kerascut_core.stores import Store
+from kerascut_core.text import for_markdown, for_terminal
 from kerascut_core.uris import APPLICATIONS_PREFIX
 
 __all__ = ["card_subject", "model_card", "stage_card"]

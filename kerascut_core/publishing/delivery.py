@@ -25,11 +25,11 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import IO
 
-from kerascut_core._text import printable
 from kerascut_core.errors import KerascutError, StoreError
 from kerascut_core.publishing.layout import MANIFEST, MARKER
 from kerascut_core.safe_fs import describe_kind, make_dirs
 from kerascut_core.stores import TMP_PREFIX, Store
+from kerascut_core.text import printable
 
 __all__ = ["DeliveryError", "check_destination", "deliver"]
 

@@ -239,7 +239,7 @@ def keras_backend() -> str | None:
 def software_versions(backend: str | None = None) -> Software:
     """Installed versions, read from package metadata (nothing heavy is imported); ``backend``
     is the Keras backend the backbone was cut with (default: :func:`keras_backend`)."""
-    from kerascut_core import __version__
+    from kerascut_core._version import __version__
 
     return Software(
         kerascut=__version__,

@@ -162,7 +162,7 @@ def ensure_store_root(store: Store) -> None:
                 f"Cannot publish into {shown(store.root_uri)}: it holds the store {shown(below.root_uri)}, "
                 f"and stores do not nest. Publish to {shown(below.root_uri)} instead."
             )
-    from kerascut_core import __version__
+    from kerascut_core._version import __version__
 
     body = {
         "kerascut_store": True,

@@ -25,9 +25,9 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from kerascut_core._names import short_repr
-from kerascut_core._text import for_terminal
 from kerascut_core.errors import SourceError
 from kerascut_core.publishing.manifest import Manifest, OutputInfo, Preprocessing
+from kerascut_core.text import for_terminal
 
 __all__ = ["BackboneContract", "LoadedBackbone", "allowed_preprocess_function", "load_backbone_with_contract"]
 

@@ -96,7 +96,7 @@ def backbone_version(
 
         keras_version = installed_keras()
     if kerascut_version is None:
-        from kerascut_core import __version__ as kerascut_version
+        from kerascut_core._version import __version__ as kerascut_version
     return compute_version(
         _identity(fingerprint, backbone.formats),
         backbone.cut_spec(),

@@ -17,7 +17,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
 
-from kerascut_core._text import for_markdown, for_terminal
+from kerascut_core.text import for_markdown, for_terminal
 
 __all__ = [
     "DeviceInfo",

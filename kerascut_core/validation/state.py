@@ -67,7 +67,7 @@ class Run:
             setattr(self.timings, phase, getattr(self.timings, phase) + time.perf_counter() - started)
 
     def report(self, **fields: Any) -> ValidationReport:
-        import kerascut_core
+        from kerascut_core._version import __version__
 
         failures = list(self.failures)
         if not self.outputs and not failures:
@@ -87,6 +87,6 @@ class Run:
             formats=self.formats,
             throughput=self.throughput,
             timings=self.timings,
-            kerascut_version=kerascut_core.__version__,
+            kerascut_version=__version__,
             **fields,
         )
