@@ -36,6 +36,7 @@ from kerascut.flows._deadline import Deadline
 from kerascut_core import events
 from kerascut_core.errors import KerascutError
 from kerascut_core.pipeline_names import prepare_limit_name
+from kerascut_core.text import one_line
 
 __all__ = ["POLL_INTERVAL_S", "prepare_remote"]
 
@@ -81,7 +82,7 @@ def prepare_remote(deployment: str, parameters: dict[str, Any], *, deadline: Dea
                        announce=True, store=parameters["store"])
     if not state.is_completed():
         retry = " The next refresh prepares it again." if state.is_crashed() else ""
-        detail = " ".join((state.message or "no message").split())
+        detail = one_line(state.message or "no message", None)
         return _failed(name, version, f"{where} ended {state.type.value}: {detail}.{retry}",
                        announce=not state.is_failed(), store=parameters["store"])
     return _outcome(parameters, run)

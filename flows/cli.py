@@ -25,6 +25,7 @@ from kerascut_core.cli.options import import_option, import_user_modules
 from kerascut_core.config import load_config
 from kerascut_core.errors import KerascutError
 from kerascut_core.pipeline_names import CPU_POOL, GPU_POOL
+from kerascut_core.text import one_line
 
 __all__ = ["deploy_command", "run_command"]
 
@@ -203,7 +204,7 @@ def _state_error(state: Any) -> str:
     except BaseException as raised:
         exc = raised
     if isinstance(exc, BaseException):
-        return " ".join(str(exc).split()) or type(exc).__name__
+        return one_line(str(exc), None) or type(exc).__name__
     return state.message or f"the refresh ended {state.type.value}"
 
 

@@ -49,6 +49,7 @@ from kerascut_core.errors import KerascutError
 from kerascut_core.pipeline_names import PREPARE_FLOW
 from kerascut_core.publishing.listing import manifest_uri as manifest_uri_of
 from kerascut_core.sources.imports import import_modules
+from kerascut_core.text import one_line
 
 __all__ = ["artifact_key", "prepare_backbone"]
 
@@ -176,10 +177,7 @@ def _name_of(backbone: Any) -> str:
 def failure_message(exc: BaseException) -> str:
     """The one-line reason of a failure: the refresh's row and the ``kerascut.backbone.failed``
     event give the same text (a kerascut error's message, any other prefixed with its type)."""
-    text = str(exc) or type(exc).__name__
-    if not isinstance(exc, KerascutError):
-        text = f"{type(exc).__name__}: {text}"
-    return " ".join(text.split())
+    return one_line(exc, None) or type(exc).__name__
 
 
 def _validate(

@@ -47,6 +47,7 @@ from kerascut_core.errors import KerascutError
 from kerascut_core.pipeline.freshness import Freshness
 from kerascut_core.pipeline_names import REFRESH_FLOW
 from kerascut_core.sources.imports import import_modules
+from kerascut_core.text import one_line
 
 __all__ = ["SUMMARY_ARTIFACT_KEY", "RefreshFailed", "refresh_backbones"]
 
@@ -262,7 +263,7 @@ def _state_message(state: Any) -> str:
         exc = raised
     if isinstance(exc, BaseException):
         return failure_message(exc)
-    return " ".join((state.message or state.type.value).split())
+    return one_line(state.message or state.type.value, None)
 
 
 def _publish_summary(rows: list[dict[str, Any]], cfg: KerascutConfig, seconds: float) -> None:

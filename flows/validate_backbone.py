@@ -31,6 +31,7 @@ from kerascut_core.config import BackboneConfig, ValidationSettings
 from kerascut_core.errors import KerascutError
 from kerascut_core.pipeline_names import VALIDATE_FLOW
 from kerascut_core.sources.imports import import_modules
+from kerascut_core.text import one_line
 
 __all__ = ["CandidateRejected", "validate_backbone"]
 
@@ -89,7 +90,7 @@ def summarize(report: dict[str, Any]) -> str:
     reason = report.get("reason") or report.get("failure") or report.get("message")
     if not report.get("passed"):
         if failures:
-            shown = "; ".join(" ".join(str(f).split()) for f in failures[:2])
+            shown = "; ".join(one_line(str(f), None) for f in failures[:2])
             more = f" (and {len(failures) - 2} more)" if len(failures) > 2 else ""
             parts.append(f"failed checks: {shown}{more}")
         elif reason:

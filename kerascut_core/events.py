@@ -51,6 +51,8 @@ import warnings
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from kerascut_core.text import one_line
+
 __all__ = [
     "ENTRY_POINT_GROUP",
     "FAILED",
@@ -87,11 +89,6 @@ class EventWarning(UserWarning):
     """An event could not be handed to an emitter (the operation itself went on)."""
 
 
-def _one_line(text: object, limit: int = 300) -> str:
-    line = " ".join(str(text).split())
-    return line if len(line) <= limit else line[: limit - 3] + "..."
-
-
 def _warn(message: str) -> None:
     warnings.warn(message, EventWarning, stacklevel=3)
 
@@ -123,7 +120,7 @@ def _entry_point_emitters() -> list[Emitter]:
                     raise TypeError(f"{type(loaded).__name__} is not callable")
             except Exception as exc:
                 _warn(f"Events: could not load the emitter {ep.value!r} ({ENTRY_POINT_GROUP} entry point): "
-                      f"{type(exc).__name__}: {_one_line(exc)}. Reinstall the package that provides it.")
+                      f"{one_line(exc, 300)}. Reinstall the package that provides it.")
                 continue
             found.append(loaded)
         _discovered = found
@@ -137,7 +134,7 @@ def _is_active(emitter: Emitter) -> bool:
     try:
         return bool(check())
     except Exception as exc:
-        _warn(f"Events: the emitter {_label(emitter)} could not tell whether it is active: {_one_line(exc)}.")
+        _warn(f"Events: the emitter {_label(emitter)} could not tell whether it is active: {one_line(exc, 300)}.")
         return False
 
 
@@ -191,7 +188,7 @@ def _deliver(emitters: list[Emitter], event: dict[str, Any]) -> int:
             emitter(event)
         except Exception as exc:
             _warn(f"Could not send the event {event.get('event')} ({_label(emitter)}): "
-                  f"{type(exc).__name__}: {_one_line(exc)}.")
+                  f"{one_line(exc, 300)}.")
         else:
             taken += 1
     return taken
@@ -207,7 +204,7 @@ def flush(timeout: float = 10.0) -> None:
         try:
             method(timeout)
         except Exception as exc:
-            _warn(f"Could not deliver the pending events ({_label(emitter)}): {type(exc).__name__}: {_one_line(exc)}.")
+            _warn(f"Could not deliver the pending events ({_label(emitter)}): {type(exc).__name__}: {one_line(exc, 300)}.")
 
 
 def _store_uri(store: Any) -> str:
@@ -243,7 +240,7 @@ def backbone_published(store: Any, manifest: Any, *, manifest_uri: str) -> int:
                    "model_sha256": _model_sha256(manifest)}
         event = make_event(PUBLISHED, _store_uri(store), name, payload, {"kerascut.version": version})
     except Exception as exc:
-        _warn(f"Could not build the event {PUBLISHED}: {type(exc).__name__}: {_one_line(exc)}.")
+        _warn(f"Could not build the event {PUBLISHED}: {type(exc).__name__}: {one_line(exc, 300)}.")
         return 0
     return _deliver(emitters, event)
 
@@ -272,7 +269,7 @@ def backbone_promoted(
         labels = {"kerascut.version": version, "kerascut.pointer": pointer, **({"kerascut.alias": alias} if alias else {})}
         event = make_event(PROMOTED, _store_uri(store), name, payload, labels)
     except Exception as exc:
-        _warn(f"Could not build the event {PROMOTED}: {type(exc).__name__}: {_one_line(exc)}.")
+        _warn(f"Could not build the event {PROMOTED}: {type(exc).__name__}: {one_line(exc, 300)}.")
         return 0
     return _deliver(emitters, event)
 
@@ -286,9 +283,9 @@ def backbone_failed(store: Any, name: str, *, version: str | None = None, reason
         if not emitters:
             return 0
         payload = {"version": version, "manifest_uri": None, "model_sha256": None,
-                   "reason": _one_line(reason, _REASON_MAX)}
+                   "reason": one_line(str(reason), _REASON_MAX)}
         event = make_event(FAILED, _store_uri(store), name, payload, {"kerascut.version": version} if version else None)
     except Exception as exc:
-        _warn(f"Could not build the event {FAILED}: {type(exc).__name__}: {_one_line(exc)}.")
+        _warn(f"Could not build the event {FAILED}: {type(exc).__name__}: {one_line(exc, 300)}.")
         return 0
     return _deliver(emitters, event)

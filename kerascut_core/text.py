@@ -13,6 +13,9 @@ or raw HTML. So every command's output and the card pass such text through one o
   constructs backslash-escaped and the HTML-active ones written as entities.
 - :func:`for_html`: :func:`for_terminal`, then HTML-escaped (quotes included).
 
+And :func:`one_line`, the one way a message (an exception's text, a runtime's complaint) becomes
+the single line kerascut's errors are made of: whitespace folded, bounded, typed.
+
 A 10 MB value costs ``limit`` characters, not its size: it is cut *before* it is escaped.
 (Values inside error messages go through :func:`kerascut_core._names.short_repr`.)
 
@@ -26,6 +29,8 @@ A 10 MB value costs ``limit`` characters, not its size: it is cut *before* it is
     403
     >>> for_markdown("[click](https://e.x) <b>")
     '\\\\[click\\\\](https://e.x) &lt;b&gt;'
+    >>> one_line(ValueError("bad\\n   value")), one_line("x " * 300, 10)
+    ('ValueError: bad value', 'x x x x...')
     >>> for_html("<img src=x onerror='a()'>")
     '&lt;img src=x onerror=&#x27;a()&#x27;&gt;'
 """
@@ -36,7 +41,7 @@ import html
 import unicodedata
 from typing import Any
 
-__all__ = ["for_html", "for_markdown", "for_terminal", "inert_lines", "printable"]
+__all__ = ["for_html", "for_markdown", "for_terminal", "inert_lines", "one_line", "printable"]
 
 # Categories never written raw: controls, format characters (bidi, zero-width, BOM),
 # surrogates, line and paragraph separators.
@@ -96,3 +101,20 @@ def for_markdown(value: Any, limit: int | None = 400) -> str:
 def for_html(value: Any, limit: int | None = 400) -> str:
     """``value`` as inert HTML text or attribute value: :func:`for_terminal`, then HTML-escaped."""
     return html.escape(for_terminal(value, limit), quote=True)
+
+
+def one_line(value: object, limit: int | None = 400) -> str:
+    """``value`` as one line of a message: whitespace folded, cut to ``limit`` with ``...``.
+
+    An exception that kerascut did not raise on purpose (not a ``KerascutError``) is prefixed
+    with its type (``ValueError: ...``), since its text alone often does not say what failed;
+    an exception with no text is its type. ``limit=None`` keeps the whole line.
+    """
+    from kerascut_core.errors import KerascutError
+
+    text = " ".join(str(value).split())
+    if isinstance(value, BaseException) and not isinstance(value, KerascutError):
+        text = f"{type(value).__name__}: {text}" if text else type(value).__name__
+    if limit is not None and len(text) > limit:
+        text = text[: max(0, limit - 3)] + "..."
+    return text

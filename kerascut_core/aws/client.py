@@ -23,6 +23,7 @@ from kerascut_core.errors import (
     PreconditionFailedError,
     StoreError,
 )
+from kerascut_core.text import one_line
 from kerascut_core.transient import TRANSIENT_CODES, is_transient_fault, is_transient_reply
 
 __all__ = [
@@ -167,7 +168,7 @@ def map_error(exc: BaseException, uri: str, action: str = "access") -> Exception
         error = StoreError(f"Cannot {action} {uri}: connection to S3 failed after retries ({type(exc).__name__}). Retry later.")
         return _transient(error) if is_transient_fault(exc) else error
     code = _code(exc)
-    message = " ".join(str((getattr(exc, "response", None) or {}).get("Error", {}).get("Message", "")).split())
+    message = one_line(str((getattr(exc, "response", None) or {}).get("Error", {}).get("Message", "")), None)
     if code in {"NoSuchBucket"}:
         return StoreError(f"Cannot {action} {uri}: the bucket does not exist. Create it or fix the bucket name.")
     if is_not_found(exc):
@@ -190,7 +191,7 @@ def map_error(exc: BaseException, uri: str, action: str = "access") -> Exception
         error = StoreError(f"Cannot {action} {uri}: {code}: {message}")
         return _transient(error) if is_transient_reply(getattr(exc, "response", None)) else error
     # anything else (s3transfer's RetriesExceededError after bodies kept ending short, ...)
-    detail = " ".join(str(exc).split())[:300]
+    detail = one_line(str(exc), 300)
     error = StoreError(f"Cannot {action} {uri}: {type(exc).__name__}: {detail}. Retry; check the network or endpoint.")
     return _transient(error) if is_transient_fault(exc) else error
 

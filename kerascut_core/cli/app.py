@@ -22,6 +22,7 @@ import click
 
 from kerascut_core.cli._echo import echo
 from kerascut_core.errors import KerascutError
+from kerascut_core.text import one_line
 
 __all__ = ["COMMAND_ENTRY_POINTS", "app", "main"]
 
@@ -82,7 +83,7 @@ def _load_command(name: str, ep: Any) -> click.Command:
         if not isinstance(command, click.Command):
             raise TypeError(f"{ep.value} is a {type(command).__name__}, not a click command")
     except Exception as exc:
-        reason = f"{type(exc).__name__}: {_one_line(exc)}".rstrip(".")
+        reason = one_line(exc, None).rstrip(".")
     else:
         if command.name != name:  # `kerascut NAME` must run and show as NAME
             command = _renamed(command, name)
@@ -136,10 +137,6 @@ for _module in _COMMAND_MODULES:
     importlib.import_module(_module).register(app)
 
 
-def _one_line(text: object) -> str:
-    return " ".join(str(text).split())
-
-
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI and return its exit code (the console script exits with it)."""
     args = list(sys.argv[1:] if argv is None else argv)
@@ -155,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
         result = app.main(args=args, prog_name="kerascut", standalone_mode=False)
     except click.UsageError as exc:
         path = exc.ctx.command_path if exc.ctx else "kerascut"
-        echo(f"error: {_one_line(exc.format_message())} (see '{path} --help')", err=True)
+        echo(f"error: {one_line(exc.format_message(), None)} (see '{path} --help')", err=True)
         return 2
     except click.exceptions.Exit as exc:
         return exc.exit_code
@@ -163,18 +160,18 @@ def main(argv: list[str] | None = None) -> int:
         echo("error: aborted", err=True)
         return 130
     except click.ClickException as exc:
-        echo(f"error: {_one_line(exc.format_message())}", err=True)
+        echo(f"error: {one_line(exc.format_message(), None)}", err=True)
         return exc.exit_code
     except KerascutError as exc:
         if debug:
             raise
-        echo(f"error: {_one_line(exc)}", err=True)
+        echo(f"error: {one_line(exc, None)}", err=True)
         return exc.exit_code
     except Exception as exc:  # anything unexpected still gets one line, unless --debug
         if debug:
             raise
         echo(
-            f"error: {type(exc).__name__}: {_one_line(exc)} (rerun with --debug for the traceback)",
+            f"error: {one_line(exc, None)} (rerun with --debug for the traceback)",
             err=True,
         )
         return 1

@@ -20,7 +20,7 @@ import click
 
 from kerascut_core import events
 from kerascut_core.cli._echo import echo
-from kerascut_core.text import printable
+from kerascut_core.text import one_line, printable
 
 __all__ = ["register"]
 
@@ -95,7 +95,7 @@ def _event_warnings() -> Iterator[None]:
         shown: set[str] = set()
         for w in recorded:
             if issubclass(w.category, events.EventWarning):
-                line = printable(" ".join(str(w.message).split()), 300)
+                line = printable(one_line(str(w.message), None), 300)
                 if line not in shown:
                     shown.add(line)
                     echo(f"warning: {line}", err=True)

@@ -42,6 +42,7 @@ from kerascut_core.publishing.listing import read_manifest
 from kerascut_core.publishing.manifest import Manifest
 from kerascut_core.publishing.versioning import backbone_version, major_minor
 from kerascut_core.stores import Store, open_store
+from kerascut_core.text import one_line
 from kerascut_core.uris import APPLICATIONS_PREFIX
 
 __all__ = [
@@ -142,7 +143,7 @@ def _plan_one(store: Store, backbone: BackboneConfig) -> PlanEntry:
         else:
             status, reasons = "stale", explain(store, backbone, fresh)
     except Exception as exc:  # the refresh fails this backbone alone; so does the plan
-        return PlanEntry(name=backbone.name, status="error", message=_one_line(exc))
+        return PlanEntry(name=backbone.name, status="error", message=one_line(exc, None))
     return PlanEntry(
         name=backbone.name,
         status=status,
@@ -161,7 +162,7 @@ def explain(store: Store, backbone: BackboneConfig, fresh: Freshness) -> list[Re
     try:
         manifest = read_manifest(store, backbone.name, fresh.latest, check=False)
     except (KerascutError, ValueError) as exc:
-        return [Reason(what=UNREADABLE, before=fresh.latest, after=clip(_one_line(exc), 300))]
+        return [Reason(what=UNREADABLE, before=fresh.latest, after=one_line(exc, 300))]
     reasons = _differences(backbone, fresh, manifest)
     recorded = _recorded_version(backbone, manifest)
     if recorded != manifest.version or not reasons:
@@ -257,8 +258,3 @@ def _short(fp: str) -> str:
         if fp.startswith(prefix):
             return fp[: len(prefix) + 12]
     return clip(fp, 120)
-
-
-def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return text if isinstance(exc, KerascutError) else f"{type(exc).__name__}: {text}"

@@ -25,6 +25,7 @@ from typing import Any
 
 from kerascut_core._names import did_you_mean
 from kerascut_core.errors import SourceError
+from kerascut_core.text import one_line
 from kerascut_core.uris import APPLICATIONS_PREFIX
 
 __all__ = ["application_names", "load_application"]
@@ -76,7 +77,7 @@ def load_application(
                 return build(**kwargs)
         return build(**kwargs)
     except Exception as exc:
-        detail = " ".join(str(exc).split())[:300]
+        detail = one_line(str(exc), 300)
         hint = ""
         if kind == "imagenet":
             hint = (" If the weights cannot be downloaded here, pass weights='none' or a local "

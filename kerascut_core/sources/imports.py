@@ -28,6 +28,7 @@ import traceback
 from collections.abc import Iterable, Sequence
 
 from kerascut_core.errors import SourceError
+from kerascut_core.text import one_line
 
 __all__ = ["MODULE_NAME_PATTERN", "check_module_name", "import_modules"]
 
@@ -117,8 +118,7 @@ def _import_one(name: str, *, searched: list[str]) -> None:
 
 
 def _cause(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    return f"{type(exc).__name__}: {text[:300]}" if text else type(exc).__name__
+    return f"{type(exc).__name__}: {one_line(str(exc), 300)}" if str(exc).strip() else type(exc).__name__
 
 
 def _location(exc: BaseException) -> str:

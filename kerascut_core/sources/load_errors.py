@@ -18,6 +18,7 @@ import sys
 import zipfile
 
 from kerascut_core.sources.archive import _RESAVE
+from kerascut_core.text import one_line
 
 __all__ = ["describe_cause", "describe_load_error", "innermost", "known_load_error", "missing_class"]
 
@@ -168,11 +169,9 @@ def describe_load_error(shown: str, exc: BaseException) -> str:
 
 def describe_cause(exc: BaseException, limit: int = 300) -> str:
     """``Type: message`` of ``exc``'s root cause on one line, the message cut at ``limit``."""
-    text = " ".join(str(exc).split())
     cause = innermost(exc)
-    if cause is not exc:
-        text = " ".join(str(cause).split()) or text
-    return f"{type(cause).__name__}: {text[:limit]}"
+    text = one_line(str(cause), limit) if cause is not exc else ""
+    return f"{type(cause).__name__}: {text or one_line(str(exc), limit)}"
 
 
 def known_load_error(shown: str, exc: BaseException) -> str | None:
@@ -180,7 +179,7 @@ def known_load_error(shown: str, exc: BaseException) -> str | None:
     HDF5 file, a refused Lambda, a custom class that is not registered), else ``None``."""
     import json
 
-    text = " ".join(str(exc).split())
+    text = one_line(str(exc), None)
     if isinstance(exc, zipfile.BadZipFile):
         return f"Cannot load {shown!r}: the archive is corrupt ({text}). {_RESAVE}."
     if isinstance(exc, json.JSONDecodeError):

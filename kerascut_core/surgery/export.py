@@ -29,6 +29,7 @@ from typing import Any
 from kerascut_core.artifacts import GRAPH, LITERT, MODEL, ONNX, SAVED_MODEL
 from kerascut_core.errors import CutError
 from kerascut_core.surgery.backends import require_export
+from kerascut_core.text import one_line
 
 __all__ = [
     "export_litert", "export_onnx", "export_saved_model", "output_names", "require_exporters", "save_candidate",
@@ -233,9 +234,7 @@ def _check_reloads(
         )
     except Exception as exc:
         cause = innermost(exc)
-        text = " ".join(str(cause).split())
-        if len(text) > 400:
-            text = text[:400] + "..."
+        text = one_line(str(cause), 403)
         missing = missing_class(exc)
         if missing is not None:
             fix = (f"import the module that registers {missing[0]!r} first "

@@ -14,16 +14,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from kerascut_core.errors import KerascutError
+from kerascut_core.text import one_line
 
 __all__ = ["one_line", "shape_text"]
-
-
-def one_line(exc: BaseException | str) -> str:
-    text = " ".join(str(exc).split())
-    if isinstance(exc, BaseException) and not isinstance(exc, KerascutError):
-        text = f"{type(exc).__name__}: {text}"
-    return text[:400]
 
 
 def shape_text(shape: Iterable[int | None]) -> str:
