@@ -21,6 +21,7 @@ from kerascut_core.errors import (
     KerascutError,
     ObjectNotFoundError,
     PreconditionFailedError,
+    SourceError,
     StoreError,
 )
 from kerascut_core.text import one_line
@@ -34,6 +35,7 @@ __all__ = [
     "check_bucket",
     "clear_clients",
     "client",
+    "head_source",
     "is_not_found",
     "map_error",
     "transfer_config",
@@ -194,6 +196,26 @@ def map_error(exc: BaseException, uri: str, action: str = "access") -> Exception
     detail = one_line(str(exc), 300)
     error = StoreError(f"Cannot {action} {uri}: {type(exc).__name__}: {detail}. Retry; check the network or endpoint.")
     return _transient(error) if is_transient_fault(exc) else error
+
+
+def head_source(bucket: str, key: str, action: str) -> dict[str, Any]:
+    """The HEAD of the source object ``s3://bucket/key``, or one line saying why there is none.
+
+    A missing object is told apart from a missing bucket (a 404 on the object alone cannot say
+    which) and the error names the fix, including the trailing ``/`` of a directory source.
+    ``action`` is the verb of the message (``fetch``, ``fingerprint``).
+    """
+    uri = f"s3://{bucket}/{key}"
+    try:
+        return dict(client().head_object(Bucket=bucket, Key=key))
+    except Exception as exc:
+        if is_not_found(exc):
+            check_bucket(bucket, action)
+            raise SourceError(
+                f"Cannot {action} {uri}: no such object. Check the key (S3 keys are "
+                "case-sensitive); a directory source (a keras-hub preset) ends in '/'."
+            ) from exc
+        raise map_error(exc, uri, action) from exc
 
 
 def check_bucket(bucket: str, action: str, endpoint_url: str | None = None) -> None:

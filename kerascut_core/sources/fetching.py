@@ -124,16 +124,7 @@ def _fetch_s3(
 ) -> CachedFile:
     uri = f"s3://{bucket}/{key}"
     client = _s3.client()
-    try:
-        head = client.head_object(Bucket=bucket, Key=key)
-    except Exception as exc:
-        if _s3.is_not_found(exc):
-            _s3.check_bucket(bucket, "fetch")
-            raise SourceError(
-                f"Cannot fetch {uri}: no such object. Check the key (S3 keys are "
-                "case-sensitive); a directory source (a keras-hub preset) ends in '/'."
-            ) from exc
-        raise _s3.map_error(exc, uri, "fetch") from exc
+    head = _s3.head_source(bucket, key, "fetch")
     etag = str(head.get("ETag", "")).strip('"')
     size = int(head.get("ContentLength", 0))
     version = head.get("VersionId")

@@ -130,18 +130,7 @@ def _shape(shape: Sequence[int | None] | None) -> str:
 
 def _s3_fingerprint(bucket: str, key: str) -> str:
     uri = f"s3://{bucket}/{key}"
-    client = _s3.client()
-    try:
-        head = client.head_object(Bucket=bucket, Key=key)
-    except Exception as exc:
-        mapped = _s3.map_error(exc, uri, "fingerprint")
-        if _s3.is_not_found(exc):
-            _s3.check_bucket(bucket, "fingerprint")
-            raise SourceError(
-                f"Cannot fingerprint {uri}: no such object. Check the key (S3 keys are "
-                "case-sensitive); a directory source (a keras-hub preset) ends in '/'."
-            ) from exc
-        raise mapped from exc
+    head = _s3.head_source(bucket, key, "fingerprint")
     version = head.get("VersionId")
     if version and version != "null":
         return f"{uri}?versionId={version}"
