@@ -71,6 +71,7 @@ DOCTESTED = (
     "kerascut_core.validation.device",
     "kerascut_core.validation.locations",
     "kerascut_core.validation.messages",
+    "kerascut_core.validation.options",
     "kerascut_core.validation.report",
     "kerascut_core.validation.runtimes",
     "kerascut_core.validation.runtimes_onnx",

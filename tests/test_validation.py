@@ -331,7 +331,7 @@ def test_require_gpu_on_cpu_fails_before_any_model_is_loaded(monkeypatch):
     assert time.perf_counter() - started < 5.0
     assert loads == []
     message = str(info.value)
-    assert "kerascut-gpu" in message and "validate-backbone/gpu" in message
+    assert "GPU worker" in message and "require_gpu=False" in message
     assert message.startswith("Expected a GPU") and "\n" not in message
 
 
@@ -396,3 +396,18 @@ def test_unnamed_weights_match_after_reload(tmp_path):
     report = validate(path, source, spec, samples=2, batch_size=2)
     assert report.passed, report.failures
     assert report.weights.variables_kept > 0 and not report.weights.unmatched
+
+
+def test_validate_takes_the_config_s_settings_object_and_keyword_overrides(monkeypatch):
+    """A refresh passes its ValidationSettings whole; keywords still win; unknown names are one line."""
+    from kerascut_core.config import ValidationSettings
+
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    with pytest.raises(kc.DeviceError):  # require_gpu from the settings object, checked first
+        kc.validate("s3://nowhere/c.keras", "keras.applications/ResNet50", {"end": "conv4_block6_out"},
+                    ValidationSettings(require_gpu=True))
+    with pytest.raises(kc.DeviceError):  # ... from a dict, with an override on top
+        kc.validate("s3://nowhere/c.keras", "keras.applications/ResNet50", {"end": "conv4_block6_out"},
+                    {"require_gpu": False}, require_gpu=True)
+    with pytest.raises(kc.ValidationError, match=r"Received 'sampels'.*samples"):
+        kc.validate("s3://nowhere/c.keras", "keras.applications/ResNet50", {"end": "x"}, sampels=4)

@@ -74,17 +74,10 @@ def validate_staged(
         candidate_uri,
         source,
         spec.cut_spec(),
-        samples=options.samples,
-        batch_size=options.batch_size,
-        atol=options.atol,
-        rtol=options.rtol,
-        seed=options.seed,
-        require_gpu=options.require_gpu,
-        data=options.data,
+        options,
         formats=tuple(spec.formats),
         source_options=source_options,
         allow_unsafe=spec.allow_unsafe,
-        sample_dim=options.sample_dim,
         imports=imports,
     )
     keras.backend.clear_session()

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
+from kerascut_core.config.settings import ValidationSettings
 from kerascut_core.errors import ValidationError
 from kerascut_core.surgery.spec import CutSpec
 from kerascut_core.validation import device as _device
@@ -30,6 +31,7 @@ from kerascut_core.validation.formats import (
 from kerascut_core.validation.forward import forward_fn, probe_model, run_batched
 from kerascut_core.validation.inputs import random_inputs
 from kerascut_core.validation.locations import local_candidate
+from kerascut_core.validation.options import resolve_settings
 from kerascut_core.validation.report import ThroughputRow, ValidationReport
 from kerascut_core.validation.sample_data import load_data
 from kerascut_core.validation.sizes import DEFAULT_DIM, fitting_dim, forward_failure, free_dims
@@ -49,23 +51,17 @@ def validate(
     candidate: str | os.PathLike[str],
     source_model: Any,
     cut_spec: CutSpec | dict[str, Any] | None,
+    settings: ValidationSettings | Mapping[str, Any] | None = None,
     *,
-    samples: int = 8,
-    batch_size: int = 8,
-    atol: float = 0.0,
-    rtol: float = 0.0,
-    seed: int = 0,
-    require_gpu: bool = False,
-    data: str | os.PathLike[str] | None = None,
     formats: Sequence[str] = ("keras",),
     saved_model: str | os.PathLike[str] | None = None,
     source_options: dict[str, Any] | None = None,
     jit_compile: bool = False,
     allow_unsafe: bool = False,
     progress: Callable[[str, int, int], None] | None = None,
-    sample_dim: int | None = None,
     custom_objects: Mapping[str, Any] | None = None,
     imports: Iterable[str] | None = None,
+    **overrides: Any,
 ) -> ValidationReport:
     """Check a saved candidate against the source sub-graph it was cut from.
 
@@ -78,6 +74,8 @@ def validate(
             :func:`kerascut_core.sources.load_model` (options in ``source_options``).
         cut_spec: a :class:`~kerascut_core.surgery.spec.CutSpec` or a dict of the config's cut fields
             (``start``, ``end``, ``drop_first``, ``extra_inputs``).
+        settings: a :class:`~kerascut_core.config.ValidationSettings` (the config's), or a dict
+            of its fields; the fields below may also be given as keywords, which win.
         samples: how many inputs to run (rows of ``data`` when given).
         batch_size: the batch size of every forward pass.
         atol, rtol: tolerance, elementwise ``|candidate - source| <= atol + rtol * |source|``.
@@ -123,6 +121,9 @@ def validate(
     from kerascut_core.sources.imports import import_modules
 
     started = time.perf_counter()
+    options = resolve_settings(settings, overrides)
+    samples, batch_size, seed, data = options.samples, options.batch_size, options.seed, options.data
+    atol, rtol, require_gpu, sample_dim = options.atol, options.rtol, options.require_gpu, options.sample_dim
     spec = CutSpec.from_dict(cut_spec)
     formats = _check_arguments(samples, batch_size, atol, rtol, formats)
     _check_backend(formats)
