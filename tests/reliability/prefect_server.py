@@ -26,6 +26,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+from tests.reliability.lifeline import lifeline_command
+
 __all__ = ["Processes", "free_port", "start_server"]
 
 REPO = Path(__file__).resolve().parents[2]
@@ -50,7 +52,8 @@ class Processes:
 
     def start(self, name: str, args: list[str], env: dict[str, str]) -> subprocess.Popen:
         log = open(self.logs / f"{name}.log", "wb")  # noqa: SIM115 - closed with the process
-        proc = subprocess.Popen(args, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(lifeline_command(args), cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True)
         self.procs.append((name, proc))
         return proc
 

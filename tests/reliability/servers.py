@@ -3,9 +3,9 @@
 ``moto_server()`` starts ``python -m moto.server`` on 127.0.0.1 and a free port (another try
 on a new port if it does not come up), logs to a temporary file (never an undrained pipe; the
 log's tail is in the error when it fails), waits until it answers, and kills its whole process
-group at the end. The server runs under ``timeout -s KILL <lifetime>`` in a session of its own,
-so it goes away after ``lifetime`` seconds even when the process that started it dies without
-cleaning up::
+group at the end. The server runs under :mod:`tests.reliability.lifeline` in a session of its
+own, so it dies with the process that started it even when that one is killed, and after
+``lifetime`` seconds in any case::
 
     with moto_server(lifetime=600) as url:          # a block
         ...
@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -35,7 +34,11 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
+from tests.reliability.lifeline import lifeline_command
+
 __all__ = ["TEST_CREDENTIALS", "MotoServer", "free_port", "moto_server", "s3_env", "s3_environment"]
+
+_REPO = Path(__file__).resolve().parents[2]
 
 TEST_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
                     "AWS_DEFAULT_REGION": "us-east-1"}
@@ -64,13 +67,11 @@ class MotoServer:
         last_error = ""
         for _ in range(self.tries):
             port = free_port()
-            cmd = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
-            limiter = shutil.which("timeout")
-            if limiter:
-                cmd = [limiter, "-s", "KILL", str(int(self.lifetime)), *cmd]
+            cmd = lifeline_command([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                                   self.lifetime)
             self._log = tempfile.TemporaryFile()  # noqa: SIM115 - closed by stop()
             self._proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True,
-                                          env={**os.environ, **(self.env or {})})
+                                          env={**os.environ, **(self.env or {})}, cwd=_REPO)
             self.url = f"http://127.0.0.1:{port}"
             if self._wait_ready():
                 return self.url
@@ -97,11 +98,15 @@ class MotoServer:
     def stop(self) -> None:
         proc, self._proc = self._proc, None
         if proc is not None:
-            # the server runs under `timeout` in its own session: kill the whole group, or the
-            # server outlives a killed `timeout` (which cannot forward SIGKILL)
+            # the lifeline stops the server's own group on SIGTERM; SIGKILL the rest after that
             with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
+                os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=10)
         log, self._log = self._log, None
         if log is not None:
             log.close()
