@@ -37,7 +37,7 @@ def test_a_killed_test_process_takes_its_moto_server_with_it():
         assert servers, "the server is running"
         os.kill(starter.pid, signal.SIGKILL)
         starter.wait(10)
-        gone, alive = psutil.wait_procs(servers, timeout=10)
+        _gone, alive = psutil.wait_procs(servers, timeout=10)
         assert alive == [], f"still running after its starter was killed: {[p.pid for p in alive]}"
     finally:
         if starter.poll() is None:
