@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 import multiprocessing
 import os
@@ -31,8 +32,8 @@ from kerascut_core.publishing import (
     update_latest,
     verify_version,
 )
-from kerascut_core.publishing.manifest import Manifest
 from kerascut_core.publishing.history import read_history
+from kerascut_core.publishing.manifest import Manifest
 
 
 @pytest.fixture(params=["local", "s3", "s3-versioned"])
@@ -205,7 +206,7 @@ def test_latest_race_loses_no_update(store, tmp_path):
     entries = read_history(store, "mnv2")[0]  # every move is recorded in the pointer history
     assert len(entries) == 24 and all(e.pointer == "latest" for e in entries)
     assert latest["version"] == entries[-1].to
-    assert all(a.to == b.from_ for a, b in zip(entries, entries[1:]))  # one chain: no move lost
+    assert all(a.to == b.from_ for a, b in itertools.pairwise(entries))  # one chain: no move lost
 
 
 def test_latest_refuses_an_uncommitted_version(store, tmp_path):
