@@ -108,8 +108,12 @@ def test_a_crash_midway_leaves_only_what_plain_gc_removes(five, monkeypatch):
     monkeypatch.setattr(type(store), "delete", real_delete)
     assert "a" not in committed(store)  # not committed any more: never listed or served
     assert store.exists("mnv2/a/model.keras")
-    gc(store, older_than=0)
-    assert not store.list("mnv2/a")
+    # "a" is a version named by hand through the API, not a content address: once its claim is
+    # gone gc cannot tell its leftovers from a person's directory, so it reports them and leaves
+    # them (tests/test_custody_gc.py shows gc removing the leftovers of a real, hex version)
+    report = gc(store, older_than=0)
+    assert any(s.startswith(store.uri("mnv2/a") + " (not a directory kerascut creates") for s in report.skipped)
+    assert store.list("mnv2/a") == ["mnv2/a/model.keras"]
     assert committed(store) == ["e", "c", "d", "b"]
 
 
@@ -167,7 +171,7 @@ def test_a_version_holding_a_link_is_left(tmp_path):
 
 def test_cli_keep_last_dry_run_then_real_run(five, tmp_path):
     store = five
-    store.put_bytes("mnv2/zz/model.keras", b"uncommitted leftover")
+    store.put_bytes("mnv2/ffffffffffffffff/model.keras", b"uncommitted leftover")
     before = listing(store)
     dry = kerascut("gc", store.root_uri, "--keep-last", "2", "--older-than", "0", "--dry-run", "--json")
     assert dry.returncode == 0, dry.stderr
@@ -178,7 +182,7 @@ def test_cli_keep_last_dry_run_then_real_run(five, tmp_path):
     assert out.returncode == 0, out.stderr
     assert "removed" in out.stdout and "retention: removed 1 versions" in out.stderr
     gone = {store.key_of(u) for u in plan["retention"]["removed"] + plan["removed"]}
-    assert before - listing(store) == gone and "mnv2/zz/model.keras" in gone
+    assert before - listing(store) == gone and "mnv2/ffffffffffffffff/model.keras" in gone
     assert committed(store) == ["e", "c", "d", "b"]
     assert "--keep-last" in one_line_error(kerascut("gc", store.root_uri, "--keep-last", "0"))
     without = kerascut("gc", store.root_uri, "--older-than", "0", "--json")  # plain gc removes no committed version

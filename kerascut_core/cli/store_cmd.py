@@ -270,7 +270,8 @@ def gc_cmd(store: str, older_than: str, keep_last: int | None, dry_run: bool, as
             "removed": retained.removed, "kept": retained.kept, "skipped": retained.skipped,
         }
         echo(json.dumps({"dry_run": dry_run, "removed": report.removed, "aborted_uploads": report.aborted_uploads,
-                               "kept": report.kept, "skipped": report.skipped, "retention": retention}, indent=2))
+                               "kept": report.kept, "skipped": report.skipped, "recoverable": report.recoverable,
+                               "retention": retention}, indent=2))
         return
     verb = "would remove" if dry_run else "removed"
     if retained is not None:
@@ -281,6 +282,8 @@ def gc_cmd(store: str, older_than: str, keep_last: int | None, dry_run: bool, as
                    f"the newest {retained.keep_last} of each backbone; kept {len(retained.kept)} older versions that a "
                    "pointer names.", err=True)
     _warn([f"skipped {item}" for item in report.skipped])
+    for item in report.recoverable:  # the whole restore command, on one line
+        echo(f"warning: recoverable {printable(item, 1000)}", err=True)
     for item in report.removed:
         echo(f"{verb} {printable(item, 1000)}")
     for item in report.aborted_uploads:

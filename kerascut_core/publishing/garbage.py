@@ -10,7 +10,11 @@ What gc may remove, and nothing else (see ``commit.py`` for the protocol that le
 * ``.staging/<name>/<version>/<run_id>/...``: staged candidates of runs that are not live;
 * ``<name>/<version>/...`` with no ``manifest.json``: a commit that died before its manifest,
   in a directory that is a backbone of this store (it has ``latest.json``, a committed version
-  or staging entries);
+  or staging entries), and only when ``<version>`` is a name the protocol creates: 16 lowercase
+  hex digits (the content address every pipeline version has), or a name that has its own
+  staging entry ``.staging/<name>/<version>/`` (a version named by hand through the API).
+  Any other directory under a backbone (``notes/``, ``eval-results/run1/``, an uppercase hex
+  name) is a person's, whatever its age: it is reported in ``GcReport.skipped`` and left;
 * multipart uploads never completed, for keys of those two kinds;
 * ``.kerascut-tmp-*`` files of a local store (a writer killed between write and rename).
 
@@ -19,9 +23,15 @@ What gc never removes, however it is pointed: anything under a directory holding
 any ``latest.json``, anything under a backbone's ``aliases/`` or ``history/`` (the pointers and
 their history; those two names are reserved, no version is ever called that, see
 :mod:`kerascut_core.publishing.layout`), anything of another store nested inside (a directory with its own marker),
-anything outside the store prefix, and anything reached through a link. A path that is not a
-store root is refused before anything is listed (:func:`require_store_root`). An entry it
-cannot parse is skipped and reported in ``GcReport.skipped``, never fatal.
+anything outside the store prefix, and anything reached through a link. On a versioned S3
+bucket, a version directory whose ``manifest.json`` has any noncurrent object version (it was
+committed once, and its manifest was deleted: a delete marker) is *recoverable*: none of its
+objects is touched and ``GcReport.recoverable`` gives the command that restores the manifest.
+A path that is not a store root is refused before anything is listed
+(:func:`require_store_root`). An entry it cannot parse (a claim that is not JSON, too deep, or
+whose ``expires_at`` is not a finite number) is skipped and reported in ``GcReport.skipped``,
+never fatal; such a claim is removed only once it is provably stale
+(:func:`~kerascut_core.publishing.claim.claim_is_stale`).
 
 ``dry_run=True`` computes the same plan and deletes nothing: the list it returns is exactly
 what a real run with the same arguments deletes, when nothing changes in between.
@@ -35,9 +45,18 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from kerascut_core.errors import StoreError
-from kerascut_core.publishing.claim import claim_is_stale
-from kerascut_core.publishing.layout import CLAIM, LATEST, MANIFEST, MARKER, RESERVED, STAGING
+from kerascut_core.errors import ObjectNotFoundError, StoreError
+from kerascut_core.publishing.claim import claim_is_stale, read_claim
+from kerascut_core.publishing.layout import (
+    CLAIM,
+    LATEST,
+    MANIFEST,
+    MARKER,
+    RESERVED,
+    STAGING,
+    looks_like_version,
+)
+from kerascut_core.publishing.recovery import recoverable_manifest
 from kerascut_core.publishing.root import require_store_root
 from kerascut_core.stores import ObjectInfo, Store
 from kerascut_core.uris import check_name
@@ -55,6 +74,7 @@ class GcReport:
     aborted_uploads: list[str] = field(default_factory=list)
     kept: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    recoverable: list[str] = field(default_factory=list)
     dry_run: bool = False
 
 
@@ -128,10 +148,13 @@ def gc(store: Store, older_than: float | dt.timedelta = dt.timedelta(hours=24), 
         parts = obj.key.split("/")
         if len(parts) == 4 and parts[3] == CLAIM and _valid_segments(parts[1], parts[2]):
             try:
-                claim: Any = store.read_json(obj.key)
-            except StoreError:
+                claim: Any = read_claim(store, obj.key)
+            except ObjectNotFoundError:
+                continue  # released meanwhile
+            except StoreError as exc:
                 claim = None
-            if claim_is_stale(claim):
+                report.skipped.append(f"{store.uri(obj.key)} ({' '.join(str(exc).split())[:300]})")
+            if claim_is_stale(claim, obj.last_modified):
                 if obj.last_modified < cutoff:
                     plan.append(obj.key)
             else:
@@ -157,6 +180,12 @@ def gc(store: Store, older_than: float | dt.timedelta = dt.timedelta(hours=24), 
     backbones = {k.split("/")[0] for k in keys if k.count("/") == 1 and k.endswith(f"/{LATEST}")}
     backbones |= {k.split("/")[0] for k in keys if k.count("/") == 2 and k.endswith(f"/{MANIFEST}")}
     backbones |= staged_names
+    staged_versions = {"/".join(o.key.split("/")[1:3]) for o in staging if o.key.count("/") >= 3}
+
+    def protocol_dir(version_dir: str) -> bool:
+        """Whether the protocol creates this directory name (see the module docstring)."""
+        return looks_like_version(version_dir.split("/")[1]) or version_dir in staged_versions
+
     by_version: dict[str, list[ObjectInfo]] = {}
     for obj in scan.objects:
         parts = obj.key.split("/")
@@ -172,8 +201,18 @@ def gc(store: Store, older_than: float | dt.timedelta = dt.timedelta(hours=24), 
             continue  # committed (or holding a store): never touched
         if any(_under(o.key, protected) for o in objects):
             continue
+        if not protocol_dir(version_dir):
+            report.skipped.append(f"{store.uri(version_dir)} (not a directory kerascut creates: a version is 16 "
+                                  "lowercase hex digits; left as it is)")
+            continue
         if version_dir in live_versions or not old(objects):
             report.kept.append(store.uri(version_dir))
+            continue
+        restore = recoverable_manifest(store, f"{version_dir}/{MANIFEST}")
+        if restore is not None:
+            report.recoverable.append(f"{store.uri(version_dir)} (committed once, its {MANIFEST} was deleted; "
+                                      f"restore it with `{restore}`)")
+            protected.add(version_dir)
             continue
         plan.extend(o.key for o in objects)
 
@@ -185,6 +224,7 @@ def gc(store: Store, older_than: float | dt.timedelta = dt.timedelta(hours=24), 
             parts = key.split("/")
             ours = (parts[0] == STAGING and len(parts) >= 4) or (
                 len(parts) >= 3 and parts[0] in backbones and parts[1] not in RESERVED
+                and protocol_dir("/".join(parts[:2]))
             )
             if not ours or _under(key, protected) or not _valid_segments(*[p for p in parts[:2] if p != STAGING]):
                 continue

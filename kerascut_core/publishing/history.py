@@ -14,8 +14,14 @@ a chain (each ``from`` is the ``to`` before it) however many writers race. The e
 taken in the attempt that wins, after the previous move was read, so the order of the ids is the
 order the moves were applied (on one clock). The entry is also kept in the pointer
 (``last_move``) and written to the history right after the pointer: a writer that dies in
-between leaves it in the pointer, and the next move of that pointer (or :func:`read_history`)
-puts it back, so no move goes unrecorded.
+between leaves it in the pointer, where :func:`read_history` shows it until the next move.
+
+An entry is written only from what the move itself knows (the pointer, the version it replaced,
+the one it names now, this actor and time), never copied from the pointer file it replaces: a
+pointer is an ordinary object a person can edit, so a ``last_move`` or an inline ``history`` in
+it is not evidence of a move and never becomes a create-only history entry. The cost: the entry
+of a writer that died between its two writes is not persisted by the next move; the next
+entry's ``from`` still names the version that writer moved to, so the chain shows the move.
 
 Every move emits ``kerascut.backbone.promoted`` (:mod:`kerascut_core.events`), which never fails
 the move.
@@ -227,18 +233,15 @@ def move_pointer(
     stored = store.update_json(key, fn)
     if not applied:
         return stored, None
-    seen, entry = applied[0]
+    _, entry = applied[0]
     _announce(store, name, entry)
     try:
-        previous = _last_move(seen)
-        if previous is not None:
-            _write_entry(store, name, previous)  # a writer that died before writing its entry
         _write_entry(store, name, entry)
     except StoreError as exc:
         raise StoreError(
             f"Moved {name}@{pointer} to {entry.to}, but could not write its history entry {entry.id} "
-            f"({' '.join(str(exc).split())[:300]}). The entry is kept in the pointer and is written by the "
-            "next move; rerun to write it now."
+            f"({' '.join(str(exc).split())[:300]}). The entry is kept in the pointer's last_move until the "
+            "next move; check the store and move the pointer again to record it."
         ) from None
     return stored, entry
 
@@ -286,6 +289,9 @@ def read_history(store: Store, name: str) -> tuple[list[HistoryEntry], list[str]
             continue
         except StoreError as exc:
             problems.append(str(exc))
+            continue
+        except (ValueError, RecursionError, TypeError) as exc:  # a parse the store did not bound
+            problems.append(f"Cannot read {store.uri(key)}: not a pointer kerascut writes ({type(exc).__name__}).")
             continue
         if pending is not None and pending.id not in entries:
             entries[pending.id] = pending

@@ -3,10 +3,13 @@
 ``<name>/latest.json`` and ``<name>/aliases/<alias>.json`` (keys in
 :mod:`kerascut_core.publishing.layout`) are the only mutable objects of a backbone. Each names a
 committed, validated version (``version``, ``manifest``, ``updated_at``, ``previous``; latest.json
-also ``pinned`` and a short ``history``). They move with a conditional read-modify-write (rule 6
-of the protocol in :mod:`kerascut_core.publishing.commit`): concurrent writers retry on a lost
-precondition, so no update is lost, and every move appends one entry to the backbone's pointer
-history (:func:`kerascut_core.publishing.history.move_pointer`). :func:`promote` pins
+also ``pinned``). They move with a conditional read-modify-write (rule 6 of the protocol in
+:mod:`kerascut_core.publishing.commit`): concurrent writers retry on a lost precondition, so no
+update is lost, and every move appends one entry to the backbone's pointer history
+(:func:`kerascut_core.publishing.history.move_pointer`), the one record of moves (an inline
+``history`` list in an older ``latest.json`` is read, never carried forward). Every move holds
+the claim of the version it moves onto, so it excludes retention removing that version
+(:mod:`kerascut_core.publishing.exclusion`): a pointer is never left on a deleted version. :func:`promote` pins
 ``latest``, so a scheduled refresh never undoes a person's rollback; aliases are moved by
 :func:`promote` only.
 
@@ -32,6 +35,7 @@ from kerascut_core.errors import (
     StoreError,
 )
 from kerascut_core.publishing._clock import iso
+from kerascut_core.publishing.exclusion import moving_onto
 from kerascut_core.publishing.history import move_pointer
 from kerascut_core.publishing.layout import (
     LATEST_ALIAS,
@@ -58,7 +62,8 @@ __all__ = [
     "update_latest",
 ]
 
-#: entries kept in ``latest.json``'s ``history``
+#: entries an older ``latest.json`` kept inline in ``history`` (read only; moves are recorded in
+#: ``<name>/history/``)
 HISTORY_LIMIT = 100
 
 
@@ -80,11 +85,23 @@ def _pointed(store: Store, name: str, key: str, data: Any, pointer: str) -> str:
         ) from None
 
 
+def _read_pointer(store: Store, name: str, key: str, pointer: str) -> Any:
+    """The parsed pointer object at ``key``; a parse the store did not bound (too deep, a huge
+    integer) is a one-line StoreError naming the file."""
+    try:
+        return store.read_json(key)
+    except (ValueError, RecursionError, TypeError) as exc:
+        fix = f"`kerascut promote {store.uri(name)} VERSION" + ("`" if pointer == LATEST_ALIAS else f" --alias {pointer}`")
+        raise StoreError(
+            f"Cannot read {store.uri(key)}: not a pointer kerascut writes ({type(exc).__name__}). Repair it with {fix}."
+        ) from None
+
+
 def read_latest(store: Store, name: str) -> str | None:
     """The version ``latest.json`` names, or ``None`` when nothing was published yet."""
     key = latest_key(name)
     try:
-        data = store.read_json(key)
+        data = _read_pointer(store, name, key, LATEST_ALIAS)
     except ObjectNotFoundError:
         return None
     return _pointed(store, name, key, data, LATEST_ALIAS)
@@ -97,7 +114,7 @@ def read_alias(store: Store, name: str, alias: str) -> str | None:
         return read_latest(store, name)
     key = alias_key(name, alias)
     try:
-        data = store.read_json(key)
+        data = _read_pointer(store, name, key, alias)
     except ObjectNotFoundError:
         return None
     return _pointed(store, name, key, data, alias)
@@ -120,7 +137,7 @@ def scan_aliases(store: Store, name: str) -> tuple[dict[str, str], list[str]]:
             problems.append(f"skipped {store.uri(obj.key)}: not an alias kerascut writes")
             continue
         try:
-            found[alias] = _pointed(store, name, obj.key, store.read_json(obj.key), alias)
+            found[alias] = _pointed(store, name, obj.key, _read_pointer(store, name, obj.key, alias), alias)
         except ObjectNotFoundError:
             continue  # removed meanwhile
         except StoreError as exc:
@@ -170,7 +187,11 @@ def update_latest(
 
     A ``latest`` pinned by :func:`promote` (a person rolled back or forward) is left alone by
     automatic updates: the returned dict then still names the pinned version (compare its
-    ``"version"`` with yours) and says ``"pinned": true``.
+    ``"version"`` with yours) and says ``"pinned": true``. A pin on a version that is no longer
+    committed (its manifest is gone) holds nothing: the update repairs it.
+
+    The move holds ``version``'s claim (:func:`~kerascut_core.publishing.exclusion.moving_onto`),
+    so retention cannot remove the version while the pointer moves onto it.
 
     Every move appends an entry to the pointer history (``reason`` goes into it); a no-op
     appends none.
@@ -183,24 +204,31 @@ def update_latest(
 
     def move(current: dict[str, Any] | None) -> dict[str, Any] | None:
         current = current or {}
-        if not promoted and current.get("version") == version:
+        held = current.get("version")
+        if not promoted and held == version:
             return None
-        if not promoted and current.get("pinned") and current.get("version"):
+        if not promoted and current.get("pinned") and isinstance(held, str) and _committed(store, name, held):
             return None  # a person chose this version; automation does not undo it
-        entry = {"version": version, "at": iso(), "run_id": run_id, "promoted": promoted}
-        kept = current.get("history")
-        history = [*(kept if isinstance(kept, list) else []), entry][-HISTORY_LIMIT:]
         return {
             "version": version,
             "manifest": manifest_ref(version),
-            "updated_at": entry["at"],
-            "previous": current.get("version"),
+            "updated_at": iso(),
+            "previous": held if isinstance(held, str) else None,
             "pinned": bool(promoted and pin),
-            "history": history,
+            "run_id": run_id,
         }
 
-    stored, _ = move_pointer(store, name, LATEST_ALIAS, latest_key(name), move, reason=reason)
+    with moving_onto(store, name, version, LATEST_ALIAS):
+        stored, _ = move_pointer(store, name, LATEST_ALIAS, latest_key(name), move, reason=reason)
     return stored
+
+
+def _committed(store: Store, name: str, version: str) -> bool:
+    """Whether ``version`` still has a manifest (a name that is no version is not committed)."""
+    try:
+        return store.exists(manifest_key(name, check_name(version, "version")))
+    except StoreError:
+        return True  # cannot tell (a link, an unreadable entry): keep the person's pin
 
 
 def _move_alias(store: Store, name: str, alias: str, version: str, reason: str | None) -> dict[str, Any]:
@@ -215,7 +243,8 @@ def _move_alias(store: Store, name: str, alias: str, version: str, reason: str |
             "previous": previous if isinstance(previous, str) else None,
         }
 
-    stored, _ = move_pointer(store, name, alias, alias_key(name, alias), move, reason=reason)
+    with moving_onto(store, name, version, alias):
+        stored, _ = move_pointer(store, name, alias, alias_key(name, alias), move, reason=reason)
     return stored
 
 
@@ -255,9 +284,4 @@ def promote(
         result = update_latest(store, name, version, promoted=True, pin=pin, reason=reason)
     else:
         result = _move_alias(store, name, pointer, version, reason)
-    if not store.exists(manifest_key(name, version)):  # removed by retention while we promoted
-        raise IntegrityError(
-            f"Promoted {name}@{pointer} to {version}, but that version was removed meanwhile (retention ran at the "
-            f"same time). Promote another version: `kerascut ls {store.root_uri} {name}` lists them."
-        )
     return result

@@ -6,12 +6,18 @@
 
 The one place where committed versions are deleted, and only when asked (``kerascut gc STORE
 --keep-last N``, or ``retention: {keep_last: N}`` in the config, applied after each publish).
-Per backbone, versions are ordered by their manifest's ``created_at``; a version is removed only
+Per backbone, versions are ordered by when the store says their ``manifest.json`` was written
+(its last-modified time: the S3 server's clock, or the local filesystem's), ties broken by
+version, never by the ``created_at`` a committer wrote: a worker whose clock runs ahead cannot
+make every later version look older than its own and delete it. A version is removed only
 when all of these hold:
 
 * it is not one of the newest ``keep_last``;
 * neither ``latest`` nor any alias names it (read when planning, and again under the claim
-  right before the manifest goes; a backbone whose pointers cannot be read loses nothing);
+  right before the manifest goes; a backbone whose pointers cannot be read loses nothing).
+  Pointer moves hold the claim of the version they move onto, so that second read and the
+  deletion exclude every move onto the version (the argument is in
+  :mod:`kerascut_core.publishing.exclusion`);
 * its manifest checks (:func:`~kerascut_core.publishing.listing.scan_versions`; a version whose
   manifest is corrupt or of another backbone is not a version kerascut published and is left);
 * its directory holds no link, special file or nested store.
@@ -28,9 +34,11 @@ run with the same arguments deletes, in order, when nothing changes in between.
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from kerascut_core._names import short_repr
 from kerascut_core.errors import PreconditionFailedError, StoreError
@@ -92,10 +100,40 @@ def _one_line(exc: Exception) -> str:
     return " ".join(str(exc).split())[:300]
 
 
+def _created(info: object) -> str:
+    """A listed version's ``created_at`` as a sortable string (only to order versions the store
+    stamped in the same second), ``""`` when the record does not carry it."""
+    try:
+        created = getattr(info, "created_at", None)
+    except Exception:  # a lightweight record without its manifest
+        return ""
+    return created.isoformat() if isinstance(created, dt.datetime) else ""
+
+
+def _store_order(store: Store, name: str, listed: Iterable[Any], report: RetentionReport) -> list[str]:
+    """The listed versions oldest first by their manifest's last-modified time as the store
+    reports it (S3 reports whole seconds: versions of one second are ordered by ``created_at``)."""
+    stamped = []
+    for info in listed:
+        version: str = info.version
+        created = _created(info)
+        key = manifest_key(name, version)
+        try:
+            head = store.head(key)
+        except StoreError as exc:
+            report.skipped.append(f"{store.uri(key)} ({_one_line(exc)}; its version is not removed)")
+            continue
+        if head is not None:  # removed meanwhile: nothing to order
+            stamped.append((head.last_modified, created, version))
+    return [version for _, _, version in sorted(stamped)]
+
+
 def _plan(store: Store, name: str, keep_last: int, report: RetentionReport) -> list[tuple[str, list[str]]]:
     """``[(version, keys)]`` to remove for ``name``, each ``keys`` with the manifest first."""
-    versions, problems = scan_versions(store, name)
+    listed, problems = scan_versions(store, name)
     report.skipped.extend(problems)
+    versions = _store_order(store, name, listed, report)
+    del listed  # only the names are kept: memory stays bounded by one manifest
     old = versions[: max(0, len(versions) - keep_last)]
     if not old:
         return []
@@ -106,12 +144,12 @@ def _plan(store: Store, name: str, keep_last: int, report: RetentionReport) -> l
                               f"{_one_line(exc)})")
         return []
     plan = []
-    for info in old:
-        where = store.uri(version_dir(name, info.version))
-        if info.version in pointed:
-            report.kept.append(f"{name}@{info.version} (named by {', '.join(pointed[info.version])})")
+    for version in old:
+        where = store.uri(version_dir(name, version))
+        if version in pointed:
+            report.kept.append(f"{name}@{version} (named by {', '.join(pointed[version])})")
             continue
-        scan = store.scan(version_dir(name, info.version))
+        scan = store.scan(version_dir(name, version))
         if scan.skipped:
             report.skipped.append(f"{where} (holds {scan.skipped[0][0]}: {scan.skipped[0][1]}; not removed)")
             continue
@@ -119,8 +157,8 @@ def _plan(store: Store, name: str, keep_last: int, report: RetentionReport) -> l
         if any(k.rsplit("/", 1)[-1] == MARKER for k in keys):
             report.skipped.append(f"{where} (holds another store; not removed)")
             continue
-        manifest = manifest_key(name, info.version)
-        plan.append((info.version, [manifest, *sorted(k for k in keys if k != manifest)]))
+        manifest = manifest_key(name, version)
+        plan.append((version, [manifest, *sorted(k for k in keys if k != manifest)]))
     return plan
 
 
