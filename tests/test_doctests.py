@@ -57,6 +57,7 @@ DOCTESTED = (
     "kerascut_core.sources.preprocessing",
     "kerascut_core.sources.presets",
     "kerascut_core.stores",
+    "kerascut_core.stores._json",
     "kerascut_core.stores.registry",
     "kerascut_core.surgery.backends",
     "kerascut_core.surgery.contract",
