@@ -62,6 +62,7 @@ DOCTESTED = (
     "kerascut_core.sources.presets",
     "kerascut_core.stores",
     "kerascut_core.aws.credentials",
+    "kerascut_core.stores._json",
     "kerascut_core.stores.registry",
     "kerascut_core.surgery.backends",
     "kerascut_core.surgery.contract",

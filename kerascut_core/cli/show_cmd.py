@@ -162,10 +162,18 @@ def show_cmd(ref: str, as_json: bool) -> None:
     from kerascut_core.publishing.pointers import read_latest, scan_aliases
 
     store, name, version, manifest = resolve(ref)
+    from kerascut_core.errors import ObjectNotFoundError, StoreError
+
     aliases, problems = scan_aliases(store, name)
+    latest: str | None = None
+    try:
+        latest = read_latest(store, name)
+    except ObjectNotFoundError:
+        pass
+    except StoreError as exc:  # a bad latest.json hides nothing else: the version is shown
+        problems.append(str(exc))
     for problem in problems:
         echo(f"warning: {printable(' '.join(problem.split()), 300)}", err=True)
-    latest = read_latest(store, name)
     if as_json:
         payload = show_payload(f"{store.root_uri}/{name}@{version}", manifest, latest=latest, aliases=aliases)
         echo(json.dumps(payload, indent=2))

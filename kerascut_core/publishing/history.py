@@ -40,7 +40,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import getpass
-import json
 import os
 import secrets
 import socket
@@ -62,7 +61,7 @@ from kerascut_core.publishing.layout import (
     latest_key,
     manifest_key,
 )
-from kerascut_core.stores import Store
+from kerascut_core.stores import Store, parse_json
 from kerascut_core.uris import check_name
 
 __all__ = [
@@ -248,11 +247,7 @@ def move_pointer(
 
 def _read_entry(store: Store, key: str) -> HistoryEntry:
     entry_id = key.rsplit("/", 1)[-1].removesuffix(".json")
-    data = store.get_bytes(key, max_bytes=_MAX_ENTRY_BYTES)
-    try:
-        parsed = json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise StoreError(f"Cannot parse {store.uri(key)}: not valid JSON. Restore it from a backup or delete it.") from None
+    parsed = parse_json(store.get_bytes(key, max_bytes=_MAX_ENTRY_BYTES), store.uri(key))
     try:
         return HistoryEntry.from_json(entry_id, parsed)
     except StoreError as exc:

@@ -14,14 +14,23 @@ import contextlib
 import datetime as dt
 import tempfile
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from pydantic import ValidationError
 
 from kerascut_core._names import short_repr as shown
 from kerascut_core.errors import IntegrityError, ObjectNotFoundError, StoreError
 from kerascut_core.publishing.layout import MANIFEST, manifest_key, version_dir
 from kerascut_core.publishing.manifest import Artifact, Manifest
-from kerascut_core.stores import MAX_JSON_BYTES, LocalStore, Store, open_store, sha256_file
+from kerascut_core.stores import (
+    MAX_JSON_BYTES,
+    LocalStore,
+    Store,
+    open_store,
+    parse_json,
+    sha256_file,
+)
 from kerascut_core.uris import check_name
 
 __all__ = [
@@ -38,16 +47,58 @@ __all__ = [
 
 @dataclass(frozen=True)
 class VersionInfo:
-    """A committed version, as listed."""
+    """A committed version, as listed: names, times and the few small fields ``ls`` prints.
+
+    Listings hold these, never manifests, so their memory is that of one manifest however many
+    versions a backbone has. ``last_modified`` is the store's time of ``manifest.json`` (S3's
+    server time, a local file's mtime): the commit order, which no committer's clock sets.
+    ``manifest`` reads the whole manifest again, when a caller needs it.
+    """
 
     name: str
     version: str
-    manifest: Manifest
+    created_at: dt.datetime
+    last_modified: dt.datetime
     latest: bool = False
+    passed: bool = True
+    max_abs_diff: float | None = None
+    source_uri: str = ""
+    size: int = 0
+    store: Store | None = field(default=None, repr=False, compare=False)
+
+    @classmethod
+    def of(cls, store: Store, manifest: Manifest, last_modified: dt.datetime, *, latest: bool = False) -> VersionInfo:
+        """The record of ``manifest`` (committed at ``last_modified``), keeping none of its large fields."""
+        return cls(
+            name=manifest.name,
+            version=manifest.version,
+            created_at=_aware(manifest.created_at),
+            last_modified=_aware(last_modified),
+            latest=latest,
+            passed=manifest.validation.passed,
+            max_abs_diff=manifest.validation.max_abs_diff,
+            source_uri=manifest.source.uri,
+            size=sum(a.bytes for a in manifest.artifacts),
+            store=store,
+        )
 
     @property
-    def created_at(self) -> dt.datetime:
-        return self.manifest.created_at
+    def manifest(self) -> Manifest:
+        """The version's manifest, read (and checked) from the store again."""
+        if self.store is None:
+            raise StoreError(f"Cannot read the manifest of {self.name}@{self.version}: this record has no store.")
+        return read_manifest(self.store, self.name, self.version)
+
+    @property
+    def order(self) -> tuple[dt.datetime, dt.datetime, str]:
+        """The sort key of listings: the store's commit time, then ``created_at`` (never later
+        than the store's time: a clock running ahead cannot win a tie), then the version."""
+        return (self.last_modified, min(self.created_at, self.last_modified), self.version)
+
+
+def _aware(value: dt.datetime) -> dt.datetime:
+    """``value`` with a time zone (a naive time in a manifest is UTC), so any two compare."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=dt.timezone.utc)
 
 
 def read_manifest(store: Store, name: str, version: str, *, check: bool = True) -> Manifest:
@@ -57,7 +108,9 @@ def read_manifest(store: Store, name: str, version: str, *, check: bool = True) 
     of its path, and its validation must have passed; otherwise :class:`IntegrityError` (a
     version directory copied from another backbone, or a manifest edited by hand, is never
     served). ``check=False`` skips those two checks (listings that report such versions).
-    Reads are bounded: a manifest over ``MAX_JSON_BYTES`` is refused unread.
+    Reads are bounded: a manifest over ``MAX_JSON_BYTES`` is refused unread, and one that nests
+    too deep, holds too many items, an integer too long or a non-finite number is refused before
+    pydantic sees it (:func:`kerascut_core.stores.parse_json`): one line, never a crash.
     """
     key = manifest_key(name, version)
     try:
@@ -67,10 +120,18 @@ def read_manifest(store: Store, name: str, version: str, *, check: bool = True) 
             f"Version {version!r} of {name!r} is not published in {store.root_uri} (no {MANIFEST}). "
             f"Run `kerascut ls {store.root_uri} {name}` to see the published versions."
         ) from None
+    parsed = parse_json(data, store.uri(key))
+    del data  # at most one copy of a large manifest at a time
     try:
-        manifest = Manifest.model_validate_json(data)
-    except ValueError as exc:
-        raise StoreError(f"Cannot read {store.uri(key)}: not a valid kerascut manifest ({type(exc).__name__}).") from None
+        manifest = Manifest.model_validate(parsed)
+    except ValidationError as exc:
+        errors = exc.errors()
+        field_ = ".".join(str(part) for part in errors[0]["loc"]) if errors else ""
+        why = errors[0]["msg"] if errors else type(exc).__name__
+        raise StoreError(
+            f"Cannot read {store.uri(key)}: not a valid kerascut manifest ({field_[:80] or 'the object'}: "
+            f"{why[:120]}). Restore it, or promote another version."
+        ) from None
     if check:
         if (manifest.name, manifest.version) != (name, version):
             raise IntegrityError(
@@ -105,10 +166,15 @@ def list_backbones(store: Store) -> list[str]:
 
 
 def scan_versions(store: Store, name: str) -> tuple[list[VersionInfo], list[str]]:
-    """Committed versions of ``name`` (oldest first), and one line per entry that was skipped.
+    """Committed versions of ``name`` in commit order (oldest first), and one line per entry skipped.
 
-    One bad entry (a corrupt manifest, a manifest of another backbone, a link) never hides the
-    others: it is reported in the second list and the listing goes on.
+    The order is the store's: the last-modified time of each ``manifest.json`` as the store
+    reports it (S3's server time, a local file's mtime), then ``created_at``, then the version;
+    a committer whose clock is wrong cannot move its version ahead of later ones. Manifests are
+    read and checked one at a time and only a small :class:`VersionInfo` of each is kept, so
+    memory stays that of one manifest. One bad entry (a corrupt manifest, a manifest of another
+    backbone, a link, a bad ``latest.json``) never hides the others: it is reported in the
+    second list and the listing goes on.
     """
     from kerascut_core.publishing.pointers import read_latest  # pointers reads manifests from here
 
@@ -131,8 +197,9 @@ def scan_versions(store: Store, name: str) -> tuple[list[VersionInfo], list[str]
             except StoreError as exc:
                 problems.append(str(exc))
                 continue
-            versions.append(VersionInfo(name, parts[1], manifest, latest=parts[1] == latest))
-    return sorted(versions, key=lambda v: (v.created_at, v.version)), problems
+            versions.append(VersionInfo.of(store, manifest, obj.last_modified, latest=parts[1] == latest))
+            del manifest  # only the record is kept
+    return sorted(versions, key=lambda v: v.order), problems
 
 
 def list_versions(store: Store, name: str) -> list[VersionInfo]:

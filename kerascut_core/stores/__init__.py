@@ -27,12 +27,14 @@ with ``..`` or an absolute key is refused. Every write is all-or-nothing:
   ``transient = True``, which task retries read.
 
 One module per backend (:mod:`.local`, :mod:`.s3`) on the interface of :mod:`.base`;
+:mod:`._json` parses every JSON object a store holds, defensively (:func:`parse_json`);
 :mod:`.registry` maps URI schemes to backends (:func:`register_store`, :func:`open_store`).
 """
 
 from __future__ import annotations
 
 from kerascut_core.aws.client import MULTIPART_CHUNKSIZE, MULTIPART_THRESHOLD
+from kerascut_core.stores._json import MAX_JSON_DEPTH, MAX_JSON_INT_DIGITS, parse_json
 from kerascut_core.stores.base import (
     MAX_JSON_BYTES,
     TMP_PREFIX,
@@ -55,6 +57,8 @@ from kerascut_core.stores.s3 import S3Store
 # (where the S3 code reads them at call time) or through the environment.
 __all__ = [
     "MAX_JSON_BYTES",
+    "MAX_JSON_DEPTH",
+    "MAX_JSON_INT_DIGITS",
     "MULTIPART_CHUNKSIZE",
     "MULTIPART_THRESHOLD",
     "TMP_PREFIX",
@@ -66,6 +70,7 @@ __all__ = [
     "Store",
     "StoreFactory",
     "open_store",
+    "parse_json",
     "register_store",
     "registered_schemes",
     "sha256_file",

@@ -30,6 +30,7 @@ from kerascut_core.errors import (
     PreconditionFailedError,
     StoreError,
 )
+from kerascut_core.stores._json import parse_json
 from kerascut_core.uris import check_key
 
 __all__ = [
@@ -281,7 +282,6 @@ def _local_uri(path: str) -> str:
 
 
 def _parse_json(data: bytes, where: str) -> Any:
-    try:
-        return json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise StoreError(f"Cannot parse {where}: not valid JSON ({exc.__class__.__name__}). Restore or delete it.") from None
+    """Every store JSON read goes through here: bounded depth, integer size and finite numbers
+    (:func:`kerascut_core.stores._json.parse_json`), one-line StoreErrors naming ``where``."""
+    return parse_json(data, where)
