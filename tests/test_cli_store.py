@@ -31,6 +31,8 @@ def one_line_error(out: subprocess.CompletedProcess) -> str:
 
 
 STORE_KINDS = ("local", "s3")
+#: an uncommitted version directory (gc removes only directories named like a version)
+V4 = "4444444444444444"
 
 
 @pytest.fixture
@@ -40,7 +42,7 @@ def published(store_uri, tmp_path):
     publish(store, tmp_path, version="v2", payload=b"two")
     update_latest(store, "mnv2", "v2")
     stage_candidate(store, "mnv2", "v3", {"model.keras": tmp_path / "cand-6f6e65.keras"})  # staged, not published
-    store.put_bytes("mnv2/v4/model.keras", b"uncommitted")
+    store.put_bytes(f"mnv2/{V4}/model.keras", b"uncommitted")  # a crashed commit's leftover
     return store
 
 
@@ -54,7 +56,7 @@ def test_ls_lists_only_committed_versions(published, store_uri):
     assert [r["latest"] for r in rows] == [False, True]
     assert all(r["problems"] == [] for r in rows)
     table = kerascut("ls", store_uri, "mnv2").stdout
-    assert "* v2" in table and "v3" not in table and "v4" not in table
+    assert "* v2" in table and "v3" not in table and V4 not in table
 
 
 def test_pull_writes_verified_files(published, store_uri, tmp_path):
@@ -79,7 +81,7 @@ def test_promote_rolls_back(published, store_uri):
     assert out.returncode == 0, out.stderr
     assert "latest is now v1 (was v2); pinned" in out.stdout
     assert read_latest(published, "mnv2") == "v1"
-    line = one_line_error(kerascut("promote", f"{store_uri}/mnv2", "v4"))  # uncommitted
+    line = one_line_error(kerascut("promote", f"{store_uri}/mnv2", V4))  # uncommitted
     assert "no such published version" in line
     assert read_latest(published, "mnv2") == "v1"
 
@@ -88,10 +90,10 @@ def test_gc_never_touches_committed_versions(published, store_uri):
     before = sorted(k for k in published.list("mnv2") if k.startswith(("mnv2/v1/", "mnv2/v2/", "mnv2/history/")) or k == "mnv2/latest.json")
     dry = kerascut("gc", store_uri, "--older-than", "0s", "--dry-run", "--json")
     assert dry.returncode == 0, dry.stderr
-    assert any("mnv2/v4/model.keras" in r for r in json.loads(dry.stdout)["removed"])
-    assert published.exists("mnv2/v4/model.keras")
+    assert any(f"mnv2/{V4}/model.keras" in r for r in json.loads(dry.stdout)["removed"])
+    assert published.exists(f"mnv2/{V4}/model.keras")
     recent = kerascut("gc", store_uri)  # default 24h: everything here is recent
-    assert recent.returncode == 0 and published.exists("mnv2/v4/model.keras")
+    assert recent.returncode == 0 and published.exists(f"mnv2/{V4}/model.keras")
     out = kerascut("gc", store_uri, "--older-than", "0")
     assert out.returncode == 0, out.stderr
     assert sorted(published.list("mnv2")) == before

@@ -136,7 +136,7 @@ def test_the_checker_sees_every_kind_of_import(tmp_path: Path, monkeypatch: pyte
     )
     tasks = tmp_path / "tasks"
     tasks.mkdir()
-    (tasks / "bad.py").write_text("from ..flows import cli\nfrom .. import flows\nfrom . import _common\n")
+    (tasks / "bad.py").write_text("from ..flows import cli\nfrom .. import flows\nfrom . import common\n")
     monkeypatch.setattr(f"{__name__}.ROOT", tmp_path)
     core_hits = {hit.split(": ", 1)[1] for hit in _violations(["kerascut_core"], CORE_FORBIDDEN)}
     assert core_hits == {
@@ -146,3 +146,243 @@ def test_the_checker_sees_every_kind_of_import(tmp_path: Path, monkeypatch: pyte
     }
     task_hits = {hit.split(": ", 1)[1] for hit in _violations(["tasks"], TASKS_FORBIDDEN)}
     assert task_hits == {"kerascut.flows", "kerascut.flows.cli"}
+
+
+# ---------------------------------------------------------------------------------------------
+# One way down: the layers of kerascut_core, no cycles, no private module used from outside.
+
+#: The layers of kerascut_core, bottom first. Each top-level unit (module or subpackage) is in
+#: exactly one; a module imports only from its own layer or below (same-layer imports must not
+#: form a cycle). ``kerascut_core/__init__`` is the facade over all of them.
+LAYERS: tuple[tuple[str, ...], ...] = (
+    # base: errors, URIs, names, text, file names, Keras compatibility, S3 client, events
+    ("errors", "uris", "_names", "text", "_lazy", "_version", "durations", "extras", "installed",
+     "artifacts", "keras_compat", "safe_fs", "transient", "aws", "events", "pipeline_names"),
+    ("stores", "surgery", "sources", "config"),
+    ("validation",),
+    ("publishing",),  # the store protocol and the consumer API
+    ("pipeline",),  # the steps the tasks wrap: the only place that combines all of the above
+    ("cli",),
+    ("__main__", "__init__"),
+)
+LAYER_OF = {unit: i for i, units in enumerate(LAYERS) for unit in units}
+
+
+def _core_modules() -> dict[str, Path]:
+    """Dotted module name -> file, for every module of kerascut_core (packages as their name)."""
+    found = {}
+    for path in _files("kerascut_core"):
+        parts = list(path.relative_to(ROOT).with_suffix("").parts)
+        if parts[-1] == "__init__" and len(parts) > 1:
+            parts = parts[:-1]
+        found[".".join(parts)] = path
+    return found
+
+
+def _runtime_imports(path: Path, modules: set[str], *, type_checking: bool) -> Iterator[tuple[int, str]]:
+    """``(line, module)`` of kerascut_core imported by ``path``, function-local ones included.
+
+    ``from pkg import mod`` counts as an import of ``pkg.mod`` alone (not of ``pkg``), the way
+    Python runs it when ``mod`` is a submodule. ``type_checking=False`` skips the bodies of
+    ``if TYPE_CHECKING:`` (they never run, so they cannot make an import cycle)."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    skipped: set[int] = set()
+    if not type_checking:
+        for node in ast.walk(tree):
+            if isinstance(node, ast.If) and getattr(node.test, "id", None) == "TYPE_CHECKING":
+                skipped.update(id(n) for stmt in node.body for n in ast.walk(stmt))
+    package = _package_of(path)
+    for node in ast.walk(tree):
+        if id(node) in skipped:
+            continue
+        if isinstance(node, ast.Import):
+            yield from ((node.lineno, alias.name) for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            module = _resolve(node, package)
+            subs = [f"{module}.{alias.name}" for alias in node.names if f"{module}.{alias.name}" in modules]
+            yield from ((node.lineno, sub) for sub in subs)
+            if len(subs) < len(node.names):
+                yield node.lineno, module
+        elif isinstance(node, ast.Call):
+            func = node.func
+            name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+            if name in ("import_module", "__import__") and node.args:
+                arg = node.args[0]
+                if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
+                    yield node.lineno, arg.value
+
+
+def _owner(name: str, modules: set[str]) -> str | None:
+    """The kerascut_core module ``name`` is (or is an attribute of), else None."""
+    while name:
+        if name in modules:
+            return name
+        name = name.rpartition(".")[0]
+    return None
+
+
+def _unit(module: str) -> str:
+    """The top-level unit of a kerascut_core module: ``kerascut_core.publishing.x`` -> ``publishing``."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else "__init__"
+
+
+def _edges(*, type_checking: bool) -> dict[str, set[tuple[str, int]]]:
+    modules = _core_modules()
+    names = set(modules)
+    edges: dict[str, set[tuple[str, int]]] = {}
+    for module, path in modules.items():
+        found = set()
+        for line, name in _runtime_imports(path, names, type_checking=type_checking):
+            target = _owner(name, names) if name.startswith("kerascut_core") else None
+            if target is not None and target != module:
+                found.add((target, line))
+        edges[module] = found
+    return edges
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components of more than one node (Tarjan, iterative)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found = []
+    counter = 0
+    for root in sorted(graph):
+        if root in index:
+            continue
+        work = [(root, iter(sorted(graph.get(root, ()))))]
+        index[root] = low[root] = counter
+        counter += 1
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            node, children = work[-1]
+            child = next(children, None)
+            if child is not None:
+                if child not in index:
+                    index[child] = low[child] = counter
+                    counter += 1
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(sorted(graph.get(child, ())))))
+                elif child in on_stack:
+                    low[node] = min(low[node], index[child])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[node])
+            if low[node] == index[node]:
+                component = []
+                while True:
+                    top = stack.pop()
+                    on_stack.discard(top)
+                    component.append(top)
+                    if top == node:
+                        break
+                if len(component) > 1:
+                    found.append(sorted(component))
+    return found
+
+
+def layer_violations() -> list[str]:
+    """Every import from a higher layer, with its file and line."""
+    found = []
+    for module, targets in _edges(type_checking=True).items():
+        here = LAYER_OF[_unit(module)]
+        for target, line in sorted(targets):
+            there = LAYER_OF[_unit(target)]
+            if there > here:
+                found.append(f"{module}:{line} imports {target} (layer {there} above {here})")
+    return found
+
+
+def _our_modules(folders: tuple[str, ...]) -> set[str]:
+    """Installed dotted names of every module and package in ``folders``."""
+    found = set()
+    for folder in folders:
+        for path in _files(folder):
+            package = _package_of(path)
+            found.add(package if path.name == "__init__.py" else f"{package}.{path.stem}")
+    return found
+
+
+def private_violations(folders: tuple[str, ...] = ("kerascut_core", "tasks", "flows")) -> list[str]:
+    """Imports of one of our ``_modules`` from outside the package that holds it (a private
+    *name* such as ``base._CHUNK`` is the module's own business, not this check's)."""
+    ours = _our_modules(("kerascut_core", "tasks", "flows"))
+    found = []
+    for folder in folders:
+        for path in _files(folder):
+            importer = _package_of(path)
+            for line, name in imported_names(path):
+                module = name
+                while module and module not in ours:
+                    module = module.rpartition(".")[0]
+                private = [i for i, part in enumerate(module.split(".")) if part.startswith("_") and not part.startswith("__")]
+                if module and private:
+                    home = ".".join(module.split(".")[: private[0]])
+                    if not (importer == home or importer.startswith(home + ".")):
+                        found.append(f"{path.relative_to(ROOT)}:{line}: {module} (private to {home})")
+    return sorted(set(found))
+
+
+def test_every_unit_of_the_core_has_a_layer() -> None:
+    units = {_unit(m) for m in _core_modules()}
+    assert units - set(LAYER_OF) == set(), "add each new module or subpackage to LAYERS"
+    assert set(LAYER_OF) - units == set(), "LAYERS names a unit that no longer exists"
+
+
+def test_no_import_from_a_higher_layer() -> None:
+    assert layer_violations() == []
+
+
+def test_no_import_cycle_between_modules() -> None:
+    graph = {m: {t for t, _ in targets} for m, targets in _edges(type_checking=False).items()}
+    assert _cycles(graph) == []
+
+
+def test_no_import_cycle_between_subpackages() -> None:
+    graph: dict[str, set[str]] = {}
+    for module, targets in _edges(type_checking=False).items():
+        for target, _ in targets:
+            if _unit(module) != _unit(target) and _unit(module) != "__init__":
+                graph.setdefault(_unit(module), set()).add(_unit(target))
+    assert _cycles(graph) == []
+
+
+def test_no_private_module_is_imported_from_outside_its_package() -> None:
+    assert private_violations() == []
+
+
+def test_publishing_keeps_the_pipeline_names_only_as_lazy_aliases() -> None:
+    """``kerascut_core.publishing`` still resolves the names that moved to ``pipeline``."""
+    import kerascut_core.pipeline as pipeline
+    import kerascut_core.publishing as publishing
+
+    for name, module in publishing._MOVED.items():
+        assert module.startswith("kerascut_core.pipeline.")
+        assert getattr(publishing, name) is getattr(pipeline, name)
+
+
+def test_the_layer_checks_catch_what_they_promise(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Planted modules: an upward import (function-local), a cycle, a private cross-package import."""
+    core = tmp_path / "kerascut_core"
+    for folder in ("stores", "publishing", "sources"):
+        (core / folder).mkdir(parents=True)
+        (core / folder / "__init__.py").write_text("")
+    (core / "__init__.py").write_text("")
+    (core / "errors.py").write_text("")
+    (core / "stores" / "_client.py").write_text("")
+    (core / "stores" / "a.py").write_text("def f():\n    from kerascut_core.publishing import b\n")
+    (core / "publishing" / "b.py").write_text("from kerascut_core.publishing import c\n")
+    (core / "publishing" / "c.py").write_text("def g():\n    import kerascut_core.publishing.b\n")
+    (core / "sources" / "d.py").write_text("from kerascut_core.stores import _client\n")
+    monkeypatch.setattr(f"{__name__}.ROOT", tmp_path)
+    assert [v.split(" imports ")[0] for v in layer_violations()] == ["kerascut_core.stores.a:2"]
+    graph = {m: {t for t, _ in targets} for m, targets in _edges(type_checking=False).items()}
+    assert _cycles(graph) == [["kerascut_core.publishing.b", "kerascut_core.publishing.c"]]
+    assert [v.split(": ", 1)[1] for v in private_violations(("kerascut_core",))] == [
+        "kerascut_core.stores._client (private to kerascut_core.stores)"
+    ]

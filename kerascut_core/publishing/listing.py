@@ -91,9 +91,12 @@ class VersionInfo:
 
     @property
     def order(self) -> tuple[dt.datetime, dt.datetime, str]:
-        """The sort key of listings: the store's commit time, then ``created_at`` (never later
-        than the store's time: a clock running ahead cannot win a tie), then the version."""
-        return (self.last_modified, min(self.created_at, self.last_modified), self.version)
+        """The sort key of listings: the store's commit time to the second (S3 reports whole
+        seconds), then ``created_at`` held inside that second (a committer's clock can order two
+        versions committed in the same second, never move one across seconds), then the version."""
+        second = self.last_modified.replace(microsecond=0)
+        within = min(max(self.created_at, second), second + dt.timedelta(microseconds=999_999))
+        return (second, within, self.version)
 
 
 def _aware(value: dt.datetime) -> dt.datetime:
@@ -176,7 +179,7 @@ def scan_versions(store: Store, name: str) -> tuple[list[VersionInfo], list[str]
     backbone, a link, a bad ``latest.json``) never hides the others: it is reported in the
     second list and the listing goes on.
     """
-    from kerascut_core.publishing.pointers import read_latest  # pointers reads manifests from here
+    from kerascut_core.publishing.pointer_files import read_latest
 
     try:
         latest = read_latest(store, name)

@@ -69,7 +69,7 @@ def has_marker(store: Store) -> bool:
 def _has_layout(store: Store) -> bool:
     """A store from before the marker: some ``<name>/latest.json`` naming a version whose
     manifest checks (a kerascut manifest of that name and version, validation passed)."""
-    from kerascut_core.publishing.pointers import read_latest  # pointers imports this module
+    from kerascut_core.publishing.pointer_files import read_latest
 
     try:
         dirs = store.list_dirs("")
