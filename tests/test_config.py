@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -57,7 +58,7 @@ def _base(**backbone: object) -> dict:
 def test_issue_example_loads_with_exact_field_names(tmp_path: Path) -> None:
     cfg = load_config(_write(tmp_path, ISSUE_EXAMPLE))
     assert cfg.store == "s3://team-backbones/prod"
-    assert cfg.cache_dir == "~/.cache/kerascut"
+    assert cfg.cache_dir == os.path.expanduser("~/.cache/kerascut")  # ~ and $VAR are expanded, never literal
     assert (cfg.schedule.cron, cfg.schedule.timezone) == ("0 3 * * 1", "UTC")
     assert cfg.validation.samples == 8 and cfg.validation.deployment is None
     (b,) = cfg.backbones

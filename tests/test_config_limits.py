@@ -7,6 +7,7 @@ comes fast: nothing here may take more than a second or two.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -257,7 +258,7 @@ def test_bad_uris_in_backbones(fields: dict, field: str, fragment: str) -> None:
 def test_good_uris_keep_working() -> None:
     cfg = parse_config({**_backbone(source="s3://bucket/models/m.keras"), "store": "s3://bucket/a/b/",
                         "cache_dir": "~/.cache/kerascut", "validation": {"data": "file:///srv/x.npz"}})
-    assert cfg.store == "s3://bucket/a/b/" and cfg.cache_dir == "~/.cache/kerascut"
+    assert cfg.store == "s3://bucket/a/b/" and cfg.cache_dir == os.path.expanduser("~/.cache/kerascut")
     assert parse_config({**_backbone(), "store": "file://localhost/srv/b"}).store == "file:///srv/b"
     assert parse_config({**_backbone(), "store": "file:///srv/b"}).store == "file:///srv/b"
     assert parse_config({**_backbone(), "cache_dir": "C:/cache"}).cache_dir == "C:/cache"

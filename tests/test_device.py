@@ -198,8 +198,8 @@ def test_the_report_names_the_backend_it_ran_on():
                          cuda_version="12.8", cudnn_version="9.10")
     assert line(jax_gpu) == "- device: GPU NVIDIA H200 (Keras backend jax 0.10.2, CUDA 12.8, cuDNN 9.10)"
     tf_cpu = DeviceInfo(kind="cpu", name="x86_64", backend="tensorflow", tensorflow_version="2.21.0")
-    assert line(tf_cpu) == "- device: CPU x86_64 (TensorFlow 2.21.0)"
-    assert line(DeviceInfo(kind="cpu", name="x86_64", tensorflow_version="2.21.0")) == "- device: CPU x86_64 (TensorFlow 2.21.0)"
+    assert line(tf_cpu) == "- device: CPU x86\\_64 (TensorFlow 2.21.0)"  # Markdown-escaped
+    assert line(DeviceInfo(kind="cpu", name="x86_64", tensorflow_version="2.21.0")) == "- device: CPU x86\\_64 (TensorFlow 2.21.0)"  # Markdown-escaped
 
 
 def test_build_info_of_the_running_backend():

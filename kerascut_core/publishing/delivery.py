@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import IO
 
 from kerascut_core.errors import KerascutError, StoreError
-from kerascut_core.publishing.layout import MANIFEST, MARKER
+from kerascut_core.publishing.layout import LATEST, MANIFEST, MARKER
 from kerascut_core.safe_fs import describe_kind, make_dirs
 from kerascut_core.stores import TMP_PREFIX, Store
 from kerascut_core.text import printable
@@ -128,7 +128,7 @@ def _store_holding(target: Path, source: Store) -> str | None:
             in_version = _VERSION_DIR.fullmatch(level.name) and os.path.lexists(level / MANIFEST)
             if in_version and _is_store(level.parent.parent):
                 return str(level.parent.parent)
-            if os.path.lexists(level / "latest.json") and _is_store(level.parent):
+            if os.path.lexists(level / LATEST) and _is_store(level.parent):
                 return str(level.parent)
     if os.path.isdir(real) and _is_store(real):
         return str(real)
