@@ -3,22 +3,19 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 
 import pytest
 
 from kerascut_core import open_store
 from kerascut_core.publishing import read_latest, stage_candidate, update_latest
+from tests.cli import kerascut as run_kerascut
 from tests.test_publish import publish
 
 
-def kerascut(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "kerascut_core", *args],
-        capture_output=True, text=True, timeout=120, env={**os.environ, **(env or {})},
-    )
+def kerascut(*args: str, env: dict[str, str] | None = None, process: bool = False):
+    """The CLI, in this process (tests/cli.py) unless ``process``."""
+    return run_kerascut(*args, env=env, timeout=120, process=process)
 
 
 def one_line_error(out: subprocess.CompletedProcess) -> str:

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 
 import keras
 import numpy as np
@@ -17,17 +15,15 @@ import pytest
 
 from kerascut_core.cli.app import main
 from kerascut_core.cli.cut_cmd import parse_ends
+from tests.cli import kerascut as run_kerascut
 from tests.fixtures import models
 from tests.fixtures.models import random_input, reference_activations
 
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
 
 
-def _run(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "kerascut_core", *args],
-        capture_output=True, text=True, timeout=300, env=ENV,
-    )
+def _run(*args: str, process: bool = False):
+    return run_kerascut(*args, env={"TF_CPP_MIN_LOG_LEVEL": "3"}, process=process)
 
 
 def _last_line(text: str) -> str:

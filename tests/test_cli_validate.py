@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 import kerascut_core as kc
+from tests.cli import kerascut as run_kerascut
 from tests.fixtures.models import BUILDERS
 
 PYRAMID = ["--start", "stem", "--end", "P2=block2_out", "--end", "P3=block3_out"]
@@ -25,11 +24,8 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return {"source": tmp / "source.keras", "good": tmp / "good.keras", "bad": tmp / "bad.keras"}
 
 
-def _cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "kerascut_core", "validate", *args],
-        capture_output=True, text=True, timeout=300,
-    )
+def _cli(*args: str, process: bool = False):
+    return run_kerascut("validate", *args, process=process)
 
 
 def test_passing_candidate_exits_0_with_the_table(files):

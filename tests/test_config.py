@@ -20,6 +20,7 @@ from kerascut_core.config import (
 )
 from kerascut_core.errors import ConfigError, KerascutError, StoreError
 from kerascut_core.uris import NAME_MAX_LENGTH, check_name
+from tests.cli import kerascut as run_kerascut
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -244,8 +245,8 @@ def test_prepare_deployment_default_and_config_check(tmp_path: Path) -> None:
     assert out.returncode == 0 and "fields ok" in out.stdout, out.stderr
 
 
-def _cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "kerascut_core", *args], cwd=cwd, capture_output=True, text=True)
+def _cli(*args: str, cwd: Path = ROOT, process: bool = False):
+    return run_kerascut(*args, cwd=cwd, process=process)
 
 
 def test_cli_config_schema_and_check_fields(tmp_path: Path) -> None:

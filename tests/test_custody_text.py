@@ -35,6 +35,7 @@ from kerascut_core.publishing.layout import check_alias
 from kerascut_core.publishing.usage import allowed_preprocess_function
 from kerascut_core.stores import open_store
 from kerascut_core.text import for_html, for_markdown, for_terminal, inert_lines, printable
+from tests.cli import kerascut as run_kerascut
 from tests.store_attack_world import local_tree, manifest_body
 
 OSC = "\x1b]0;pwned\x07"  # sets the terminal's title
@@ -45,12 +46,9 @@ FORBIDDEN = [b"\x1b", b"\x07", RLO.encode(), "\u2066".encode(), "\u200b".encode(
 VERSION = "0123456789abcdef"
 
 
-def kerascut(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    """The real CLI in a subprocess; stdout and stderr kept as bytes."""
-    return subprocess.run(
-        [sys.executable, "-m", "kerascut_core", *args],
-        capture_output=True, timeout=300, cwd=cwd, env={**os.environ, **(env or {})},
-    )
+def kerascut(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None, process: bool = False):
+    """The CLI (in this process unless ``process``); stdout and stderr kept as bytes, exactly as written."""
+    return run_kerascut(*args, cwd=cwd, env=env, text=False, process=process)
 
 
 def assert_inert(out: subprocess.CompletedProcess) -> None:

@@ -9,6 +9,7 @@ import pytest
 
 import kerascut_core as kc
 from kerascut_core._names import closest, did_you_mean
+from tests.cli import kerascut as run_kerascut
 
 
 def test_import_is_cheap():
@@ -54,14 +55,12 @@ def test_suggestions():
     assert did_you_mean("zzzz", names) == ""
 
 
-def _cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "kerascut_core", *args], capture_output=True, text=True, timeout=120
-    )
+def _cli(*args: str, process: bool = False):
+    return run_kerascut(*args, timeout=120, process=process)
 
 
 def test_cli_usage_error_is_one_line_exit_2():
-    out = _cli("no-such-command")
+    out = _cli("no-such-command", process=True)  # the real `python -m kerascut_core`'s exit code
     assert out.returncode == 2
     assert out.stderr.strip().count("\n") == 0
     assert "No such command" in out.stderr and "Traceback" not in out.stderr
