@@ -2,7 +2,7 @@
 
 Keras 3 has no public API for walking or re-recording a Functional graph, so the graph view and
 the cut read a few private attributes. They all live here, so a Keras upgrade is checked (and
-fixed) in one module; ``tests/test_keras_api_boundary.py`` fails when another module of
+fixed) in one module; ``tests/surgery/test_keras_api_boundary.py`` fails when another module of
 kerascut_core touches them. Checked on **keras 3.15.1** (TensorFlow backend).
 
 What is used, and why:

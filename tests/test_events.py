@@ -3,7 +3,7 @@
 A recording emitter is registered through the core API (``kerascut_core.events.register``);
 versions are published, promoted, aliased and rolled back on a real local store, and the events
 it received are compared with what the store says. The Prefect emitter is checked for when it is
-active and how it maps an event; sending to a real server is tests/test_events_prefect.py.
+active and how it maps an event; sending to a real server is tests/flows/test_events_prefect.py.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import pytest
 
 from kerascut_core import events
 from kerascut_core.publishing import promote, read_manifest, update_latest
-from tests.test_publish import publish
+from tests.publishing.test_publish import publish
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -213,7 +213,7 @@ from pathlib import Path
 from kerascut_core import events, open_store
 from kerascut_core.publishing import promote
 from kerascut_core.cli.app import main
-from tests.test_publish import publish
+from tests.publishing.test_publish import publish
 eps = {{e.name: e.value for e in md.entry_points(group=events.ENTRY_POINT_GROUP)}}
 assert eps == {{"prefect": "kerascut.flows.events:emitter"}}, eps
 store = open_store(Path({str(tmp_path)!r}) / "store")
@@ -265,7 +265,7 @@ def test_the_prefect_event_of_a_core_event(recorded):
 
 def test_the_downstream_example_trigger():
     """deployments/downstream.yaml: on kerascut.backbone.published for mnv2, the manifest URI as
-    the parameter (the real automation is created in tests/test_events_prefect.py)."""
+    the parameter (the real automation is created in tests/flows/test_events_prefect.py)."""
     sys.path.insert(0, str(ROOT / "deployments"))
     try:
         import downstream_example
@@ -284,7 +284,7 @@ def test_each_failure_of_a_refresh_is_announced_once(prefect_harness, tmp_path, 
     """A refresh (real flow runs, harness API) with a source that is missing and one whose model
     outputs NaN: both rows fail as before, and each has one kerascut.backbone.failed (the check's
     from the refresh, the failed validation's from prepare-backbone), with the version and why."""
-    from tests.test_flows import config, refresh, tiny_backbone, tiny_model_bytes
+    from tests.flows.test_flows import config, refresh, tiny_backbone, tiny_model_bytes
 
     source = tmp_path / "nan.keras"
     source.write_bytes(tiny_model_bytes(tmp_path, 3, nan=True))

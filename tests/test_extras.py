@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from kerascut_core.extras import EXTRAS, MissingExtraError, require
-from tests.extras import needs
+from tests.support.extras import needs
 
 
 def test_missing_extra_is_one_line_naming_the_extra() -> None:

@@ -9,7 +9,7 @@ import pytest
 
 import kerascut_core as kc
 from kerascut_core._names import closest, did_you_mean
-from tests.cli import kerascut as run_kerascut
+from tests.support.cli import kerascut as run_kerascut
 
 
 def test_import_is_cheap():

@@ -386,3 +386,21 @@ def test_the_layer_checks_catch_what_they_promise(tmp_path: Path, monkeypatch: p
     assert [v.split(": ", 1)[1] for v in private_violations(("kerascut_core",))] == [
         "kerascut_core.stores._client (private to kerascut_core.stores)"
     ]
+
+
+#: Test folders that mirror no package: shared helpers and harnesses, not tests of one unit.
+TEST_SUPPORT_FOLDERS = {"fixtures", "support", "reliability", "bad_inputs"}
+
+
+def test_the_tests_mirror_the_packages() -> None:
+    """Every subpackage of the core, and ``tasks``/``flows``, has its test folder, every test
+    folder names a package (or is a support folder), and only project-wide tests (layering,
+    packaging, README, the base modules) sit at the top of ``tests/``."""
+    packages = {p.name for p in (ROOT / "kerascut_core").iterdir() if (p / "__init__.py").is_file()}
+    packages |= {"tasks", "flows"}
+    folders = {p.name for p in (ROOT / "tests").iterdir() if p.is_dir() and p.name != "__pycache__"}
+    assert packages - folders == set(), f"no tests/<package>/ for {sorted(packages - folders)}"
+    stray = folders - packages - TEST_SUPPORT_FOLDERS
+    assert stray == set(), f"tests/ folders that mirror no package: {sorted(stray)}"
+    top = sorted(p.name for p in (ROOT / "tests").glob("*.py") if p.name not in ("__init__.py", "conftest.py"))
+    assert all(name.startswith("test_") for name in top), f"helper modules belong in tests/support/: {top}"

@@ -43,7 +43,7 @@ class BackboneConfig(StrictModel):
             "Name in the store (<store>/<name>/...): letters, digits, '.', '_', '-', starting with "
             f"a letter or digit, at most {NAME_MAX_LENGTH} characters."
         ),
-        # for editors; the validator calls check_name (tests/test_config.py: the two agree)
+        # for editors; the validator calls check_name (tests/config/test_config.py: the two agree)
         json_schema_extra={"pattern": NAME_PATTERN, "maxLength": NAME_MAX_LENGTH},
     )
     source: str = Field(

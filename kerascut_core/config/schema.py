@@ -1,7 +1,7 @@
 """The JSON schema of a config file, for editors (``kerascut config schema``).
 
 The committed copy is ``kerascut_core/schemas/config.schema.json`` (:func:`_schema_text`
-writes it); tests/test_config.py checks it is up to date, and scripts/config_reference.py
+writes it); tests/config/test_config.py checks it is up to date, and scripts/config_reference.py
 renders the README's config reference from the same schema.
 
     >>> config_json_schema()["required"]

@@ -3,7 +3,7 @@
 ``keras.applications`` models each come with a ``preprocess_input`` of one of three modes, or do
 their preprocessing in the graph (``Rescaling`` / ``Normalization`` layers right after the
 input). :data:`APPLICATION_PREPROCESSING` records which, per architecture; it is checked against
-the installed ``keras/src/applications/*.py`` by ``tests/test_contract.py``. A keras-hub model
+the installed ``keras/src/applications/*.py`` by ``tests/publishing/test_contract.py``. A keras-hub model
 carries an image converter whose ``scale`` and ``offset`` say the same; anything else is
 ``unknown``.
 

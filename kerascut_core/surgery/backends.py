@@ -22,7 +22,7 @@ not from the backend, and the manifest records the backend it was built and vali
 (``software.keras_backend``). Exactness (max abs diff 0) is proven on that backend, on the
 validation device; on another backend the same graph computes the same function through other
 kernels, so a consumer there gets the published numbers within float32 round-off (of the order
-of 1e-6 relative, measured in ``tests/test_jax_backend.py``), not bit for bit.
+of 1e-6 relative, measured in ``tests/validation/test_jax_backend.py``), not bit for bit.
 :func:`cross_backend_note` is the one line a consumer is shown when the two differ.
 
     >>> export_supported("saved_model", "tensorflow") is None

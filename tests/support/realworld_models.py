@@ -1,0 +1,149 @@
+"""A small corpus of real-world-shaped models: what users bring that the tiny graphs do not.
+
+- :func:`custom_layer_model`: a token model with the team's own layers (``kc_layers.Scale``,
+  ``kc_layers.TokenMix``, registered as ``kerascut_tests>...``), loaded through ``--import`` /
+  ``imports:``; :func:`install_user_module` copies ``kc_layers.py`` where a test needs it;
+- :func:`broken_config_model`: a model whose custom layer saves but does not reload;
+- :func:`text_lstm`: a Sequential text model, integer token ids into an ``Embedding`` and two
+  ``LSTM`` layers;
+- :func:`legacy_h5`: a Keras 2 style ``.h5`` file, compiled with an optimizer whose config uses
+  the old keys (``lr``, ``decay``) and says it was written by Keras 2.4;
+- :func:`long_crop`: a ``Conv1D`` signal model with a ``Cropping1D((5000, 5000))``, which needs
+  inputs longer than 10,000 steps.
+
+Every builder is seeded and names its layers, so tests can address them.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "USER_MODULE",
+    "USER_MODULES",
+    "broken_config_model",
+    "custom_layer_model",
+    "install_user_module",
+    "legacy_h5",
+    "long_crop",
+    "text_lstm",
+    "user_layers",
+]
+
+#: The directory holding ``kc_layers.py`` (not a package: tests import it as ``kc_layers``).
+USER_MODULES = Path(__file__).resolve().parents[1] / "fixtures" / "user_modules"
+USER_MODULE = "kc_layers"
+
+
+def install_user_module(directory: Path) -> Path:
+    """Copy ``kc_layers.py`` into ``directory`` (beside a config, or a working directory)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    return Path(shutil.copy(USER_MODULES / f"{USER_MODULE}.py", directory / f"{USER_MODULE}.py"))
+
+
+def user_layers() -> Any:
+    """``kc_layers``, imported in this process under that name (its classes registered)."""
+    if USER_MODULE not in sys.modules:
+        sys.path.insert(0, str(USER_MODULES))
+        try:
+            importlib.import_module(USER_MODULE)
+        finally:
+            sys.path.remove(str(USER_MODULES))
+    return sys.modules[USER_MODULE]
+
+
+def _seed() -> None:
+    import keras
+
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(1234)
+
+
+def custom_layer_model() -> Any:
+    """tokens (None, 6) -> proj -> scale (Scale) -> mix (TokenMix) -> ffn -> pool -> head."""
+    import keras
+
+    layers = user_layers()
+    _seed()
+    x = keras.Input((None, 6), name="tokens")
+    h = keras.layers.Dense(8, name="proj")(x)
+    h = layers.Scale(factor=1.5, name="scale")(h)
+    h = layers.TokenMix(name="mix")(h)
+    h = keras.layers.Dense(8, activation="relu", name="ffn")(h)
+    h = keras.layers.GlobalAveragePooling1D(name="pool")(h)
+    return keras.Model(x, keras.layers.Dense(3, name="head")(h), name="custom_net")
+
+
+def broken_config_model() -> Any:
+    """x -> a -> broken (BrokenConfig: saves, never reloads) -> b."""
+    import keras
+
+    layers = user_layers()
+    _seed()
+    x = keras.Input((4,), name="x")
+    h = keras.layers.Dense(4, name="a")(x)
+    h = layers.BrokenConfig(name="broken")(h)
+    return keras.Model(x, keras.layers.Dense(2, name="b")(h), name="broken_net")
+
+
+def text_lstm() -> Any:
+    """Sequential: token ids (None,) int32 -> embed (1000 x 16) -> lstm1 -> lstm2 -> head."""
+    import keras
+
+    _seed()
+    return keras.Sequential(
+        [
+            keras.Input((None,), dtype="int32", name="token_ids"),
+            keras.layers.Embedding(1000, 16, name="embed"),
+            keras.layers.LSTM(16, return_sequences=True, name="lstm1"),
+            keras.layers.LSTM(8, name="lstm2"),
+            keras.layers.Dense(4, name="head"),
+        ],
+        name="text_lstm",
+    )
+
+
+def legacy_h5(path: Path) -> Path:
+    """Save a compiled conv net as ``.h5`` with a Keras 2.4 style optimizer config; return it."""
+    import h5py
+    import keras
+    import numpy as np
+
+    _seed()
+    x = keras.Input((16, 16, 3), name="image")
+    h = keras.layers.Conv2D(8, 3, padding="same", activation="relu", name="conv1")(x)
+    h = keras.layers.MaxPooling2D(name="pool1")(h)
+    h = keras.layers.Conv2D(8, 3, padding="same", activation="relu", name="conv2")(h)
+    h = keras.layers.GlobalAveragePooling2D(name="gap")(h)
+    model = keras.Model(x, keras.layers.Dense(2, name="logits")(h), name="legacy_cnn")
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mse")
+    model.fit(np.zeros((2, 16, 16, 3)), np.zeros((2, 2)), epochs=1, verbose=0)
+    model.save(path)
+    with h5py.File(path, "r+") as f:  # what Keras 2.4 wrote: old optimizer keys, old version
+        training = json.loads(f.attrs["training_config"])
+        training["optimizer_config"] = {
+            "class_name": "Adam",
+            "config": {"name": "Adam", "lr": 0.001, "decay": 0.0, "beta_1": 0.9,
+                       "beta_2": 0.999, "epsilon": 1e-07, "amsgrad": False},
+        }
+        f.attrs["training_config"] = json.dumps(training)
+        f.attrs["keras_version"] = "2.4.0"
+    return path
+
+
+def long_crop() -> Any:
+    """signal (None, 3) -> c1 (Conv1D) -> crop (Cropping1D 5000+5000) -> c2 -> pool -> head."""
+    import keras
+
+    _seed()
+    x = keras.Input((None, 3), name="signal")
+    h = keras.layers.Conv1D(4, 3, activation="relu", name="c1")(x)
+    h = keras.layers.Cropping1D((5000, 5000), name="crop")(h)
+    h = keras.layers.Conv1D(4, 3, name="c2")(h)
+    h = keras.layers.GlobalAveragePooling1D(name="pool")(h)
+    return keras.Model(x, keras.layers.Dense(2, name="head")(h), name="long_crop")
