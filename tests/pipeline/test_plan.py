@@ -39,6 +39,7 @@ from kerascut_core.publishing.versioning import backbone_version
 from kerascut_core.sources import fingerprint
 from kerascut_core.stores import open_store
 from tests.reliability.sources import kerascut
+from tests.support.cli import kerascut as cli
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = {"name": "mnv2", "source": "keras.applications/MobileNetV2", "weights": "none",
@@ -199,21 +200,28 @@ def _env(home: Path) -> dict[str, str]:
     return env
 
 
-def _plan(cfg: Path, env: dict[str, str], cwd: Path) -> dict[str, Any]:
-    out = subprocess.run([sys.executable, "-c", _PLAN, str(cfg)], cwd=cwd, env=dict(env, PYTHONPATH=str(ROOT)),
-                         capture_output=True, text=True, timeout=120)
-    body, _, heavy = out.stdout.rpartition("\nHEAVY=")
-    assert out.returncode in (0, 3) and json.loads(heavy) == [], out.stdout + out.stderr
+def _plan(cfg: Path, env: dict[str, str], cwd: Path, *, process: bool = False) -> dict[str, Any]:
+    """``kerascut plan --json``; with ``process``, in a fresh interpreter that must not import
+    TensorFlow, Keras or Prefect to plan."""
+    if not process:
+        out = cli("plan", str(cfg), "--json", cwd=cwd, timeout=120)
+        assert out.returncode in (0, 3), out.stdout + out.stderr
+        return {b["name"]: b for b in json.loads(out.stdout)["backbones"]}
+    done = subprocess.run([sys.executable, "-c", _PLAN, str(cfg)], cwd=cwd, env=dict(env, PYTHONPATH=str(ROOT)),
+                          capture_output=True, text=True, timeout=120)
+    body, _, heavy = done.stdout.rpartition("\nHEAVY=")
+    assert done.returncode in (0, 3) and json.loads(heavy) == [], done.stdout + done.stderr
     return {b["name"]: b for b in json.loads(body)["backbones"]}
 
 
 def _check(cfg: Path, env: dict[str, str], cwd: Path) -> int:
-    return kerascut(["plan", str(cfg), "--check"], env=env, cwd=cwd, timeout=120).returncode
+    return cli("plan", str(cfg), "--check", cwd=cwd, timeout=120).returncode
 
 
 def _run(cfg: Path, env: dict[str, str], cwd: Path) -> dict[str, str]:
-    """``kerascut run``; the status of each backbone in its final table."""
-    done = kerascut(["run", str(cfg), "--quiet"], env=env, cwd=cwd, timeout=600)
+    """``kerascut run`` (in this process, on the session's Prefect API); the status of each
+    backbone in its final table."""
+    done = cli("run", str(cfg), "--quiet", cwd=cwd, timeout=600)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     return dict(re.findall(r"^[│|]\s*(\S+)\s*[│|]\s*(published|up-to-date|verified|failed)\s", done.stdout, re.M))
 
@@ -255,7 +263,7 @@ def _scenario(tmp: Path, home: Path, store: str, source_of, replace_source) -> N
     ]
     _write(cfg, store, first)
     names = [b["name"] for b in first]
-    plan = _plan(cfg, env, tmp)
+    plan = _plan(cfg, env, tmp, process=True)
     assert {n: e["status"] for n, e in plan.items()} == dict.fromkeys(names, "new")
     assert _check(cfg, env, tmp) == 3
     before = {f"{n}#versions": "" for n in names}
@@ -271,7 +279,7 @@ def _scenario(tmp: Path, home: Path, store: str, source_of, replace_source) -> N
               {"name": "newcomer", "source": source_of("b", 2), "start": "b", "end": "c"}]
     _write(cfg, store, second)
     names = [b["name"] for b in second]
-    plan = _plan(cfg, env, tmp)
+    plan = _plan(cfg, env, tmp, process=True)
     assert {n: e["status"] for n, e in plan.items()} == {
         "src-change": "stale", "spec-change": "stale", "steady": "up-to-date", "newcomer": "new"}
     assert [r["what"] for r in plan["src-change"]["reasons"]] == [SOURCE]
@@ -286,7 +294,8 @@ def _scenario(tmp: Path, home: Path, store: str, source_of, replace_source) -> N
 
 
 @pytest.mark.integration
-def test_plan_agrees_with_run_on_a_local_store(tmp_path: Path, sources: Path, prefect_home: Path) -> None:
+def test_plan_agrees_with_run_on_a_local_store(tmp_path: Path, sources: Path, prefect_home: Path,
+                                               prefect_harness: None) -> None:
     work = tmp_path / "src"
     work.mkdir()
 
@@ -303,7 +312,7 @@ def test_plan_agrees_with_run_on_a_local_store(tmp_path: Path, sources: Path, pr
 
 @pytest.mark.integration
 def test_plan_agrees_with_run_on_s3(tmp_path: Path, sources: Path, prefect_home: Path, s3_env: dict[str, str],
-                                    s3_bucket: str, s3_client: Any) -> None:
+                                    s3_bucket: str, s3_client: Any, prefect_harness: None) -> None:
     def place(label: str, seed: int) -> None:
         s3_client.put_object(Bucket=s3_bucket, Key=f"sources/{label}.keras",
                              Body=(sources / f"seq_{seed}.keras").read_bytes())
