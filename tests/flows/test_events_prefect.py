@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 
 import pytest
 
-from tests.flows.test_integration_prefect import _client, prefect_server  # noqa: F401
+from tests.flows.test_integration_prefect import _client
 from tests.reliability.prefect_server import Processes, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -88,7 +88,7 @@ def _events(client: Any, name: str) -> list[Any]:
 
 
 def test_published_starts_the_downstream_deployment_and_promote_emits(
-    prefect_server: tuple[str, dict[str, str], Processes], tmp_path: Path  # noqa: F811 (the imported fixture)
+    prefect_server: tuple[str, dict[str, str], Processes], tmp_path: Path
 ) -> None:
     from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
     from prefect.exceptions import ObjectNotFound

@@ -14,28 +14,18 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.reliability.prefect_server import Processes, start_server
+from tests.reliability.prefect_server import Processes
 
 ROOT = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture
-def prefect_server(tmp_path: Path) -> Iterator[tuple[str, dict[str, str], Processes]]:
-    """A real server (all services on: automations need the triggers service)."""
-    procs = Processes(tmp_path)
-    try:
-        api, env = start_server(tmp_path, procs)
-        yield api, env, procs
-    finally:
-        procs.stop_all()
 
 
 def _run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:

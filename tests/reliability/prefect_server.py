@@ -46,9 +46,10 @@ def free_port() -> int:
 class Processes:
     """Subprocesses started by the test, each in its own process group, stopped in reverse."""
 
-    def __init__(self, logs: Path) -> None:
+    def __init__(self, logs: Path, *, shared: Processes | None = None) -> None:
         self.logs = logs
         self.procs: list[tuple[str, subprocess.Popen]] = []
+        self.shared = shared  # the session's processes (its server), whose logs this one also reads
 
     def start(self, name: str, args: list[str], env: dict[str, str]) -> subprocess.Popen:
         log = open(self.logs / f"{name}.log", "wb")  # noqa: SIM115 - closed with the process
@@ -59,6 +60,8 @@ class Processes:
 
     def log(self, name: str) -> str:
         path = self.logs / f"{name}.log"
+        if not path.exists() and self.shared is not None:
+            return self.shared.log(name)
         return path.read_text(errors="replace")[-3000:] if path.exists() else ""
 
     def stop_all(self) -> None:
