@@ -6,12 +6,12 @@ in a fresh process, as a user runs it.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+from tests.support.cli import kerascut
 
 pytestmark = pytest.mark.integration
 
@@ -30,12 +30,8 @@ def tiny_keras(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def _check(config: Path, env: dict[str, str], cache: Path) -> subprocess.CompletedProcess[str]:
-    environ = {**os.environ, **env, "KERASCUT_CACHE_DIR": str(cache), "TF_CPP_MIN_LOG_LEVEL": "3"}
-    return subprocess.run(
-        [sys.executable, "-m", "kerascut_core", "config", "check", str(config)],
-        cwd=ROOT, env=environ, capture_output=True, text=True, timeout=300,
-    )
+def _check(config: Path, env: dict[str, str], cache: Path) -> Any:
+    return kerascut("config", "check", str(config), cwd=ROOT, env={**env, "KERASCUT_CACHE_DIR": str(cache)}, timeout=300)
 
 
 def test_config_check_fetches_an_s3_source(s3_env, s3_bucket, s3_client, tiny_keras, tmp_path):

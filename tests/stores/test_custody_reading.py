@@ -16,9 +16,7 @@ import dataclasses
 import datetime as dt
 import hashlib
 import json
-import os
 import subprocess
-import sys
 import time
 import tracemalloc
 import types
@@ -43,6 +41,7 @@ from kerascut_core.publishing.layout import alias_key, history_key, latest_key, 
 from kerascut_core.publishing.manifest import Manifest
 from kerascut_core.stores import MAX_JSON_DEPTH, MAX_JSON_INT_DIGITS, parse_json
 from tests.publishing.test_publish import make_manifest
+from tests.support.cli import kerascut as cli
 
 V1, V2, V3 = "0a1b2c3d4e5f6071", "1b2c3d4e5f607182", "2c3d4e5f60718293"
 
@@ -156,9 +155,8 @@ def test_history_skips_a_bad_entry_and_a_bad_pointer(published):
 
 
 # -- the CLI: one warning line per bad entry, the rest shown, nothing changed ---------------------
-def kerascut(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "kerascut_core", *args], capture_output=True, text=True, timeout=120,
-                          env=dict(os.environ))
+def kerascut(*args: str) -> Any:
+    return cli(*args, timeout=120)
 
 
 def _local_tree(root: Path) -> dict[str, str]:

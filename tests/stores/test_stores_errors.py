@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
 import pytest
 
 from kerascut_core import fetch, fingerprint, open_store
 from kerascut_core.aws import client as _s3
 from kerascut_core.errors import ObjectNotFoundError, SourceError, StoreError
+from tests.support.cli import kerascut
 
 
 def _one_line(exc: BaseException) -> str:
@@ -104,10 +101,7 @@ def test_missing_object_names_the_uri(s3_bucket, s3_env):
 
 
 def test_cli_reports_access_denied_in_one_line(reader_env, tmp_path):
-    out = subprocess.run(
-        [sys.executable, "-m", "kerascut_core", "pull", f"s3://{reader_env['bucket']}/mnv2", "-o", str(tmp_path)],
-        capture_output=True, text=True, timeout=120, env=dict(os.environ),
-    )
+    out = kerascut("pull", f"s3://{reader_env['bucket']}/mnv2", "-o", str(tmp_path), timeout=120)
     assert out.returncode == 1
     assert out.stderr.count("\n") == 1 and "Traceback" not in out.stderr
     assert "access denied" in out.stderr

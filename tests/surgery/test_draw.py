@@ -106,20 +106,12 @@ def test_unknown_format_is_a_one_line_error(model, tmp_path):
 
 
 def test_cli_inspect_draws_svg_and_png(tmp_path):
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
+    from tests.support.cli import kerascut
 
-    root = Path(__file__).resolve().parents[2]
     svg, png = tmp_path / "r.svg", tmp_path / "r.png"
-    out = subprocess.run(
-        [sys.executable, "-m", "kerascut_core", "inspect", "keras.applications/ResNet50",
-         "--weights", "none", "--input-shape", "64,64,3", "--svg", str(svg), "--png", str(png),
-         "--start", "conv3_block1_out", "--end", "conv4_block6_out", "--collapse"],
-        capture_output=True, text=True, timeout=300,
-        env={**os.environ, "PYTHONPATH": str(root)},
-    )
+    out = kerascut("inspect", "keras.applications/ResNet50", "--weights", "none", "--input-shape", "64,64,3",
+                   "--svg", str(svg), "--png", str(png), "--start", "conv3_block1_out", "--end", "conv4_block6_out",
+                   "--collapse", timeout=300)
     assert out.returncode == 0, out.stderr
     nodes = _nodes(svg)
     assert any("start" in c for c in nodes.values()) and any("output" in c for c in nodes.values())
