@@ -24,14 +24,17 @@ the caller's (``StoreError`` by default, ``SourceError`` for the download cache)
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import stat
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 from kerascut_core.errors import KerascutError, StoreError
 
-__all__ = ["checked_path", "describe_kind", "make_dirs", "open_regular", "refuse"]
+__all__ = ["checked_path", "describe_kind", "make_dirs", "open_regular", "os_errors", "refuse"]
 
 _OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
 
@@ -147,3 +150,16 @@ def open_regular(
         kind = "a directory" if stat.S_ISDIR(st.st_mode) else describe_kind(st.st_mode)
         raise refuse(Path(path), kind, what, error)
     return fd, st
+
+
+@contextlib.contextmanager
+def os_errors(
+    doing: str, fix: str, *, error: type[KerascutError] = StoreError, show: Callable[[Any], str] = str
+) -> Iterator[None]:
+    """An ``OSError`` inside the block (permissions, a full disk) as one line of ``error``:
+    ``Cannot <doing>: <reason> (<file>). <fix>``, the file rendered with ``show``."""
+    try:
+        yield
+    except OSError as exc:
+        where = f" ({show(exc.filename)})" if exc.filename else ""
+        raise error(f"Cannot {doing}: {exc.strerror or exc}{where}. {fix}") from None

@@ -31,10 +31,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from kerascut_core.errors import IntegrityError, StoreError
+from kerascut_core.errors import IntegrityError
 from kerascut_core.publishing.layout import MANIFEST, artifact_key
 from kerascut_core.publishing.manifest import Artifact
-from kerascut_core.safe_fs import checked_path, make_dirs, open_regular
+from kerascut_core.safe_fs import checked_path, make_dirs, open_regular, os_errors
 from kerascut_core.stores import TMP_PREFIX, Store
 
 __all__ = ["QUARANTINE", "RECORD", "CacheEntry", "CacheWarning", "open_entry", "write_atomic"]
@@ -213,14 +213,9 @@ def open_entry(base: Path, store: Store, name: str, version: str) -> CacheEntry:
 @contextlib.contextmanager
 def cache_errors(base: Path) -> Iterator[None]:
     """An ``OSError`` (permissions, a full disk) in the cache as one :class:`StoreError` line."""
-    try:
+    with os_errors(f"use the cache {base}", "Check its permissions and free space, or pass another cache "
+                   "directory (--cache-dir, cache_dir=, KERASCUT_CACHE_DIR)."):
         yield
-    except OSError as exc:
-        where = f" ({exc.filename})" if exc.filename else ""
-        raise StoreError(
-            f"Cannot use the cache {base}: {exc.strerror or exc}{where}. Check its permissions and free space, or "
-            "pass another cache directory (--cache-dir, cache_dir=, KERASCUT_CACHE_DIR)."
-        ) from None
 
 
 def _copy_hashing(handle: IO[bytes], out: IO[bytes] | None) -> str:

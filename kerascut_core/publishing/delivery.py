@@ -27,7 +27,7 @@ from typing import IO
 
 from kerascut_core.errors import KerascutError, StoreError
 from kerascut_core.publishing.layout import LATEST, MANIFEST, MARKER
-from kerascut_core.safe_fs import describe_kind, make_dirs
+from kerascut_core.safe_fs import describe_kind, make_dirs, os_errors
 from kerascut_core.stores import TMP_PREFIX, Store
 from kerascut_core.text import printable
 
@@ -241,14 +241,9 @@ def deliver(
 @contextlib.contextmanager
 def _os_errors(target: Path) -> Iterator[None]:
     """An ``OSError`` (permissions, a full disk) while writing ``target`` as one line."""
-    try:
+    with os_errors(f"pull into {_shown(target)}", "Check its permissions and free space, or pull into another "
+                   "directory.", error=DeliveryError, show=_shown):
         yield
-    except OSError as exc:
-        where = f" ({_shown(exc.filename)})" if exc.filename else ""
-        raise DeliveryError(
-            f"Cannot pull into {_shown(target)}: {exc.strerror or exc}{where}. Check its permissions and free space, "
-            "or pull into another directory."
-        ) from None
 
 
 def _check_replaceable(target: Path) -> None:
