@@ -126,13 +126,13 @@ def test_refresh_timeout_fails_what_is_not_done(prefect_harness: None, tmp_path,
     from kerascut.flows.refresh_backbones import refresh_backbones
     from kerascut.tasks import freshness
 
-    original = freshness.check_freshness.fn
+    original = freshness.check_backbone_freshness.fn
 
     def slow(backbone: dict[str, Any], store: str, force: bool = False) -> Any:
         time.sleep(3)
         return original(backbone, store, force)
 
-    monkeypatch.setattr(freshness.check_freshness, "fn", slow)
+    monkeypatch.setattr(freshness.check_backbone_freshness, "fn", slow)
     cfg = {"store": str(tmp_path / "store"), "refresh_timeout": 0.5, "backbones": [
         {"name": "mnv2", "source": "keras.applications/MobileNetV2", "weights": "none",
          "input_shape": [32, 32, 3], "end": "block_3_expand_relu"}]}
