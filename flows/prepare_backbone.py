@@ -16,8 +16,8 @@ Example::
         backbone={"name": "tiny", "source": "keras.applications/MobileNetV2",
                   "weights": "none", "input_shape": [32, 32, 3], "end": "block_3_expand_relu"},
         store="./backbones",
-        version="<from check_freshness>",
-        fingerprint="<from check_freshness>",
+        version="<from check_backbone_freshness>",
+        fingerprint="<from check_backbone_freshness>",
     )
 """
 
@@ -38,16 +38,20 @@ from kerascut.flows.validate_backbone import CandidateRejected, summarize, valid
 from kerascut.tasks.aws import aws_credentials
 from kerascut.tasks.common import artifact_key
 from kerascut.tasks.cut import cut_backbone
-from kerascut.tasks.fetch import fetch_source
-from kerascut.tasks.publish import publish_version, update_latest
+from kerascut.tasks.fetch import fetch_backbone_source
+from kerascut.tasks.publish import move_latest_pointer, publish_version
 from kerascut.tasks.retention import apply_retention
-from kerascut.tasks.stage import discard_candidate, read_report, stage_candidate
+from kerascut.tasks.stage import (
+    discard_staged_candidate,
+    read_validation_report,
+    stage_candidate_files,
+)
 from kerascut_core import events
 from kerascut_core.config import BackboneConfig, RetentionSettings, ValidationSettings
 from kerascut_core.durations import format_duration
 from kerascut_core.errors import KerascutError
 from kerascut_core.pipeline_names import PREPARE_FLOW
-from kerascut_core.publishing.listing import manifest_uri as manifest_uri_of
+from kerascut_core.publishing.listing import manifest_uri
 from kerascut_core.sources.imports import import_modules
 from kerascut_core.text import one_line
 
@@ -102,29 +106,29 @@ def prepare_backbone(
             tempfile.TemporaryDirectory(prefix="kerascut-") as workdir,
         ):
             emit(name, "fetching", version=version)
-            fetched = fetch_source(payload, cache_dir)
+            fetched = fetch_backbone_source(payload, cache_dir)
             emit(name, "cutting", version=version)
             candidate = cut_backbone(payload, fetched, workdir, imports=imports or None)
             for warning in candidate.warnings:  # `kerascut run` prints each as one warning: line
                 emit(name, "warning", message=warning)
             emit(name, "staging", version=version)
-            staged = stage_candidate(store, name, version, str(run_id), candidate.files)
+            staged = stage_candidate_files(store, name, version, str(run_id), candidate.files)
             try:
                 emit(name, "validating", version=version, where=settings.deployment or "in-process")
                 report = _validate(staged.uri, payload, settings, cache_dir, aws_credentials_block,
                                    imports=imports, import_paths=import_paths)
                 if already_published:
-                    status, manifest_uri = "verified", manifest_uri_of(store, name, version)
+                    status, published_uri = "verified", manifest_uri(store, name, version)
                     logger.info("%s %s is already published; revalidated it", name, version)
                 else:
                     emit(name, "publishing", version=version)
                     published = publish_version(
                         store, staged.uri, payload, version, fingerprint, candidate, report
                     )
-                    manifest_uri = published.manifest_uri
+                    published_uri = published.manifest_uri
                     # "exists": a concurrent run published this very version first; we did not.
                     status = "published" if published.status == "published" else "up-to-date"
-                update_latest(store, name, version, str(run_id))
+                move_latest_pointer(store, name, version, str(run_id))
                 retained = None
                 if status == "published" and keep_last is not None:  # never fails the publish
                     emit(name, "retention", version=version, keep_last=keep_last)
@@ -137,13 +141,13 @@ def prepare_backbone(
                         logger.warning("%s: %s", name, retained["error"])
             finally:
                 # Cleaning staging must not hide the real outcome; gc removes what is left.
-                cleaned = discard_candidate(store, staged.uri, return_state=True)
+                cleaned = discard_staged_candidate(store, staged.uri, return_state=True)
                 if not cleaned.is_completed():
                     logger.warning("%s: could not clean %s: %s", name, staged.uri, cleaned.message)
 
         create_link_artifact(
             key=artifact_key(name),
-            link=manifest_uri,
+            link=published_uri,
             link_text=f"{name} {version} manifest",
             description=f"Manifest of backbone `{name}` version `{version}` ({status}).",
         )
@@ -151,7 +155,7 @@ def prepare_backbone(
             "name": name,
             "version": version,
             "status": status,
-            "manifest_uri": manifest_uri,
+            "manifest_uri": published_uri,
             "max_abs_diff": report.get("max_abs_diff"),
             "retention": retained,
         }
@@ -222,7 +226,7 @@ def _validate(
         where = "in-process"
 
     # The report travels through the store, so it is the same for both paths.
-    report = read_report(candidate_uri)
+    report = read_validation_report(candidate_uri)
     if state is None or not state.is_completed():
         message = (state.message if state is not None else None) or "no final state"
         if report is not None and not report.get("passed"):

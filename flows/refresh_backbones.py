@@ -39,8 +39,8 @@ from kerascut.flows._fanout import prepare_remote
 from kerascut.flows._progress import emit
 from kerascut.flows.prepare_backbone import failure_message, prepare_backbone
 from kerascut.tasks.aws import aws_credentials
-from kerascut.tasks.freshness import check_freshness
-from kerascut.tasks.publish import update_latest
+from kerascut.tasks.freshness import check_backbone_freshness
+from kerascut.tasks.publish import move_latest_pointer
 from kerascut_core import events
 from kerascut_core.config import KerascutConfig, load_config, parse_config
 from kerascut_core.errors import KerascutError
@@ -107,7 +107,7 @@ def refresh_backbones(
         for b in selected:
             emit(b.name, "checking")
         futures = {
-            b.name: check_freshness.submit(b.model_dump(mode="json"), cfg.store, force)
+            b.name: check_backbone_freshness.submit(b.model_dump(mode="json"), cfg.store, force)
             for b in selected
         }
         checks: dict[str, Freshness] = {}
@@ -125,7 +125,7 @@ def refresh_backbones(
         for name, check in checks.items():
             if check.up_to_date:
                 if check.latest != check.version:
-                    update_latest(cfg.store, name, check.version, flow_run.get_id())
+                    move_latest_pointer(cfg.store, name, check.version, flow_run.get_id())
                 _record(rows, _row(name, "up-to-date", check.version, check.manifest_uri))
 
         # 3. Stale backbones: prepare them concurrently, at most cfg.concurrency at a time.

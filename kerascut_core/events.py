@@ -31,7 +31,7 @@ there anywhere to send to now? checked once for every event, so it must be cheap
 ``flush(timeout)``. Emission never fails the operation: an emitter that raises becomes one
 :class:`EventWarning`. Entry points are looked up on the first event only, and an event is
 built only when some emitter is active: without a configured API, the first event of a
-process costs the entry-point scan (about 40 ms here) and each one after tens of microseconds,
+process costs the entry-point scan and each one after a check of the emitters,
 and nothing of Prefect is imported.
 
     >>> seen = []

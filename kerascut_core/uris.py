@@ -185,12 +185,9 @@ def check_name(value: str, what: str = "name") -> str:
     :data:`NAME_MAX_LENGTH` - 1 more letters, digits, ``.``, ``_`` or ``-``; the whole string
     must match, so a trailing newline is refused too.
 
-    Decision (issue 11): the config allowed at most 100 characters and no ``..`` anywhere,
-    stores 128 characters and ``..`` inside a segment. The config now follows the stores' rule,
-    so every name the config accepted stays valid and no store path a publish wrote becomes
-    invalid; names of 101 to 128 characters and names such as ``v1..2`` are now valid in a
-    config too. ``..`` inside a segment is harmless: only a whole ``..`` segment climbs a
-    directory, and a segment cannot start with ``.``.
+    The config and the stores share this rule, so every name a config accepts is a valid
+    store path segment and the other way round. ``..`` inside a segment (``v1..2``) is
+    harmless: only a whole ``..`` segment climbs a directory, and a segment cannot start with ``.``.
 
         >>> check_name("mobilenetv2-stride16")
         'mobilenetv2-stride16'

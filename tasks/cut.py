@@ -1,6 +1,6 @@
 """Cut a source model and save the candidate to local files.
 
-Wraps :func:`kerascut_core.publishing.cut_candidate`: it loads the source (``safe_mode`` unless
+Wraps :func:`kerascut_core.pipeline.candidate.cut_candidate`: it loads the source (``safe_mode`` unless
 the backbone sets ``allow_unsafe``), cuts it with the backbone's cut spec and saves the result
 (``model.keras``, ``graph.svg``, ``saved_model/...`` when configured), so the next task can
 stage the bytes. It returns the files and a small summary, never the model object.
@@ -46,7 +46,7 @@ def cut_backbone(
     ``imports`` (the config's) are imported first; the candidate records them.
 
     ``fetched`` is what :func:`kerascut.tasks.fetch.fetch_source` returned. Returns a
-    :class:`~kerascut_core.publishing.Candidate`: ``files`` (``{"model.keras": path,
+    :class:`~kerascut_core.pipeline.candidate.Candidate`: ``files`` (``{"model.keras": path,
     "saved_model/...": path, ...}``), ``bytes``, ``inputs``, ``outputs``, ``params``.
     """
     from kerascut_core.pipeline.candidate import cut_candidate

@@ -1,9 +1,9 @@
 """Publish a validated candidate (artifacts, then ``manifest.json``) and move ``latest``.
 
-Wraps :func:`kerascut_core.publishing.publish_candidate` (the manifest assembled by
-:func:`~kerascut_core.publishing.build_manifest`, then
-:func:`~kerascut_core.publishing.commit_version`) and
-:func:`~kerascut_core.publishing.update_latest`. The manifest records the source, the cut, the
+:func:`publish_version` wraps :func:`kerascut_core.pipeline.assemble.publish_candidate` (the
+manifest assembled by :func:`~kerascut_core.pipeline.assemble.build_manifest`, then
+:func:`~kerascut_core.publishing.commit_version`); :func:`move_latest_pointer` wraps
+:func:`kerascut_core.publishing.update_latest`. The manifest records the source, the cut, the
 candidate's inputs and outputs, its parameters and the full validation report;
 ``commit_version`` refuses a report that did not pass, so no code path publishes an
 unvalidated backbone.
@@ -11,13 +11,13 @@ unvalidated backbone.
 Example::
 
     from prefect import flow
-    from kerascut.tasks.publish import publish_version, update_latest
+    from kerascut.tasks.publish import move_latest_pointer, publish_version
 
     @flow
     def example(staged, backbone, version, fingerprint, candidate, report):
         published = publish_version("./backbones", staged.uri, backbone, version,
                                     fingerprint, candidate, report)
-        update_latest("./backbones", backbone["name"], version)
+        move_latest_pointer("./backbones", backbone["name"], version)
         return published.manifest_uri
 """
 
@@ -31,7 +31,7 @@ from kerascut.tasks.common import IO_TASK
 from kerascut_core.pipeline.assemble import PublishResult
 from kerascut_core.pipeline.candidate import Candidate
 
-__all__ = ["publish_version", "update_latest"]
+__all__ = ["move_latest_pointer", "publish_version"]
 
 
 @task(name="publish", task_run_name="publish-{backbone[name]}", timeout_seconds=3600, **IO_TASK)
@@ -44,7 +44,7 @@ def publish_version(
     cut: Candidate | dict[str, Any],
     report: dict[str, Any],
 ) -> PublishResult:
-    """Commit ``version``; return a :class:`~kerascut_core.publishing.PublishResult` whose
+    """Commit ``version``; return a :class:`~kerascut_core.pipeline.assemble.PublishResult` whose
     ``status`` is ``"published"``, or ``"exists"`` when another run published the same version
     first. The manifest's lineage records the flow run this task runs in."""
     from prefect.runtime import flow_run
@@ -63,14 +63,14 @@ def publish_version(
 
 
 @task(name="update-latest", task_run_name="update-latest-{name}", timeout_seconds=300, **IO_TASK)
-def update_latest(store: str, name: str, version: str, run_id: str | None = None) -> dict[str, Any]:
+def move_latest_pointer(store: str, name: str, version: str, run_id: str | None = None) -> dict[str, Any]:
     """Point ``<name>/latest.json`` at ``version`` (conditional update; a no-op when it does).
 
     ``run_id`` (the Prefect flow run) is recorded in the pointer's history.
     """
-    from kerascut_core.publishing import update_latest as move_latest
+    from kerascut_core.publishing import update_latest
     from kerascut_core.stores import open_store
 
-    pointer = move_latest(open_store(store), name, version, run_id=run_id)
+    pointer = update_latest(open_store(store), name, version, run_id=run_id)
     get_run_logger().info("%s: latest -> %s", name, version)
     return {"version": pointer.get("version") if isinstance(pointer, dict) else version}

@@ -1,7 +1,7 @@
 """Validate a staged candidate from its bytes and leave the report beside it in the store.
 
-Wraps :func:`kerascut_core.publishing.validate_staged`: it reloads the candidate from its URI,
-probes the source once (rebuilt from its URI and options, so a GPU worker needs nothing but the
+Wraps :func:`kerascut_core.pipeline.reports.validate_staged`: it reloads the candidate from its
+URI, probes the source once (rebuilt from its URI and options, so a GPU worker needs nothing but the
 store and the source), compares, writes ``report.json`` next to the candidate and returns the
 report, here as a JSON-ready dict. The report is also shown as a markdown artifact
 (``kerascut-<name>-validation``).

@@ -156,7 +156,7 @@ def test_the_checker_sees_every_kind_of_import(tmp_path: Path, monkeypatch: pyte
 #: form a cycle). ``kerascut_core/__init__`` is the facade over all of them.
 LAYERS: tuple[tuple[str, ...], ...] = (
     # base: errors, URIs, names, text, file names, Keras compatibility, S3 client, events
-    ("errors", "uris", "_names", "text", "_lazy", "_version", "durations", "extras", "installed",
+    ("errors", "uris", "_names", "text", "formatting", "_lazy", "_version", "durations", "extras", "installed",
      "artifacts", "keras_compat", "safe_fs", "transient", "aws", "events", "pipeline_names"),
     ("stores", "surgery", "sources", "config"),
     ("validation",),

@@ -43,7 +43,7 @@ __all__ = [
 
 _LOCK = threading.Lock()
 #: held while a client is made: threads asking at once (a refresh's or a plan's parallel
-#: checks) wait for the one client instead of each making its own (about 0.3 s of CPU each)
+#: checks) wait for the one client instead of each making its own (making one is CPU-heavy)
 _MAKING = threading.Lock()
 _CLIENTS: dict[tuple, Any] = {}
 

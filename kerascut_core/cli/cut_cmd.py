@@ -9,6 +9,7 @@ import click
 
 from kerascut_core.cli._echo import echo
 from kerascut_core.cli.options import MODEL_HELP, load_source, model_options
+from kerascut_core.formatting import shape_text
 from kerascut_core.text import printable
 
 __all__ = ["parse_ends", "register"]
@@ -35,9 +36,6 @@ def parse_ends(ends: tuple[str, ...]) -> str | list[str] | dict[str, str] | None
         return dict(pairs)
     return ends[0] if len(ends) == 1 else list(ends)
 
-
-def _shape(shape: Any) -> str:
-    return "(" + ", ".join("None" if d is None else str(d) for d in shape) + ")"
 
 
 @click.command(name="cut", epilog=MODEL_HELP)
@@ -111,14 +109,14 @@ def cut_command(
     echo(f"wrote {output}")
     for tensor, address in zip(result.inputs, plan.inputs, strict=True):
         extra = "  (extra input)" if address in plan.extra_inputs else ""
-        echo(f"  input  {printable(tensor.name, 200)}: {_shape(tensor.shape)}  <- {printable(address, 200)}{extra}")
+        echo(f"  input  {printable(tensor.name, 200)}: {shape_text(tensor.shape)}  <- {printable(address, 200)}{extra}")
     # A dict end gives dict outputs: look each one up by name (Keras keeps result.outputs in
     # sorted key order, the plan keeps the order of the dict that was given).
     struct = result.output if isinstance(result.output, dict) else dict(
         zip(plan.outputs, result.outputs, strict=True)
     )
     for out_name, address in plan.outputs.items():
-        echo(f"  output {printable(out_name, 200)}: {_shape(struct[out_name].shape)}  <- {printable(address, 200)}")
+        echo(f"  output {printable(out_name, 200)}: {shape_text(struct[out_name].shape)}  <- {printable(address, 200)}")
     total_layers = plan.kept_layers + plan.dropped_layers
     total_params = plan.kept_params + plan.dropped_params
     echo(

@@ -9,6 +9,7 @@ import click
 
 from kerascut_core.cli._echo import echo
 from kerascut_core.cli.options import MODEL_HELP, load_source, model_options
+from kerascut_core.formatting import shape_text
 from kerascut_core.text import printable
 
 __all__ = ["inspect_rows", "register"]
@@ -55,13 +56,10 @@ def _json(model_name: str, rows: list[dict[str, Any]]) -> str:
     return f'{{"model": {json.dumps(model_name)}, "layers": [\n{layers}\n]}}'
 
 
-def _shape(shape: list[int | None]) -> str:
-    return "(" + ", ".join("None" if d is None else str(d) for d in shape) + ")"
-
 
 def _table(rows: list[dict[str, Any]]) -> str:
     cells = [
-        [str(r["index"]), printable(r["name"], 200), printable(r["type"], 100), _shape(r["output_shape"]), f"{r['params']:,}",
+        [str(r["index"]), printable(r["name"], 200), printable(r["type"], 100), shape_text(r["output_shape"]), f"{r['params']:,}",
          "yes" if r["cut_point"] else ""]
         for r in rows
     ]

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from kerascut_core.cli._echo import echo
+from kerascut_core.formatting import number_text, shape_text, stride_text
 from kerascut_core.text import printable
 
 if TYPE_CHECKING:
@@ -29,21 +30,8 @@ def _p(value: Any, limit: int = 200) -> str:
     return "-" if value is None else printable(value, limit)
 
 
-def _shape(shape: Sequence[int | None]) -> str:
-    return "(" + ", ".join("None" if d is None else str(d) for d in shape) + ")"
-
-
-def _stride(stride: Sequence[int | None] | None) -> str:
-    if not stride:
-        return "?"
-    values = ["?" if s is None else str(s) for s in stride]
-    return values[0] if len(set(values)) == 1 else "x".join(values)
-
-
 def _number(value: Any) -> str:
-    if value is None:
-        return "?"
-    return f"{value:.3g}" if isinstance(value, float) else _p(value)
+    return _p(number_text(value))
 
 
 def _table(header: Sequence[str], rows: list[Sequence[str]], indent: str = "  ") -> list[str]:
@@ -74,11 +62,11 @@ def show_lines(manifest: Manifest, *, latest: str | None = None, aliases: dict[s
         "outputs",
         *_table(
             ["NAME", "ADDRESS", "SHAPE", "DTYPE", "CHANNELS", "STRIDE"],
-            [[_p(o.name), _p(o.address), _shape(o.shape), _p(o.dtype), _number(o.channels), _stride(o.stride)] for o in m.outputs],
+            [[_p(o.name), _p(o.address), shape_text(o.shape), _p(o.dtype), _number(o.channels), stride_text(o.stride)] for o in m.outputs],
         ),
         "",
         "inputs",
-        *_table(["NAME", "SHAPE", "DTYPE", "REPLACES"], [[_p(i.name), _shape(i.shape), _p(i.dtype), _p(i.replaces)] for i in m.inputs]),
+        *_table(["NAME", "SHAPE", "DTYPE", "REPLACES"], [[_p(i.name), shape_text(i.shape), _p(i.dtype), _p(i.replaces)] for i in m.inputs]),
         "",
         "preprocessing",
     ]

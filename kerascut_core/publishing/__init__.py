@@ -164,7 +164,7 @@ __all__ = [
 ]
 
 
-#: Pipeline steps that moved to :mod:`kerascut_core.pipeline`, still importable from here.
+#: Pipeline steps of :mod:`kerascut_core.pipeline`, importable from here too for code that does.
 _MOVED: dict[str, str] = {
     "Candidate": "kerascut_core.pipeline.candidate",
     "FetchedSource": "kerascut_core.pipeline.candidate",

@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from kerascut_core.formatting import number_text, shape_text, stride_text
 from kerascut_core.publishing.layout import CARD, GRAPH
 from kerascut_core.publishing.manifest import Manifest
 from kerascut_core.sources.preprocessing import MODES
@@ -54,23 +55,8 @@ def _yaml(value: str) -> str:
     return json.dumps(for_terminal(value, 200))  # a JSON string is a YAML double-quoted scalar
 
 
-def _shape(shape: list[int | None]) -> str:
-    return "(" + ", ".join("None" if d is None else str(d) for d in shape) + ")"
-
-
 def _number(value: Any) -> str:
-    if value is None:
-        return "?"
-    if isinstance(value, float):
-        return f"{value:.3g}"
-    return _text(value)
-
-
-def _stride(stride: list[int | None] | None) -> str:
-    if not stride:
-        return "?"
-    values = ["?" if s is None else str(s) for s in stride]
-    return values[0] if len(set(values)) == 1 else " x ".join(values)
+    return _text(number_text(value))
 
 
 def _cut(manifest: Manifest) -> str:
@@ -101,8 +87,8 @@ def _outputs(manifest: Manifest) -> list[str]:
     rows = ["| output | address | shape | dtype | channels | stride |", "| --- | --- | --- | --- | --- | --- |"]
     for o in manifest.outputs:
         rows.append(
-            f"| {_code(o.name)} | {_code(o.address) if o.address else '?'} | {_shape(o.shape)} | {_text(o.dtype)} "
-            f"| {_number(o.channels)} | {_stride(o.stride)} |"
+            f"| {_code(o.name)} | {_code(o.address) if o.address else '?'} | {shape_text(o.shape)} | {_text(o.dtype)} "
+            f"| {_number(o.channels)} | {stride_text(o.stride, sep=' x ')} |"
         )
     return [
         "## Outputs",
@@ -117,7 +103,7 @@ def _outputs(manifest: Manifest) -> list[str]:
 def _inputs(manifest: Manifest) -> list[str]:
     rows = ["| input | shape | dtype | replaces |", "| --- | --- | --- | --- |"]
     for i in manifest.inputs:
-        rows.append(f"| {_code(i.name)} | {_shape(i.shape)} | {_text(i.dtype)} | {_code(i.replaces) if i.replaces else '?'} |")
+        rows.append(f"| {_code(i.name)} | {shape_text(i.shape)} | {_text(i.dtype)} | {_code(i.replaces) if i.replaces else '?'} |")
     return ["## Inputs", "", *rows]
 
 

@@ -219,7 +219,7 @@ def acquire_claim(
         etag: str | None
         modified: dt.datetime | None = None
         try:
-            current, etag = store._read_json_etag(key)
+            current, etag = store.read_json_with_etag(key)
         except ObjectNotFoundError:
             _ACTIVE_TOKENS.discard(token)
             continue  # released meanwhile: try again

@@ -1,6 +1,6 @@
 """The store layout: every object name kerascut writes, and the keys built from them.
 
-One module owns every key (issue 11): the rest of kerascut, the tasks and flows included,
+One module owns every key: the rest of kerascut, the tasks and flows included,
 builds keys here and never spells ``manifest.json`` or ``.staging`` itself. The layout is fixed;
 consumers rely on it::
 

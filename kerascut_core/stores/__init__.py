@@ -26,7 +26,8 @@ with ``..`` or an absolute key is refused. Every write is all-or-nothing:
   an error still transient after that (throttling, 5xx, a reset, a body cut short) has
   ``transient = True``, which task retries read.
 
-One module per backend (:mod:`.local`, :mod:`.s3`) on the interface of :mod:`.base`;
+One module per backend (:mod:`.local`, :mod:`.s3`) on the interface of :mod:`.base`, each
+inheriting the optional capabilities of :mod:`.capabilities` it has (``isinstance`` tells);
 :mod:`._json` parses every JSON object a store holds, defensively (:func:`parse_json`);
 :mod:`.registry` maps URI schemes to backends (:func:`register_store`, :func:`open_store`).
 """
@@ -43,6 +44,14 @@ from kerascut_core.stores.base import (
     ScanResult,
     Store,
     sha256_file,
+)
+from kerascut_core.stores.capabilities import (
+    IncompleteUpload,
+    IncompleteUploads,
+    LocalRoot,
+    ObjectVersion,
+    ObjectVersions,
+    TempFiles,
 )
 from kerascut_core.stores.local import LocalStore
 from kerascut_core.stores.registry import (
@@ -62,13 +71,19 @@ __all__ = [
     "MULTIPART_CHUNKSIZE",
     "MULTIPART_THRESHOLD",
     "TMP_PREFIX",
+    "IncompleteUpload",
+    "IncompleteUploads",
+    "LocalRoot",
     "LocalStore",
     "ObjectInfo",
+    "ObjectVersion",
+    "ObjectVersions",
     "Progress",
     "S3Store",
     "ScanResult",
     "Store",
     "StoreFactory",
+    "TempFiles",
     "open_store",
     "parse_json",
     "register_store",

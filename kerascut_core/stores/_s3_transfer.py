@@ -1,10 +1,13 @@
-"""Moving bytes between an :class:`~kerascut_core.stores.s3.S3Store` and here.
+"""Moving bytes between one S3 object and here: the transfers an S3 store is built on.
+
+Each function takes an :class:`S3Object` (a client, a bucket, a key and the URI errors name)
+and knows nothing of the store that calls it; the store turns what fails into its own errors.
 
 * **upload**: files of ``KERASCUT_S3_MULTIPART_THRESHOLD`` (16 MiB) or more go up in
   ``KERASCUT_S3_MULTIPART_CHUNKSIZE`` (8 MiB) parts, more for files over 9000 parts, with
   ``KERASCUT_S3_CONCURRENCY`` (10) in flight and an optional ``progress(n_bytes)`` callback.
   Without overwrite ``CompleteMultipartUpload`` sends ``If-None-Match: *``, so the object
-  appears whole or not at all; a failed upload is aborted.
+  appears whole or not at all; a failed upload is aborted and its error raised as it came.
 * **bounded read**: a GET refused before (or at the first byte over) ``max_bytes``; a body cut
   short is read again, since botocore retries requests but not the reading of their bodies.
 * **download**: a managed (multipart) download into a temporary file next to ``dest``, renamed
@@ -17,41 +20,53 @@ A download still cut short after the retries raises an :class:`IntegrityError` m
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import os
 import random
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from kerascut_core.aws import client as _s3
-from kerascut_core.errors import IntegrityError, ObjectNotFoundError
-from kerascut_core.stores.base import TMP_PREFIX, ObjectInfo, Progress, too_large
+from kerascut_core.errors import IntegrityError
+from kerascut_core.stores.base import TMP_PREFIX, Progress, too_large
 
-if TYPE_CHECKING:
-    from kerascut_core.stores.s3 import S3Store
+__all__ = ["S3Object", "download_file", "ended_short", "get_object", "multipart_upload"]
 
-__all__ = ["download_file", "ended_short", "get_object", "multipart_upload"]
+
+@dataclass(frozen=True)
+class S3Object:
+    """One object of a bucket: where a transfer reads or writes."""
+
+    client: Any
+    bucket: str
+    #: the full S3 key (the store's prefix included)
+    key: str
+    #: ``s3://bucket/key``, as error messages name it
+    uri: str
 
 
 def multipart_upload(
-    store: S3Store,
-    key: str,
+    target: S3Object,
     path: Path,
     size: int,
     meta: dict[str, str],
     overwrite: bool,
     progress: Progress | None,
-) -> ObjectInfo:
-    """Upload ``path`` to ``key`` of ``store`` in parts; abort the upload on any failure."""
-    client, s3_key = store.client, store._key(key)
+) -> dict[str, Any]:
+    """Upload ``path`` to ``target`` in parts; return ``CompleteMultipartUpload``'s response.
+
+    A failure to start the upload raises the one-line store error; any later failure aborts
+    the upload and raises the exception as it came (the caller may find its own write done).
+    """
+    client, bucket, s3_key = target.client, target.bucket, target.key
     chunk = max(_s3.MULTIPART_CHUNKSIZE, -(-size // 9000))
-    created = store._call(
-        "upload", key,
-        lambda: client.create_multipart_upload(Bucket=store.bucket, Key=s3_key, Metadata=meta),
-    )
+    try:
+        created = client.create_multipart_upload(Bucket=bucket, Key=s3_key, Metadata=meta)
+    except Exception as exc:
+        raise _s3.map_error(exc, target.uri, "upload") from exc
     upload_id = created["UploadId"]
     offsets = list(range(0, size, chunk))
 
@@ -59,9 +74,7 @@ def multipart_upload(
         with open(path, "rb") as handle:
             handle.seek(offset)
             body = handle.read(min(chunk, size - offset))
-        response = client.upload_part(
-            Bucket=store.bucket, Key=s3_key, UploadId=upload_id, PartNumber=number, Body=body
-        )
+        response = client.upload_part(Bucket=bucket, Key=s3_key, UploadId=upload_id, PartNumber=number, Body=body)
         if progress:
             progress(len(body))
         part = {"PartNumber": number, "ETag": response["ETag"]}
@@ -78,44 +91,35 @@ def multipart_upload(
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
         extra = {} if overwrite else {"IfNoneMatch": "*"}
-        response = client.complete_multipart_upload(
-            Bucket=store.bucket, Key=s3_key, UploadId=upload_id, MultipartUpload={"Parts": parts}, **extra
+        response: dict[str, Any] = client.complete_multipart_upload(
+            Bucket=bucket, Key=s3_key, UploadId=upload_id, MultipartUpload={"Parts": parts}, **extra
         )
-    except BaseException as exc:
+    except BaseException:
         with contextlib.suppress(Exception):
-            client.abort_multipart_upload(Bucket=store.bucket, Key=s3_key, UploadId=upload_id)
-        if isinstance(exc, Exception):
-            mine = store._retried_own_write(exc, key, meta["sha256"], size)
-            if mine is not None:
-                return mine
-            raise store._write_error(exc, key, not overwrite) from exc
+            client.abort_multipart_upload(Bucket=bucket, Key=s3_key, UploadId=upload_id)
         raise
-    return ObjectInfo(
-        key=key,
-        size=size,
-        etag=response.get("ETag", ""),
-        last_modified=dt.datetime.now(dt.timezone.utc),
-        version_id=response.get("VersionId"),
-        metadata=meta,
-    )
+    return response
 
 
-def get_object(store: S3Store, key: str, max_bytes: int | None = None) -> tuple[bytes, str]:
-    """The bytes and etag of ``key``, at most ``max_bytes`` of them; bodies cut short are retried."""
+def get_object(target: S3Object, max_bytes: int | None = None) -> tuple[bytes, str]:
+    """The bytes and etag of ``target``, at most ``max_bytes`` of them; bodies cut short are retried.
+
+    Errors are the one-line store errors (:class:`ObjectNotFoundError` when it is missing).
+    """
 
     def fetch() -> tuple[bytes, str]:
-        response = store.client.get_object(Bucket=store.bucket, Key=store._key(key))
+        response = target.client.get_object(Bucket=target.bucket, Key=target.key)
         expected = response.get("ContentLength")
         body_stream = response["Body"]
         if max_bytes is not None and expected is not None and expected > max_bytes:
             body_stream.close()
-            raise too_large(store.uri(key), int(expected), max_bytes)
+            raise too_large(target.uri, int(expected), max_bytes)
         body = body_stream.read(None if max_bytes is None else max_bytes + 1)
         if max_bytes is not None and len(body) > max_bytes:
             body_stream.close()
-            raise too_large(store.uri(key), len(body), max_bytes)
+            raise too_large(target.uri, len(body), max_bytes)
         if expected is not None and len(body) != expected:
-            raise ended_short(store.uri(key), len(body), expected)
+            raise ended_short(target.uri, len(body), expected)
         return body, response.get("ETag", "")
 
     from botocore import exceptions as bexc
@@ -133,21 +137,20 @@ def get_object(store: S3Store, key: str, max_bytes: int | None = None) -> tuple[
             time.sleep(min(2.0, 0.05 * 2**attempt) * random.uniform(0.5, 1.0))
         except streaming as exc:
             if attempt == attempts:
-                raise _s3.map_error(exc, store.uri(key), "read") from exc
+                raise _s3.map_error(exc, target.uri, "read") from exc
             time.sleep(min(2.0, 0.05 * 2**attempt) * random.uniform(0.5, 1.0))
         except Exception as exc:
-            mapped = _s3.map_error(exc, store.uri(key), "read")
-            if isinstance(mapped, ObjectNotFoundError):
-                store._check_bucket()
-            raise mapped from exc
+            raise _s3.map_error(exc, target.uri, "read") from exc
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def download_file(store: S3Store, info: ObjectInfo, dest: Path, progress: Progress | None) -> Path:
-    """Download the object ``info`` describes to ``dest`` through a temporary name; check its size."""
+def download_file(
+    target: S3Object, size: int, dest: Path, progress: Progress | None, *, version_id: str | None = None
+) -> Path:
+    """Download ``target`` (``size`` bytes; that ``version_id`` when given) to ``dest`` through a
+    temporary name, renamed into place once its size is checked."""
     from boto3.s3.transfer import TransferConfig
 
-    key = info.key
     dest.parent.mkdir(parents=True, exist_ok=True)
     out_fd, tmp_name = tempfile.mkstemp(prefix=TMP_PREFIX, suffix="-" + dest.name[:100], dir=dest.parent)
     os.close(out_fd)
@@ -158,16 +161,16 @@ def download_file(store: S3Store, info: ObjectInfo, dest: Path, progress: Progre
         max_concurrency=_s3.MAX_CONCURRENCY,
     )
     try:
-        extra = {"VersionId": info.version_id} if info.version_id else {}
-        store._call(
-            "download", key,
-            lambda: store.client.download_file(
-                store.bucket, store._key(key), str(tmp), ExtraArgs=extra or None, Callback=progress, Config=config
-            ),
-        )
+        extra = {"VersionId": version_id} if version_id else None
+        try:
+            target.client.download_file(
+                target.bucket, target.key, str(tmp), ExtraArgs=extra, Callback=progress, Config=config
+            )
+        except Exception as exc:
+            raise _s3.map_error(exc, target.uri, "download") from exc
         got = tmp.stat().st_size
-        if got != info.size:
-            raise ended_short(store.uri(key), got, info.size)
+        if got != size:
+            raise ended_short(target.uri, got, size)
         os.replace(tmp, dest)
     finally:
         with contextlib.suppress(FileNotFoundError):

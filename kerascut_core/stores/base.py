@@ -152,8 +152,17 @@ class Store(ABC):
 
     # -- reads ----------------------------------------------------------------------------
     @abstractmethod
+    def get_bytes_with_etag(self, key: str, *, max_bytes: int | None = None) -> tuple[bytes, str]:
+        """The object's bytes and the etag of exactly those bytes, read in one request.
+
+        Pass the etag back as ``put_bytes(..., if_match=etag)`` to write only if nobody wrote
+        the object in between (a conditional read-modify-write). With ``max_bytes``,
+        :class:`IntegrityError` at the first byte over; :class:`ObjectNotFoundError` if missing.
+        """
+
     def get_bytes(self, key: str, *, max_bytes: int | None = None) -> bytes:
         """The object's bytes; with ``max_bytes``, :class:`IntegrityError` at the first byte over."""
+        return self.get_bytes_with_etag(key, max_bytes=max_bytes)[0]
 
     @abstractmethod
     def get_file(
@@ -215,10 +224,16 @@ class Store(ABC):
 
     def read_json(self, key: str) -> Any:
         """Parse the JSON object at ``key`` (:class:`ObjectNotFoundError` if missing)."""
-        return self._read_json_etag(key)[0]
+        return self.read_json_with_etag(key)[0]
 
-    def _read_json_etag(self, key: str) -> tuple[Any, str]:
-        raise NotImplementedError
+    def read_json_with_etag(self, key: str) -> tuple[Any, str]:
+        """The parsed JSON object at ``key`` and its etag, for a conditional write after it.
+
+        At most :data:`MAX_JSON_BYTES` are read and the JSON is parsed defensively (bounded
+        depth and integer size, finite numbers); :class:`ObjectNotFoundError` if missing.
+        """
+        data, etag = self.get_bytes_with_etag(key, max_bytes=MAX_JSON_BYTES)
+        return _parse_json(data, self.uri(key)), etag
 
     def parent(self) -> Store | None:
         """The store one level up (``/a/b`` -> ``/a``, ``s3://b/p/q`` -> ``s3://b/p``), or ``None``."""
@@ -244,7 +259,7 @@ class Store(ABC):
         """
         for attempt in range(attempts):
             try:
-                current, etag = self._read_json_etag(key)
+                current, etag = self.read_json_with_etag(key)
             except ObjectNotFoundError:
                 current, etag = None, None
             new = fn(current)

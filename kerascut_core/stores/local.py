@@ -39,21 +39,20 @@ from kerascut_core.stores._local_fs import (
 )
 from kerascut_core.stores.base import (
     _CHUNK,
-    MAX_JSON_BYTES,
     TMP_PREFIX,
     ObjectInfo,
     ScanResult,
     Store,
-    _parse_json,
     exists_error,
     too_large,
 )
+from kerascut_core.stores.capabilities import LocalRoot, TempFiles
 from kerascut_core.uris import check_key
 
 __all__ = ["LocalStore"]
 
 
-class LocalStore(Store):
+class LocalStore(Store, TempFiles, LocalRoot):
     """A directory. Writes go to hidden temporary files first; see the module docstring.
 
     The store never leaves its root: a symbolic link or a special file (FIFO, socket, device)
@@ -255,14 +254,9 @@ class LocalStore(Store):
                 break
             parent = parent.parent
 
-    def get_bytes(self, key, *, max_bytes=None):
+    def get_bytes_with_etag(self, key, *, max_bytes=None):
         fd, st, path = self._open(key)
-        return read_fd(fd, path, st.st_size, max_bytes)
-
-    def _read_json_etag(self, key):
-        fd, st, path = self._open(key)
-        data = read_fd(fd, path, st.st_size, MAX_JSON_BYTES)
-        return _parse_json(data, str(path)), self._info(key, st).etag
+        return read_fd(fd, path, st.st_size, max_bytes), self._info(key, st).etag
 
     def get_file(self, key, dest, progress=None, *, max_bytes=None):
         fd, st, source = self._open(key)
@@ -337,11 +331,5 @@ class LocalStore(Store):
             return []
         return sorted(e.name for e in os.scandir(base) if e.is_dir(follow_symlinks=False) and e.name != LOCK_DIR)
 
-    def temp_files(
-        self, skip: Callable[[Path], bool] | None = None
-    ) -> builtins.list[tuple[Path, float]]:  # `list` here is the method above
-        """Hidden temporary files left by crashed writers, with their mtimes (for gc).
-
-        Links are never followed; ``skip(dir)`` prunes directories (nested stores).
-        """
-        return find_temp_files(self.root, skip)
+    def temp_files(self, skip: Callable[[Path], bool] | None = None) -> builtins.list[tuple[Path, float]]:
+        return find_temp_files(self.root, skip)  # `builtins.list` above: `list` is the method

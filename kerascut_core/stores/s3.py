@@ -5,7 +5,7 @@ single PUT or on ``CompleteMultipartUpload``), a conditional update sends ``If-M
 A write whose response was lost and that botocore retried is recognised as our own by its
 sha256. Transfers over ``KERASCUT_S3_MULTIPART_THRESHOLD`` are multipart
 (:mod:`kerascut_core.stores._s3_transfer`); a failed multipart upload is aborted, and
-``kerascut gc`` aborts any left behind (:meth:`S3Store.incomplete_uploads`). Errors are one line
+``kerascut gc`` aborts any left behind (:class:`~.capabilities.IncompleteUploads`). Errors are one line
 (:func:`kerascut_core.aws.client.map_error`); transient ones carry ``transient = True``.
 """
 
@@ -24,23 +24,27 @@ from kerascut_core.errors import (
     PreconditionFailedError,
     StoreError,
 )
-from kerascut_core.stores._s3_transfer import download_file, get_object, multipart_upload
+from kerascut_core.stores._s3_transfer import S3Object, download_file, get_object, multipart_upload
 from kerascut_core.stores.base import (
-    MAX_JSON_BYTES,
     ObjectInfo,
     ScanResult,
     Store,
-    _parse_json,
     exists_error,
     sha256_file,
     too_large,
+)
+from kerascut_core.stores.capabilities import (
+    IncompleteUpload,
+    IncompleteUploads,
+    ObjectVersion,
+    ObjectVersions,
 )
 from kerascut_core.uris import check_key, parse_s3
 
 __all__ = ["S3Store"]
 
 
-class S3Store(Store):
+class S3Store(Store, IncompleteUploads, ObjectVersions):
     """``s3://bucket/prefix`` through boto3 (see the module docstring for the guarantees)."""
 
     def __init__(self, uri: str, *, endpoint_url: str | None = None) -> None:
@@ -61,6 +65,10 @@ class S3Store(Store):
     def _key(self, key: str) -> str:
         check_key(key)
         return f"{self.prefix}/{key}" if self.prefix else key
+
+    def _object(self, key: str) -> S3Object:
+        """The S3 object of ``key``, for the transfer functions."""
+        return S3Object(self.client, self.bucket, self._key(key), self.uri(key))
 
     def _call(self, action: str, key: str, fn: Callable[[], Any]) -> Any:
         try:
@@ -139,7 +147,23 @@ class S3Store(Store):
             if progress:
                 progress(size)
             return info
-        return multipart_upload(self, key, path, size, meta, overwrite, progress)
+        try:
+            response = multipart_upload(self._object(key), path, size, meta, overwrite, progress)
+        except StoreError:
+            raise  # the upload never started
+        except Exception as exc:
+            mine = self._retried_own_write(exc, key, meta["sha256"], size)
+            if mine is not None:
+                return mine
+            raise self._write_error(exc, key, not overwrite) from exc
+        return ObjectInfo(
+            key=key,
+            size=size,
+            etag=response.get("ETag", ""),
+            last_modified=dt.datetime.now(dt.timezone.utc),
+            version_id=response.get("VersionId"),
+            metadata=meta,
+        )
 
     def copy(self, src, dst, *, overwrite=False):
         source = self.head(src)
@@ -203,16 +227,13 @@ class S3Store(Store):
                 raise StoreError(f"Cannot delete {self.uri(key)}: {first.get('Code')}: {first.get('Message')}")
 
     # -- reads ----------------------------------------------------------------------------
-    def get_bytes(self, key, *, max_bytes=None):
-        return self._get(key, max_bytes)[0]
-
-    def _get(self, key: str, max_bytes: int | None = None) -> tuple[bytes, str]:
-        """The bytes and etag of ``key``; a body cut short is read again (see :func:`get_object`)."""
-        return get_object(self, key, max_bytes)
-
-    def _read_json_etag(self, key):
-        data, etag = self._get(key, MAX_JSON_BYTES)
-        return _parse_json(data, self.uri(key)), etag
+    def get_bytes_with_etag(self, key, *, max_bytes=None):
+        """A body cut short is read again (see :func:`get_object`)."""
+        try:
+            return get_object(self._object(key), max_bytes)
+        except ObjectNotFoundError:
+            self._check_bucket()  # a missing bucket is not a missing object
+            raise
 
     def get_file(self, key, dest, progress=None, *, max_bytes=None):
         info = self.head(key)
@@ -220,7 +241,7 @@ class S3Store(Store):
             raise ObjectNotFoundError(f"Cannot read {self.uri(key)}: no such object.")
         if max_bytes is not None and info.size > max_bytes:
             raise too_large(self.uri(key), info.size, max_bytes)
-        return download_file(self, info, Path(dest), progress)
+        return download_file(self._object(key), info.size, Path(dest), progress, version_id=info.version_id)
 
     def head(self, key):
         try:
@@ -317,17 +338,14 @@ class S3Store(Store):
         _, dirs = self._list(prefix, "/")
         return sorted(d for d in dirs if d and d not in (".", "..") and "/" not in d)
 
-    def incomplete_uploads(
-        self, prefix: str = ""
-    ) -> builtins.list[tuple[str, str, dt.datetime]]:  # `list` here is the method above
-        """``(key, upload_id, initiated)`` for multipart uploads never completed nor aborted."""
-        found: list[tuple[str, str, dt.datetime]] = []
+    def incomplete_uploads(self, prefix: str = "") -> builtins.list[IncompleteUpload]:  # `list`: the method above
+        found: list[IncompleteUpload] = []
         s3_prefix = self._dir_prefix(prefix)
 
         def run() -> None:
             for page in self.client.get_paginator("list_multipart_uploads").paginate(Bucket=self.bucket, Prefix=s3_prefix):
                 for up in page.get("Uploads", []):
-                    found.append((self._rel(up["Key"]), up["UploadId"], up["Initiated"]))
+                    found.append(IncompleteUpload(self._rel(up["Key"]), up["UploadId"], up["Initiated"]))
 
         self._call("list uploads under", prefix, run)
         return found
@@ -337,3 +355,21 @@ class S3Store(Store):
             "abort upload of", key,
             lambda: self.client.abort_multipart_upload(Bucket=self.bucket, Key=self._key(key), UploadId=upload_id),
         )
+
+    def object_versions(self, key: str) -> builtins.list[ObjectVersion] | None:
+        s3_key = self._key(key)
+        found: list[ObjectVersion] = []
+        try:
+            for page in self.client.get_paginator("list_object_versions").paginate(Bucket=self.bucket, Prefix=s3_key):
+                for item in page.get("Versions", []):
+                    if item.get("Key") == s3_key and isinstance(item.get("VersionId"), str):
+                        found.append(ObjectVersion(key, item["VersionId"], item.get("LastModified"),
+                                                   bool(item.get("IsLatest"))))
+        except Exception:  # no s3:ListBucketVersions: the store's deletes are plain deletes then
+            return None
+        return found
+
+    def restore_command(self, version: ObjectVersion) -> str:
+        bucket, s3_key = self.bucket, self._key(version.key)
+        return (f'aws s3api copy-object --bucket {bucket} --copy-source "{bucket}/{s3_key}?versionId={version.version_id}" '
+                f'--key "{s3_key}"')

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from kerascut_core.errors import DrawError
+from kerascut_core.formatting import shape_text
 from kerascut_core.surgery.names import SEP, flat_name
 from kerascut_core.surgery.spec import CutSpec, EndSpec, StartSpec
 
@@ -138,7 +139,7 @@ def dot_source(
         if len(ops) == 1:
             op = ops[0]
             shape = view.tensors[op.outputs[0]].shape if op.outputs else ()
-            node.label = f"{op.address}\n{op.type} {_shape(shape)}"
+            node.label = f"{op.address}\n{op.type} {shape_text(shape, unknown='?')}"
         else:
             node.label = f"{node.label}  ({len(ops)} ops)" + _marks(
                 view, out_tensors, points, starts, outputs
@@ -219,9 +220,6 @@ def _marks(view: Any, tensors: list[int], points: set[str], starts: set[int],
         lines.append(f"cut point: {cut_points_here[-1]}")
     return "".join("\n" + line for line in lines)
 
-
-def _shape(shape: tuple) -> str:
-    return "(" + ", ".join("?" if d is None else str(d) for d in shape) + ")"
 
 
 def _title(name: str, has_cut: bool, start: Any, drop_first: Any, end: Any) -> str:

@@ -6,9 +6,8 @@ inference mode through :func:`forward_fn`, batch by batch (:func:`run_batched`).
 
 Under TensorFlow a model runs eagerly by default (``tf.function`` or XLA on request). Under
 JAX it always runs as one ``jax.jit`` of ``model.stateless_call``: JAX's eager mode compiles
-every op on its first call at each shape, which made validation 3-8x slower than on
-TensorFlow (about 6 s of op compilation for one MobileNetV2 pass on two cores, against about
-1 s for compiling the whole graph once). The source's probe and the candidate run the same way,
+every op on its first call at each shape, which costs several times more than compiling the
+whole graph once. The source's probe and the candidate run the same way,
 so a cut stays exact; the jitted call is compiled once per batch shape (a last, shorter batch
 costs one more compile). A model that cannot be traced (a data-dependent shape) runs eagerly.
 

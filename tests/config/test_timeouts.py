@@ -86,7 +86,7 @@ def test_prepare_backbone_passes_validation_timeout_to_run_deployment(monkeypatc
         return SimpleNamespace(state=final["state"], name="validate-a")
 
     monkeypatch.setattr(prefect.deployments, "run_deployment", fake_run_deployment)
-    monkeypatch.setattr(module, "read_report", lambda uri: {"passed": True, "max_abs_diff": 0.0})
+    monkeypatch.setattr(module, "read_validation_report", lambda uri: {"passed": True, "max_abs_diff": 0.0})
     backbone = {"name": "a", "source": "m.keras"}
     settings = ValidationSettings(deployment="validate-backbone/gpu", timeout="45m")
     report = module._validate("s3://b/.staging/a/v/r/model.keras", backbone, settings, None, None)
@@ -94,7 +94,7 @@ def test_prepare_backbone_passes_validation_timeout_to_run_deployment(monkeypatc
     assert calls[0]["parameters"]["validation"]["timeout"] == 2700.0  # the flow gets the setting too
 
     final["state"] = Running()  # run_deployment returned at the timeout with the run still going
-    monkeypatch.setattr(module, "read_report", lambda uri: None)
+    monkeypatch.setattr(module, "read_validation_report", lambda uri: None)
     with pytest.raises(Exception, match=r"did not finish .* within validation\.timeout=45m .*raise validation\.timeout"):
         module._validate("s3://b/.staging/a/v/r/model.keras", backbone, settings, None, None)
 
@@ -126,13 +126,13 @@ def test_refresh_timeout_fails_what_is_not_done(prefect_harness: None, tmp_path,
     from kerascut.flows.refresh_backbones import refresh_backbones
     from kerascut.tasks import freshness
 
-    original = freshness.check_freshness.fn
+    original = freshness.check_backbone_freshness.fn
 
     def slow(backbone: dict[str, Any], store: str, force: bool = False) -> Any:
         time.sleep(3)
         return original(backbone, store, force)
 
-    monkeypatch.setattr(freshness.check_freshness, "fn", slow)
+    monkeypatch.setattr(freshness.check_backbone_freshness, "fn", slow)
     cfg = {"store": str(tmp_path / "store"), "refresh_timeout": 0.5, "backbones": [
         {"name": "mnv2", "source": "keras.applications/MobileNetV2", "weights": "none",
          "input_shape": [32, 32, 3], "end": "block_3_expand_relu"}]}

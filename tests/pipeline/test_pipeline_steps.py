@@ -51,7 +51,7 @@ def test_formats_give_another_version(tmp_path):
 def test_the_freshness_task_gives_the_version_kc_computes(formats, tmp_path, prefect_harness):
     from prefect import flow
 
-    from kerascut.tasks.freshness import check_freshness as task
+    from kerascut.tasks.freshness import check_backbone_freshness as task
 
     config = {**TINY, "formats": formats}
 

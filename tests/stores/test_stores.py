@@ -141,6 +141,25 @@ def test_update_json_conditional(store):
     assert store.read_json("n/latest.json") == {"n": 3}
 
 
+def test_conditional_read_gives_the_etag_of_what_it_read(store):
+    store.put_json("n/claim.json", {"run": "a"})
+    value, etag = store.read_json_with_etag("n/claim.json")
+    assert value == {"run": "a"} and store.get_bytes_with_etag("n/claim.json")[1] == etag
+    store.put_bytes("n/claim.json", b'{"run": "b"}', if_match=etag)
+    with pytest.raises(PreconditionFailedError):  # someone wrote after our read
+        store.put_bytes("n/claim.json", b'{"run": "c"}', if_match=etag)
+    with pytest.raises(ObjectNotFoundError):
+        store.read_json_with_etag("n/missing.json")
+
+
+def test_backends_declare_their_capabilities(store):
+    from kerascut_core.stores import IncompleteUploads, LocalRoot, ObjectVersions, TempFiles
+
+    is_s3 = isinstance(store, S3Store)
+    assert isinstance(store, IncompleteUploads) is is_s3 and isinstance(store, ObjectVersions) is is_s3
+    assert isinstance(store, TempFiles) is not is_s3 and isinstance(store, LocalRoot) is not is_s3
+
+
 def test_update_json_race_loses_no_update(store):
     """Eight threads each add ten entries through conditional updates: all 80 arrive."""
     errors = []
