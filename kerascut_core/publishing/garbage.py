@@ -7,7 +7,10 @@
 What gc may remove, and nothing else (see ``commit.py`` for the protocol that leaves it):
 
 * ``.staging/<name>/<version>/claim.json`` whose lease is stale;
-* ``.staging/<name>/<version>/<run_id>/...``: staged candidates of runs that are not live;
+* ``.staging/<name>/<version>/<run_id>/...``: staged candidates of runs that are not live (a
+  run is live while its version's claim names it, or while its run record ``run.json``, the
+  first object it stages, is live: :mod:`kerascut_core.publishing.run_record`; a live run's
+  staging is kept whatever ``older_than`` says);
 * ``<name>/<version>/...`` with no ``manifest.json``: a commit that died before its manifest,
   in a directory that is a backbone of this store (it has ``latest.json``, a committed version
   or staging entries), and only when ``<version>`` is a name the protocol creates: 16 lowercase
@@ -16,7 +19,9 @@ What gc may remove, and nothing else (see ``commit.py`` for the protocol that le
   Any other directory under a backbone (``notes/``, ``eval-results/run1/``, an uppercase hex
   name) is a person's, whatever its age: it is reported in ``GcReport.skipped`` and left;
 * multipart uploads never completed, for keys of those two kinds;
-* ``.kerascut-tmp-*`` files of a local store (a writer killed between write and rename).
+* ``.kerascut-tmp-*`` files of a local store (a writer killed between write and rename) that
+  nobody has written to for both ``older_than`` and a claim's default lease (a writer's file
+  in progress is never one), outside live runs.
 
 What gc never removes, however it is pointed: anything under a directory holding a
 ``manifest.json`` at any depth (``saved_model/``, ``assets/`` and every future format included),
@@ -46,18 +51,20 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kerascut_core.errors import ObjectNotFoundError, StoreError
-from kerascut_core.publishing.claim import claim_is_stale, read_claim
+from kerascut_core.publishing.claim import DEFAULT_LEASE_SECONDS, claim_is_stale, read_claim
 from kerascut_core.publishing.layout import (
     CLAIM,
     LATEST,
     MANIFEST,
     MARKER,
     RESERVED,
+    RUN_RECORD,
     STAGING,
     looks_like_version,
 )
 from kerascut_core.publishing.recovery import recoverable_manifest
 from kerascut_core.publishing.root import require_store_root
+from kerascut_core.publishing.run_record import run_is_live
 from kerascut_core.stores import ObjectInfo, Store
 from kerascut_core.uris import check_name
 
@@ -113,6 +120,15 @@ def _valid_segments(*parts: str) -> bool:
     except StoreError:
         return False
     return True
+
+
+def _live_now(store: Store, run: str) -> bool:
+    """Whether the run directory ``run`` holds a live run record now (read again before deleting)."""
+    try:
+        head = store.head(f"{run}/{RUN_RECORD}")
+    except StoreError:
+        return True  # a record that is a link or special file: never followed, the run is kept
+    return head is not None and bool(run_is_live(store, run, head.last_modified))
 
 
 def gc(store: Store, older_than: float | dt.timedelta = dt.timedelta(hours=24), *, dry_run: bool = False) -> GcReport:
@@ -171,7 +187,11 @@ def gc(store: Store, older_than: float | dt.timedelta = dt.timedelta(hours=24), 
         elif not (len(parts) == 4 and parts[3] == CLAIM):
             report.skipped.append(f"{store.uri(obj.key)} (not a staging entry kerascut writes)")
     for run, objects in sorted(runs.items()):
-        if run in live_runs or not old(objects):
+        record = [o for o in objects if o.key == f"{run}/{RUN_RECORD}"]
+        if run in live_runs or (record and run_is_live(store, run, record[0].last_modified)):
+            live_runs.add(run)  # a live run's staging, whatever its age
+            report.kept.append(store.uri(run))
+        elif not old(objects):
             report.kept.append(store.uri(run))
         else:
             plan.extend(o.key for o in objects)
@@ -238,12 +258,16 @@ def gc(store: Store, older_than: float | dt.timedelta = dt.timedelta(hours=24), 
     if temp_files is not None:
         root = getattr(store, "root", None)
 
-        def nested_store(path: Any) -> bool:  # or a backbone's aliases/ or history/: never touched
+        def nested_store(path: Any) -> bool:  # or a backbone's aliases/ or history/, or a live run: never touched
             if root is not None and path.parent.parent == root and path.name in RESERVED:
+                return True
+            if root is not None and path.relative_to(root).as_posix() in live_runs:
                 return True
             return (path / MARKER).exists() and path != root
 
-        temps = [path for path, mtime in temp_files(skip=nested_store) if mtime < cutoff.timestamp()]
+        # a temporary file is a write in progress until nobody has written to it for a lease
+        temp_cutoff = min(cutoff.timestamp(), dt.datetime.now(dt.timezone.utc).timestamp() - DEFAULT_LEASE_SECONDS)
+        temps = [path for path, mtime in temp_files(skip=nested_store) if mtime < temp_cutoff]
 
     # the plan is complete: a dry run reports it, a real run carries out exactly it
     for key in plan:
@@ -253,9 +277,19 @@ def gc(store: Store, older_than: float | dt.timedelta = dt.timedelta(hours=24), 
     if dry_run:
         return report
     committed_now: dict[str, bool] = {}
+    live_now: dict[str, bool] = {}
     for key in plan:
         parts = key.split("/")
-        if parts[0] != STAGING:  # a version directory: recheck that it was not committed since
+        if parts[0] == STAGING and len(parts) >= 5:  # a run: recheck its record (it may have started since the scan)
+            run = "/".join(parts[:4])
+            if run not in live_now:
+                live_now[run] = _live_now(store, run)
+                if live_now[run]:
+                    report.kept.append(store.uri(run))
+            if live_now[run]:
+                report.removed.remove(store.uri(key))
+                continue
+        elif parts[0] != STAGING:  # a version directory: recheck that it was not committed since
             version_dir = "/".join(parts[:2])
             if version_dir not in committed_now:
                 try:
