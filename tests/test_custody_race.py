@@ -72,3 +72,24 @@ def test_retention_never_leaves_a_pointer_dangling_many_tries(request, tmp_path,
     tries, jitter = SLOW[kind]
     for uri in _uri(request, kind, tmp_path):
         _race(uri, kind, tries, jitter, seed=2)
+
+
+def test_a_write_survives_a_concurrent_delete_removing_its_new_directory(tmp_path, monkeypatch):
+    """What the race found: ``delete`` removes directories it leaves empty, so a parent that a
+    writer has just created can go before the writer creates its child directory or file."""
+    from kerascut_core.stores import open_store
+
+    store = open_store(tmp_path / "store")
+    real_mkdir = Path.mkdir
+    removed = []
+
+    def mkdir_then_lose_it(self, *args, **kwargs):
+        real_mkdir(self, *args, **kwargs)
+        if len(removed) < 2 and self.name == "b":  # a concurrent delete empties and removes it, twice
+            self.rmdir()
+            removed.append(self)
+            raise FileNotFoundError(2, "No such file or directory", str(self))
+
+    monkeypatch.setattr(Path, "mkdir", mkdir_then_lose_it)
+    store.put_bytes("a/b/c.json", b"{}")
+    assert store.get_bytes("a/b/c.json") == b"{}" and len(removed) == 2
