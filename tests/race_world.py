@@ -3,7 +3,8 @@
 Each *try* works on a fresh backbone ``r<try>`` of one store. The parent writes three committed
 versions ``V0 < V1 < V2`` (tiny artifacts, written directly: the race is about what happens
 next, not about committing), then releases four worker processes at once through a barrier,
-each after a small random delay (so the interleavings vary from try to try):
+each after a random delay drawn for the try (up to about the time an operation takes, so each
+of them goes first in some tries):
 
 * ``retain``: retention with ``keep_last=1`` on the backbone (what ``gc --keep-last 1`` does);
   it wants ``V0`` and ``V1`` gone;
@@ -128,25 +129,23 @@ def _unguard() -> None:
     pointers.moving_onto = checked_only  # type: ignore[assignment]
 
 
-def worker(uri: str, role: str, tasks: Any, results: Any, barrier: Any, jitter: float, seed: int,
-           unguarded: bool = False) -> None:
-    """Serve tries until ``None`` arrives: wait at the barrier, sleep a random jitter, act."""
+def worker(uri: str, role: str, tasks: Any, results: Any, barrier: Any, unguarded: bool = False) -> None:
+    """Serve tries until ``None`` arrives: wait at the barrier, sleep the try's delay, act."""
     from kerascut_core.stores import open_store
 
     if unguarded:
         _unguard()
     store = open_store(uri)
-    rng = random.Random(seed)
     with tempfile.TemporaryDirectory(prefix="kerascut-race-") as scratch:
         while True:
             task = tasks.get()
             if task is None:
                 return
-            index, name = task
+            index, name, delay = task
             outcome: dict[str, Any] = {"role": role, "index": index}
             try:
                 barrier.wait(timeout=120)
-                time.sleep(rng.uniform(0.0, jitter))
+                time.sleep(delay)
                 started = time.perf_counter()
                 outcome.update(_act(store, role, name, index, scratch), ok=True)
                 outcome["seconds"] = time.perf_counter() - started
@@ -250,13 +249,15 @@ class Race:
     def __init__(self, uri: str, jitter: float, seed: int = 0, *, unguarded: bool = False) -> None:
         ctx = multiprocessing.get_context("spawn")
         self.uri = uri
+        self.jitter = jitter
+        self.rng = random.Random(seed)
         self.results = ctx.Queue()
         self.barrier = ctx.Barrier(len(ROLES))
         self.queues = {role: ctx.Queue() for role in ROLES}
         self.processes = [
-            ctx.Process(target=worker, args=(uri, role, self.queues[role], self.results, self.barrier, jitter,
-                                             seed * 31 + i, unguarded), daemon=True, name=f"race-{role}")
-            for i, role in enumerate(ROLES)
+            ctx.Process(target=worker, args=(uri, role, self.queues[role], self.results, self.barrier, unguarded),
+                        daemon=True, name=f"race-{role}")
+            for role in ROLES
         ]
         for process in self.processes:
             process.start()
@@ -266,8 +267,8 @@ class Race:
         tally = Tally()
         for index in range(first, first + tries):
             name = arrange(store, index)
-            for role in ROLES:
-                self.queues[role].put((index, name))
+            for role in ROLES:  # a random delay each: any of them may go first
+                self.queues[role].put((index, name, self.rng.uniform(0.0, self.jitter)))
             outcomes = [self.results.get(timeout=300) for _ in ROLES]
             check_try(store, name, index, outcomes, tally)
         return tally

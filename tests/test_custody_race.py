@@ -18,11 +18,11 @@ import pytest
 
 from tests.race_world import ROLES, Race
 
-#: tries per store kind, and the largest random delay (seconds) before each worker acts: the
-#: operations take a few milliseconds locally and tens to hundreds of milliseconds on the S3 API
-#: server (a try there costs ~60 requests, a full publish among them)
-FAST = {"local": (100, 0.004), "s3": (25, 0.03)}
-SLOW = {"local": (500, 0.004), "s3": (150, 0.03), "s3-versioned": (100, 0.03)}
+#: tries per store kind, and the largest random delay (seconds) before each worker acts, about
+#: what one operation takes: milliseconds locally, a fraction of a second on the S3 API server
+#: (a try there costs ~60 requests, a full publish among them)
+FAST = {"local": (100, 0.015), "s3": (25, 0.4)}
+SLOW = {"local": (500, 0.015), "s3": (150, 0.4), "s3-versioned": (100, 0.4)}
 
 
 def _uri(request: pytest.FixtureRequest, kind: str, tmp_path: Path) -> Iterator[str]:
