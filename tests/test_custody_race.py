@@ -2,9 +2,9 @@
 
 Four worker processes (``spawn``) act on each try at once: retention with ``keep_last=1``, a
 promote of the oldest version, an alias move onto the next, and a publish with its retention
-step (tests/race_world.py says what each try checks). The main slice runs ~100 tries per store
-kind locally and fewer on the S3 API server (each try there is a few seconds of requests); the
-``slow`` variant runs hundreds, on a versioned bucket too.
+step (tests/race_world.py says what each try checks). The main slice runs 100 tries on a local
+store and 15 on the S3 API server (each try there is about 60 requests); the ``slow`` variant
+runs hundreds, on a versioned bucket too.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from tests.race_world import ROLES, Race
 #: tries per store kind, and the largest random delay (seconds) before each worker acts, about
 #: what one operation takes: milliseconds locally, a fraction of a second on the S3 API server
 #: (a try there costs ~60 requests, a full publish among them)
-FAST = {"local": (100, 0.015), "s3": (25, 0.4)}
+FAST = {"local": (100, 0.015), "s3": (15, 0.4)}
 SLOW = {"local": (500, 0.015), "s3": (150, 0.4), "s3-versioned": (100, 0.4)}
 
 
