@@ -11,8 +11,8 @@ dies stops renewing.
 ``gc`` keeps a run directory whose record is live, by the rules of claims
 (:mod:`kerascut_core.publishing.claim`):
 
-* a record of this host is live while its process is (pid and start time), and not after;
-* a record of another host is live until its lease expires;
+* a record is live until its lease expires (its run renews it while its process lives);
+* a record of this host whose process is gone (pid and start time) is not live at once;
 * a record that is not one kerascut writes (not JSON, wrong types) is live until nobody has
   rewritten it for a whole default lease, unless its process is provably dead;
 * a record naming the process that runs ``gc`` is not live: a process does not collect its own
