@@ -236,7 +236,8 @@ def pull_cmd(ref: str, output: str, cache_dir: str | None, quiet: bool, fmt: str
 @click.argument("store")
 @click.option("--older-than", default="24h", show_default=True, help="Only remove what is older than this (30m, 24h, 7d).")
 @click.option("--keep-last", type=click.IntRange(min=1), default=None, metavar="N",
-              help="Also remove committed versions beyond the newest N of each backbone (never one latest or an alias names).")
+              help="Also remove committed versions beyond the newest N of each backbone, in the store's commit order "
+                   "(never one latest or an alias names).")
 @click.option("--dry-run", is_flag=True, help="Show what would be removed, remove nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def gc_cmd(store: str, older_than: str, keep_last: int | None, dry_run: bool, as_json: bool) -> None:
@@ -246,8 +247,9 @@ def gc_cmd(store: str, older_than: str, keep_last: int | None, dry_run: bool, as
     aliases/ and history/ are never touched; STORE must be a store root (a path above or
     inside one is refused).
 
-    With --keep-last N, committed versions beyond the newest N of each backbone (by creation
-    time) are removed first, except any that latest or an alias names: each one's manifest
+    With --keep-last N, committed versions beyond the newest N of each backbone (in the
+    store's commit order: when the store wrote each manifest, not a committer's clock) are
+    removed first, except any that latest or an alias names: each one's manifest
     goes first (it stops being committed), then its artifacts. --dry-run lists exactly what a
     real run removes.
 

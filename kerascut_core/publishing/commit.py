@@ -77,6 +77,7 @@ from kerascut_core.publishing.claim import DEFAULT_LEASE_SECONDS, acquire_claim
 from kerascut_core.publishing.listing import artifact_problems, read_manifest
 from kerascut_core.publishing.manifest import Manifest
 from kerascut_core.publishing.root import ensure_store_root
+from kerascut_core.publishing.run_record import stop_run
 from kerascut_core.publishing.staging import candidate_prefix, staged_artifacts
 from kerascut_core.stores import Store
 
@@ -206,6 +207,7 @@ def commit_version(
 
 def _discard(store: Store, prefix: str, result: CommitResult) -> CommitResult:
     """Remove this run's staged candidate (published, or superseded); gc's job if this fails."""
+    stop_run(store, prefix)
     with contextlib.suppress(StoreError):
         for key in store.list(prefix):
             store.delete(key)

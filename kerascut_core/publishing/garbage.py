@@ -7,7 +7,10 @@
 What gc may remove, and nothing else (see ``commit.py`` for the protocol that leaves it):
 
 * ``.staging/<name>/<version>/claim.json`` whose lease is stale;
-* ``.staging/<name>/<version>/<run_id>/...``: staged candidates of runs that are not live;
+* ``.staging/<name>/<version>/<run_id>/...``: staged candidates of runs that are not live (a
+  run is live while its version's claim names it, or while its run record ``run.json``, the
+  first object it stages, is live: :mod:`kerascut_core.publishing.run_record`; a live run's
+  staging is kept whatever ``older_than`` says);
 * ``<name>/<version>/...`` with no ``manifest.json``: a commit that died before its manifest,
   in a directory that is a backbone of this store (it has ``latest.json``, a committed version
   or staging entries), and only when ``<version>`` is a name the protocol creates: 16 lowercase
@@ -16,7 +19,9 @@ What gc may remove, and nothing else (see ``commit.py`` for the protocol that le
   Any other directory under a backbone (``notes/``, ``eval-results/run1/``, an uppercase hex
   name) is a person's, whatever its age: it is reported in ``GcReport.skipped`` and left;
 * multipart uploads never completed, for keys of those two kinds;
-* ``.kerascut-tmp-*`` files of a local store (a writer killed between write and rename).
+* ``.kerascut-tmp-*`` files of a local store (a writer killed between write and rename) that
+  nobody has written to for both ``older_than`` and a claim's default lease (a writer's file
+  in progress is never one), outside live runs.
 
 What gc never removes, however it is pointed: anything under a directory holding a
 ``manifest.json`` at any depth (``saved_model/``, ``assets/`` and every future format included),
@@ -47,18 +52,20 @@ from pathlib import Path
 from typing import Any
 
 from kerascut_core.errors import ObjectNotFoundError, StoreError
-from kerascut_core.publishing.claim import claim_is_stale, read_claim
+from kerascut_core.publishing.claim import DEFAULT_LEASE_SECONDS, claim_is_stale, read_claim
 from kerascut_core.publishing.layout import (
     CLAIM,
     LATEST,
     MANIFEST,
     MARKER,
     RESERVED,
+    RUN_RECORD,
     STAGING,
     looks_like_version,
 )
 from kerascut_core.publishing.recovery import recoverable_manifest
 from kerascut_core.publishing.root import require_store_root
+from kerascut_core.publishing.run_record import run_is_live
 from kerascut_core.stores import ObjectInfo, Store
 from kerascut_core.stores.capabilities import IncompleteUploads, LocalRoot, TempFiles
 from kerascut_core.text import one_line
@@ -100,7 +107,7 @@ def gc(store: Store, older_than: float | dt.timedelta = dt.timedelta(hours=24), 
     _plan_staging(store, scan, live, cutoff, plan, report)
     _plan_versions(store, scan, live, cutoff, plan, report)
     _plan_uploads(store, scan, live, cutoff, plan)
-    _plan_temp_files(store, cutoff, plan)
+    _plan_temp_files(store, live, cutoff, plan)
     _report_plan(store, plan, report)
     if not dry_run:
         _execute(store, plan, report)
@@ -206,7 +213,11 @@ def _plan_staging(store: Store, scan: _Scan, live: _Live, cutoff: dt.datetime, p
         elif not (len(parts) == 4 and parts[3] == CLAIM):
             report.skipped.append(f"{store.uri(obj.key)} (not a staging entry kerascut writes)")
     for run, objects in sorted(runs.items()):
-        if run in live.runs or not _old(objects, cutoff):
+        record = [o for o in objects if o.key == f"{run}/{RUN_RECORD}"]
+        if run in live.runs or (record and run_is_live(store, run, record[0].last_modified)):
+            live.runs.add(run)  # a live run's staging, whatever its age
+            report.kept.append(store.uri(run))
+        elif not _old(objects, cutoff):
             report.kept.append(store.uri(run))
         else:
             plan.keys.extend(o.key for o in objects)
@@ -265,9 +276,10 @@ def _plan_uploads(store: Store, scan: _Scan, live: _Live, cutoff: dt.datetime, p
             plan.uploads.append((key, upload.upload_id))
 
 
-def _plan_temp_files(store: Store, cutoff: dt.datetime, plan: _Plan) -> None:
-    """Plan the temporary files crashed writers left, older than ``cutoff``, outside nested
-    stores and outside a backbone's ``aliases/`` and ``history/``."""
+def _plan_temp_files(store: Store, live: _Live, cutoff: dt.datetime, plan: _Plan) -> None:
+    """Plan the temporary files crashed writers left, older than ``cutoff`` and than a claim's
+    default lease (a writer's file in progress is never one), outside nested stores, live runs
+    and a backbone's ``aliases/`` and ``history/``."""
     if not isinstance(store, TempFiles):
         return
     root = store.root if isinstance(store, LocalRoot) else None
@@ -275,9 +287,12 @@ def _plan_temp_files(store: Store, cutoff: dt.datetime, plan: _Plan) -> None:
     def untouchable(path: Path) -> bool:
         if root is not None and path.parent.parent == root and path.name in RESERVED:
             return True
+        if root is not None and path.relative_to(root).as_posix() in live.runs:
+            return True
         return (path / MARKER).exists() and path != root
 
-    plan.temps = [path for path, mtime in store.temp_files(skip=untouchable) if mtime < cutoff.timestamp()]
+    temp_cutoff = min(cutoff.timestamp(), dt.datetime.now(dt.timezone.utc).timestamp() - DEFAULT_LEASE_SECONDS)
+    plan.temps = [path for path, mtime in store.temp_files(skip=untouchable) if mtime < temp_cutoff]
 
 
 def _report_plan(store: Store, plan: _Plan, report: GcReport) -> None:
@@ -291,9 +306,19 @@ def _execute(store: Store, plan: _Plan, report: GcReport) -> None:
     """Delete the planned keys (a version directory committed since the scan is left whole),
     remove the temporary files and abort the uploads; what fails is reported, not raised."""
     committed_now: dict[str, bool] = {}
+    live_now: dict[str, bool] = {}
     for key in plan.keys:
         parts = key.split("/")
-        if parts[0] != STAGING:  # a version directory: recheck that it was not committed since
+        if parts[0] == STAGING and len(parts) >= 5:  # a run: recheck its record (it may have started since the scan)
+            run = "/".join(parts[:4])
+            if run not in live_now:
+                live_now[run] = _live_now(store, run)
+                if live_now[run]:
+                    report.kept.append(store.uri(run))
+            if live_now[run]:
+                report.removed.remove(store.uri(key))
+                continue
+        elif parts[0] != STAGING:  # a version directory: recheck that it was not committed since
             version_dir = "/".join(parts[:2])
             if version_dir not in committed_now:
                 try:
@@ -326,6 +351,15 @@ def _seconds(older_than: float | dt.timedelta) -> float:
 
 def _old(objects: list[ObjectInfo], cutoff: dt.datetime) -> bool:
     return bool(objects) and max(o.last_modified for o in objects) < cutoff
+
+
+def _live_now(store: Store, run: str) -> bool:
+    """Whether the run directory ``run`` holds a live run record now (read again before deleting)."""
+    try:
+        head = store.head(f"{run}/{RUN_RECORD}")
+    except StoreError:
+        return True  # a record that is a link or special file: never followed, the run is kept
+    return head is not None and bool(run_is_live(store, run, head.last_modified))
 
 
 def _protected_dirs(keys: Iterable[str]) -> set[str]:

@@ -14,6 +14,7 @@ consumers rely on it::
     <store>/<name>/history/<stamp>-<8 hex>.json       one create-only entry per pointer move
     <store>/.staging/<name>/<version>/<run_id>/...    candidates, then staged.json (written last)
     <store>/.staging/<name>/<version>/<run_id>/report.json   the validation report of that candidate
+    <store>/.staging/<name>/<version>/<run_id>/run.json      its run record, written first
     <store>/.staging/<name>/<version>/claim.json      the commit lease of that version
 
 The pointers (``latest.json`` and the aliases) are the only mutable objects; history entries are
@@ -77,6 +78,7 @@ __all__ = [
     "ONNX",
     "REPORT",
     "RESERVED",
+    "RUN_RECORD",
     "SAVED_MODEL",
     "STAGED_INDEX",
     "STAGING",
@@ -113,6 +115,8 @@ CLAIM = "claim.json"
 STAGED_INDEX = "staged.json"
 #: the validation report, beside the candidate it validated
 REPORT = "report.json"
+#: the run record of a staged candidate, its first object (who stages it, until when)
+RUN_RECORD = "run.json"
 #: the directory of a backbone's named pointers, ``<name>/aliases/<alias>.json``
 ALIASES = "aliases"
 #: the directory of a backbone's pointer history, ``<name>/history/<stamp>-<8 hex>.json``

@@ -93,9 +93,14 @@ class VersionInfo:
     def order(self) -> tuple[dt.datetime, dt.datetime, str]:
         """The sort key of listings: the store's commit time to the second (S3 reports whole
         seconds), then ``created_at`` held inside that second (a committer's clock can order two
-        versions committed in the same second, never move one across seconds), then the version."""
+        versions committed in the same second, never move one across seconds; one more than a
+        second off the store's stamp counts as the first of its second, as retention orders
+        them), then the version."""
         second = self.last_modified.replace(microsecond=0)
-        within = min(max(self.created_at, second), second + dt.timedelta(microseconds=999_999))
+        created = self.created_at
+        if not second - dt.timedelta(seconds=1) <= created < second + dt.timedelta(seconds=2):
+            created = second
+        within = min(max(created, second), second + dt.timedelta(microseconds=999_999))
         return (second, within, self.version)
 
 

@@ -6,10 +6,12 @@
 
 The one place where committed versions are deleted, and only when asked (``kerascut gc STORE
 --keep-last N``, or ``retention: {keep_last: N}`` in the config, applied after each publish).
-Per backbone, versions are ordered by when the store says their ``manifest.json`` was written
-(its last-modified time: the S3 server's clock, or the local filesystem's), ties broken by
-version, never by the ``created_at`` a committer wrote: a worker whose clock runs ahead cannot
-make every later version look older than its own and delete it. A version is removed only
+Per backbone, versions are ordered by the store's commit order: when the store says their
+``manifest.json`` was written (its last-modified time: the S3 server's clock, or the local
+filesystem's), never by the ``created_at`` a committer wrote. Within one of the store's seconds
+(S3 stamps whole seconds) a ``created_at`` within that second breaks the tie, then the version;
+one outside it counts as the oldest of its second. A worker whose clock runs ahead therefore
+cannot make a later version look older than its own and delete it. A version is removed only
 when all of these hold:
 
 * it is not one of the newest ``keep_last``;
@@ -100,23 +102,30 @@ def _one_line(exc: Exception) -> str:
     return " ".join(str(exc).split())[:300]
 
 
-def _created(info: object) -> str:
-    """A listed version's ``created_at`` as a sortable string (only to order versions the store
-    stamped in the same second), ``""`` when the record does not carry it."""
+def _created(info: object, stamped: dt.datetime) -> str:
+    """A listed version's ``created_at`` as a sortable string, only to order versions the store
+    stamped in the same second; ``""`` (first of its second) when the record does not carry it,
+    or when it is not within a second of the store's stamp ``stamped``: a committer whose clock
+    runs ahead is taken for the older of the versions of one second, never for the newer."""
     try:
         created = getattr(info, "created_at", None)
     except Exception:  # a lightweight record without its manifest
         return ""
-    return created.isoformat() if isinstance(created, dt.datetime) else ""
+    if not isinstance(created, dt.datetime) or created.tzinfo is None:
+        return ""
+    second = stamped.replace(microsecond=0)
+    if not second - dt.timedelta(seconds=1) <= created < second + dt.timedelta(seconds=2):
+        return ""
+    return created.astimezone(dt.timezone.utc).isoformat()
 
 
 def _store_order(store: Store, name: str, listed: Iterable[Any], report: RetentionReport) -> list[str]:
     """The listed versions oldest first by their manifest's last-modified time as the store
-    reports it (S3 reports whole seconds: versions of one second are ordered by ``created_at``)."""
+    reports it (S3 reports whole seconds: versions of one second are ordered by a ``created_at``
+    within that second, see :func:`_created`)."""
     stamped = []
     for info in listed:
         version: str = info.version
-        created = _created(info)
         key = manifest_key(name, version)
         try:
             head = store.head(key)
@@ -124,7 +133,7 @@ def _store_order(store: Store, name: str, listed: Iterable[Any], report: Retenti
             report.skipped.append(f"{store.uri(key)} ({_one_line(exc)}; its version is not removed)")
             continue
         if head is not None:  # removed meanwhile: nothing to order
-            stamped.append((head.last_modified, created, version))
+            stamped.append((head.last_modified, _created(info, head.last_modified), version))
     return [version for _, _, version in sorted(stamped)]
 
 

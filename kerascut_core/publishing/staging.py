@@ -1,7 +1,9 @@
 """Staging: a candidate's files under ``.staging/<name>/<version>/<run_id>/``, index last.
 
-Each file is put-if-absent, then ``staged.json`` (paths, formats, sizes, sha256): a candidate
-without it is incomplete and is never committed. Validation reads these exact bytes, and the
+The run record ``run.json`` comes first (:mod:`kerascut_core.publishing.run_record`: ``gc``
+keeps the staging of a live run whatever its age), then each file, put-if-absent, then
+``staged.json`` (paths, formats, sizes, sha256): a candidate without it is incomplete and is
+never committed. Validation reads these exact bytes, and the
 commit copies them server-side, so what is published is what was validated (rule 2 of the
 protocol in :mod:`kerascut_core.publishing.commit`). Whatever happens next, the pipeline
 removes its run's candidate (:func:`discard_candidate`); ``gc`` removes what is left.
@@ -33,6 +35,7 @@ from kerascut_core.publishing.layout import (
 )
 from kerascut_core.publishing.manifest import Artifact
 from kerascut_core.publishing.root import ensure_store_root
+from kerascut_core.publishing.run_record import start_run, stop_run
 from kerascut_core.stores import Store, open_store, sha256_file
 from kerascut_core.uris import check_key, check_name
 
@@ -83,17 +86,24 @@ def stage_candidate(
     run_id = check_name(run_id or new_run_id(), "run id")
     prefix = run_prefix(name, version, run_id)
     ensure_store_root(store)
-    entries = []
-    for rel, path in mapping.items():
+    for path in mapping.values():
         if not path.is_file():
             raise StoreError(f"Cannot stage {path}: no such file. Save the candidate first.")
-        digest = sha256_file(path)
-        store.put_file(f"{prefix}/{rel}", path, progress=progress, metadata={"sha256": digest})
-        entries.append({"path": rel, "format": artifact_format(rel), "bytes": path.stat().st_size, "sha256": digest})
-    store.put_json(
-        f"{prefix}/{STAGED_INDEX}",
-        {"name": name, "version": version, "run_id": run_id, "staged_at": iso(), "files": entries},
-    )
+    start_run(store, prefix, run_id)  # the run record first: gc keeps a live run's staging
+    try:
+        entries = []
+        for rel, path in mapping.items():
+            digest = sha256_file(path)
+            store.put_file(f"{prefix}/{rel}", path, progress=progress, metadata={"sha256": digest})
+            entries.append({"path": rel, "format": artifact_format(rel), "bytes": path.stat().st_size,
+                            "sha256": digest})
+        store.put_json(
+            f"{prefix}/{STAGED_INDEX}",
+            {"name": name, "version": version, "run_id": run_id, "staged_at": iso(), "files": entries},
+        )
+    except BaseException:
+        stop_run(store, prefix)  # what was staged is left to gc (no longer renewed)
+        raise
     primary = MODEL if MODEL in mapping else next(iter(mapping))
     return store.uri(f"{prefix}/{primary}")
 
@@ -165,6 +175,7 @@ def discard_candidate(store: Store | str, candidate_uri: str) -> Discarded:
     prefix = run_of(target.key_of(candidate_uri))  # .staging/<name>/<version>/<run_id>
     if prefix is None:
         raise ValueError(f"Expected a staged candidate URI. Received {candidate_uri!r}.")
+    stop_run(target, prefix)
     keys = target.list(prefix + "/")
     for item in keys:
         target.delete(item)

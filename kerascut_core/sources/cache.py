@@ -19,8 +19,9 @@ else ``~/.cache/kerascut``)::
   reports now, and the file's bytes must hash to the recorded sha256. That hash is the one the
   run needs anyway (the manifest records the source's sha256), so :meth:`DownloadCache.lookup`
   returns it with the path (:class:`CachedFile`) and nothing hashes the file twice. A mismatch
-  is a miss: the entry is moved aside to a quarantine name inside the cache (never deleted)
-  and fetched again, with one :class:`CacheWarning`.
+  is a miss: the entry is moved aside to a quarantine name inside the cache and fetched again,
+  with one :class:`CacheWarning`; the newest few quarantined entries of each key are kept for a
+  look, older ones removed (:func:`prune_quarantine`, protocol names only, never through a link).
 * The cache may be shared: every path below its root is walked and opened with
   :mod:`kerascut_core.safe_fs` (no link followed, no FIFO read), and a link or special file is
   refused with one :class:`~kerascut_core.errors.SourceError` line.
@@ -33,6 +34,8 @@ import hashlib
 import json
 import os
 import re
+import shutil
+import stat
 import uuid
 import warnings
 from dataclasses import dataclass
@@ -45,6 +48,7 @@ from kerascut_core.safe_fs import checked_path, make_dirs, open_regular
 from kerascut_core.uris import expand_path
 
 __all__ = [
+    "QUARANTINE_KEEP",
     "CacheWarning",
     "CachedFile",
     "DownloadCache",
@@ -53,6 +57,7 @@ __all__ = [
     "expand_cache_dir",
     "file_signature",
     "hash_regular",
+    "prune_quarantine",
     "quarantine",
     "read_marker",
     "verify_download",
@@ -276,12 +281,14 @@ def read_marker(path: Path, *, what: str) -> dict[str, object] | None:
 
 def quarantine(cache: DownloadCache, entry: Path, shown: str, reason: str, *, warn: bool = True) -> None:
     """Move ``entry`` (a directory or marker of the cache) aside to a ``.quarantine-`` name
-    beside it, and warn once (unless ``warn`` is false). Nothing is deleted: the rename moves a link itself, never its
-    target, and the quarantined entry is never read again."""
+    beside it, and warn once (unless ``warn`` is false). The rename moves a link itself, never
+    its target, and the quarantined entry is never read again. Only the newest
+    :data:`QUARANTINE_KEEP` quarantined entries beside it are kept (:func:`prune_quarantine`)."""
     cache.checked(entry.parent)
     aside = entry.parent / f".quarantine-{uuid.uuid4().hex[:12]}-{entry.name}"
     with contextlib.suppress(FileNotFoundError):
         os.rename(entry, aside)
+    prune_quarantine(entry.parent, keep={aside.name})
     if not warn:
         return
     warnings.warn(
@@ -290,6 +297,44 @@ def quarantine(cache: DownloadCache, entry: Path, shown: str, reason: str, *, wa
         CacheWarning,
         stacklevel=3,
     )
+
+
+#: how many quarantined entries are kept beside a cache entry (the newest; older ones are removed)
+QUARANTINE_KEEP = 3
+_QUARANTINED = re.compile(r"\.quarantine-[0-9a-f]{12}-.+")
+
+
+def prune_quarantine(directory: Path, *, keep: set[str] | None = None) -> list[Path]:
+    """Remove all but the newest :data:`QUARANTINE_KEEP` quarantined entries in ``directory``
+    (a directory of the cache); return what was removed.
+
+    Only names :func:`quarantine` gives (``.quarantine-<12 hex>-<name>``) are ever touched, and
+    never through a link: a link is removed itself, a directory with ``shutil.rmtree`` (which
+    removes links inside it without following them). ``keep`` names entries never removed (the
+    one just set aside). Order is the time each entry was set aside (its inode change time).
+    Errors are ignored: pruning must never fail the fetch that set an entry aside."""
+    found = []
+    try:
+        with os.scandir(directory) as listing:
+            for item in listing:
+                if _QUARANTINED.fullmatch(item.name) and item.name not in (keep or set()):
+                    with contextlib.suppress(OSError):
+                        st = item.stat(follow_symlinks=False)
+                        found.append((max(st.st_ctime, st.st_mtime), item.name, st.st_mode))
+    except OSError:
+        return []
+    found.sort(reverse=True)
+    room = QUARANTINE_KEEP - len(keep or set())
+    removed = []
+    for _, name, mode in found[max(0, room):]:
+        path = directory / name
+        with contextlib.suppress(OSError):
+            if stat.S_ISDIR(mode):
+                shutil.rmtree(path)  # never follows a link inside (and refuses one at the top)
+            else:
+                os.unlink(path)  # a file, or a link itself
+            removed.append(path)
+    return removed
 
 
 def write_marker(path: Path, data: dict[str, object]) -> None:

@@ -125,13 +125,19 @@ class LocalStore(Store, TempFiles, LocalRoot):
     def _make_tmp(self, final: Path, key: str, fill: Callable[[Path], None]) -> Path:
         """A hidden temporary file next to ``final``, filled by ``fill(tmp)`` and fsynced.
 
-        A concurrent ``delete`` may remove the (empty) directory between our ``mkdir`` and the
-        file's creation; that is retried.
+        A concurrent ``delete`` removes directories it leaves empty: one may go between our
+        ``mkdir`` of it and of its child, or between our ``mkdir`` and the file's creation; both
+        are retried.
         """
-        for attempt in range(10):
+        attempts = 50
+        for attempt in range(attempts):
             self._checked(key)  # no link on the way: mkdir would follow it out of the store
             try:
                 final.parent.mkdir(parents=True, exist_ok=True)
+            except FileNotFoundError:
+                if attempt == attempts - 1:
+                    raise StoreError(f"Cannot write {final}: its directory keeps disappearing. Retry.") from None
+                continue  # a parent we had just made was removed as empty by a concurrent delete
             except (NotADirectoryError, FileExistsError) as exc:
                 raise StoreError(f"Cannot write {final}: a parent path is a file. Remove it or pick another key.") from exc
             except PermissionError as exc:
@@ -143,7 +149,7 @@ class LocalStore(Store, TempFiles, LocalRoot):
             except FileNotFoundError:
                 with contextlib.suppress(FileNotFoundError):
                     tmp.unlink()
-                if tmp.parent.exists() or attempt == 9:
+                if tmp.parent.exists() or attempt == attempts - 1:
                     raise
             except BaseException:
                 with contextlib.suppress(FileNotFoundError):

@@ -455,3 +455,32 @@ def test_variables_in_the_cache_path_are_expanded_or_refused(
         assert "\n" not in str(info.value)
     monkeypatch.chdir(tmp_path)
     assert not any("$" in p.name for p in tmp_path.iterdir())
+
+
+# --- the quarantine is bounded ------------------------------------------------------------------
+
+
+def test_only_the_newest_quarantined_entries_are_kept(world: dict[str, Any]) -> None:
+    """Each tampered hit is set aside; beyond QUARANTINE_KEEP the oldest go, and only
+    quarantine-named entries, never through a link."""
+    from kerascut_core.sources.cache import QUARANTINE_KEEP
+
+    path = fetch(world["uri"], world["cache"])
+    key_dir = path.parent.parent
+    planted = key_dir / ".quarantine-0123456789ab-planted"  # a link with a quarantine name
+    planted.symlink_to(world["outside"])
+    os.utime(planted, (1, 1), follow_symlinks=False)
+    (key_dir / "notes.txt").write_bytes(b"not the cache's")  # a name quarantine never gives
+    outside = local_tree(world["outside"])
+    for _ in range(QUARANTINE_KEEP + 3):
+        path.write_bytes(POISON)  # tamper, then fetch: set aside and fetched again
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", CacheWarning)
+            again, _ = fetch_verified(world["uri"], world["cache"])
+        assert again.read_bytes() == GENUINE
+    aside = [p for p in key_dir.iterdir() if p.name.startswith(".quarantine-")]
+    assert len(aside) == QUARANTINE_KEEP and all(p.is_dir() and not p.is_symlink() for p in aside)
+    assert all((p / "m.keras").read_bytes() == POISON for p in aside)
+    assert not os.path.lexists(planted)  # the link itself went, never its target
+    assert local_tree(world["outside"]) == outside
+    assert (key_dir / "notes.txt").read_bytes() == b"not the cache's"

@@ -648,7 +648,8 @@ def test_12_one_bad_entry_does_not_break_a_listing_or_gc(world, kind):
     stage_candidate(w.store, "zzz", late, {"model.keras": cand}, run_id="20200101T000000Z-00000zzz")
     w.put(f"zzz/{late}/model.keras", b"uncommitted")
     removed = {f".staging/zzz/{late}/20200101T000000Z-00000zzz/model.keras",
-               f".staging/zzz/{late}/20200101T000000Z-00000zzz/staged.json", f"zzz/{late}/model.keras"}
+               f".staging/zzz/{late}/20200101T000000Z-00000zzz/staged.json",
+               f".staging/zzz/{late}/20200101T000000Z-00000zzz/run.json", f"zzz/{late}/model.keras"}
     w.snapshot()
     w.expect(removed)
 

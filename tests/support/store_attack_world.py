@@ -623,7 +623,7 @@ def plant_garbage(world: World, *, recent_removed: bool) -> Garbage:
             files["saved_model/saved_model.pb"] = cand / "saved_model.pb"
         stage_candidate(store, name, g, files, run_id=RUN[g])
         base = f".staging/{name}/{g}/{RUN[g]}"
-        into.update({f"{base}/{rel}" for rel in files} | {f"{base}/staged.json"})
+        into.update({f"{base}/{rel}" for rel in files} | {f"{base}/staged.json", f"{base}/run.json"})
 
     def put(rel: str, data: bytes, into: set[str]) -> None:
         world.put(rel, data)
