@@ -7,8 +7,9 @@ other languages can rely on it (``python -m kerascut_core.publishing.manifest`` 
 Schema version 2 (kerascut 0.1) adds what a consumer needs to use the backbone: per output its
 ``address``, ``channels`` and ``stride``; per input the source tensor it ``replaces``; the
 source's ``preprocessing`` (and which in-graph preprocessing layers the cut keeps); ``warnings``;
-``source.sha256``, ``software.keras_backend`` and ``lineage.flow_run_id``. Every new field is
-optional, so a version 1 manifest reads as it is (its new fields are ``None`` or empty).
+``source.sha256``, ``software.keras_backend`` and ``lineage.flow_run_id``; for a pyramid found
+from the graph (``end: auto-pyramid``), ``cut.levels`` and per output its ``pyramid`` tap (level,
+stride, exact or nominal). Every new field is optional, so a version 1 manifest reads as it is (its new fields are ``None`` or empty).
 
     >>> m = Manifest.model_validate_json(Path("manifest.json").read_text())  # doctest: +SKIP
     >>> m.artifacts[0].sha256                                                 # doctest: +SKIP
@@ -39,6 +40,7 @@ __all__ = [
     "OutputInfo",
     "Params",
     "Preprocessing",
+    "PyramidTap",
     "Software",
     "SourceInfo",
     "TensorInfo",
@@ -84,6 +86,18 @@ class CutInfo(_Strict):
     end: str | list[str] | dict[str, str] | None = None
     drop_first: int | None = None
     extra_inputs: Literal["error", "auto"] = "error"
+    levels: list[int] | None = Field(default=None, description='the levels of end "auto-pyramid"')
+
+
+class PyramidTap(_Strict):
+    """What ``end: auto-pyramid`` found of an output: ``level`` k (``stride`` 2^k), whether the
+    stride is ``exact`` or nominal (``valid`` padding), and the ``reduction`` measured."""
+
+    rule: Literal["auto-pyramid"] = "auto-pyramid"
+    level: int = Field(ge=0)
+    stride: int = Field(ge=1)
+    exact: bool
+    reduction: float | None = None
 
 
 class TensorInfo(_Strict):
@@ -110,6 +124,7 @@ class OutputInfo(TensorInfo):
     address: str | None = None
     channels: int | None = None
     stride: list[int | None] | None = None
+    pyramid: PyramidTap | None = None
 
 
 class InGraphLayer(_Strict):
