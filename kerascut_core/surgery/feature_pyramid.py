@@ -152,7 +152,7 @@ def pyramid(model: Any, levels: Sequence[int] | None = None) -> dict[str, Any]:
 def compare_pyramid_outputs(model: Any) -> list[dict[str, Any]] | None:
     """Where a keras-hub backbone's hand-written ``pyramid_outputs`` and the auto-pyramid agree.
 
-    One row per key of either (``P2`` ...): ``key``, ``hand_written`` (address, or ``None``),
+    One row per hand-written key and per auto-pyramid level from 2 (``P2`` ...): ``key``, ``hand_written`` (address, or ``None``),
     its measured ``hand_written_stride``, ``auto`` (address, or ``None``) and ``agree``.
     ``None`` when the model has no ``pyramid_outputs``.
     """
@@ -163,7 +163,8 @@ def compare_pyramid_outputs(model: Any) -> list[dict[str, Any]] | None:
     view = graph_view(model)
     table = _table(view)
     hand = addresses(view, PYRAMID_OUTPUTS, "end")
-    auto = {f"P{s.level}": s.latest for s in table.stages if s.latest is not None}
+    auto = {f"P{s.level}": s.latest for s in table.stages
+            if s.latest is not None and (s.level >= DEFAULT_FIRST_LEVEL or f"P{s.level}" in hand)}
     rows = []
     for key in sorted(set(hand) | set(auto), key=_key_order):
         address = hand.get(key)
