@@ -126,7 +126,7 @@ def test_an_exact_cut_point_outranks_the_padded_copy_after_it():
 def test_a_dense_only_model_has_no_pyramid():
     x = keras.Input((8,), name="x")
     model = keras.Model(x, L.Dense(2, name="d")(L.Dense(4, name="h")(x)), name="mlp")
-    with pytest.raises(CutError, match="Expected a model with spatial axes.*'mlp'.*Name the end layers"):
+    with pytest.raises(CutError, match=r"Expected a model with spatial axes.*'mlp'.*Name the end layers"):
         pyramid(model)
     with pytest.raises(CutError, match="spatial axes"):
         cut(model, end="auto-pyramid")

@@ -8,7 +8,13 @@ from typing import Any, Literal
 import click
 
 from kerascut_core.cli._echo import echo
-from kerascut_core.cli.options import MODEL_HELP, levels_option, load_source, model_options
+from kerascut_core.cli.options import (
+    MODEL_HELP,
+    check_levels,
+    levels_option,
+    load_source,
+    model_options,
+)
 from kerascut_core.text import printable
 
 __all__ = ["parse_ends", "register"]
@@ -100,6 +106,7 @@ def cut_command(
             param_hint="-o/--output",
         )
     end = parse_ends(ends)
+    check_levels(levels, end)
     source = load_source(model, **options)
     start = None if not starts else (starts[0] if len(starts) == 1 else list(starts))
     result = cut(source, start=start, end=end, drop_first=drop_first,

@@ -9,7 +9,13 @@ from typing import Any
 import click
 
 from kerascut_core.cli._echo import echo
-from kerascut_core.cli.options import MODEL_HELP, levels_option, load_source, model_options
+from kerascut_core.cli.options import (
+    MODEL_HELP,
+    check_levels,
+    levels_option,
+    load_source,
+    model_options,
+)
 from kerascut_core.text import printable
 
 __all__ = ["inspect_rows", "register"]
@@ -131,8 +137,9 @@ def inspect_command(
         raise click.UsageError("--start/--drop-first mark a cut in the picture: add --svg or --png.")
     from kerascut_core.cli.cut_cmd import parse_ends
 
-    source = load_source(model, **options)
     end = parse_ends(ends)
+    check_levels(levels, end)
+    source = load_source(model, **options)
     if show_stages:
         _stages(source, as_json, svg, png, starts, drop_first, end, collapse, levels)
         return

@@ -21,7 +21,7 @@ from typing import Any
 
 import click
 
-__all__ = ["IMPORT_HELP", "MODEL_HELP", "import_option", "import_user_modules", "levels_option", "load_source",
+__all__ = ["IMPORT_HELP", "MODEL_HELP", "check_levels", "import_option", "import_user_modules", "levels_option", "load_source",
            "model_options", "parse_input_shape", "parse_levels"]
 
 MODEL_HELP = (
@@ -85,6 +85,15 @@ def parse_levels(ctx: click.Context | None, param: click.Parameter | None, value
             param=param,
         )
     return levels
+
+
+def check_levels(levels: list[int] | None, end: Any) -> None:
+    """A usage error (exit 2) for ``--levels`` without ``--end auto-pyramid``, before any loading."""
+    if levels is not None and end != "auto-pyramid":
+        raise click.UsageError(
+            f"Expected `levels` only with end='auto-pyramid'. Received --levels "
+            f"{','.join(map(str, levels))} with end={end!r}. Remove --levels or pass --end auto-pyramid."
+        )
 
 
 def levels_option(command: Callable[..., Any]) -> Callable[..., Any]:

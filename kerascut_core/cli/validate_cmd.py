@@ -98,12 +98,13 @@ def validate_command(
           --input-shape 96,96,3 --start block_3_expand_relu --end block_6_expand_relu
     """
     from kerascut_core.cli._progress import phase_bars
-    from kerascut_core.cli.options import import_user_modules
+    from kerascut_core.cli.options import check_levels, import_user_modules
     from kerascut_core.surgery.spec import CutSpec
     from kerascut_core.validation import validate
 
     if starts and drop_first is not None:
         raise click.UsageError("Expected --start or --drop-first, not both.")
+    check_levels(levels, parse_ends(ends))
     imported = import_user_modules(imports)  # before the source or the candidate is loaded
     spec = CutSpec(
         start=(starts[0] if len(starts) == 1 else list(starts)) if starts else None,
