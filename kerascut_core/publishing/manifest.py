@@ -24,9 +24,9 @@ import platform
 import sys
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
 
 __all__ = [
     "SCHEMA_PATH",
@@ -58,6 +58,22 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class _Optional(_Strict):
+    """A model whose ``_OMITTED_WHEN_NONE`` fields are left out of its dump when they are ``None``:
+    a manifest without a pyramid reads as it did, also to a reader that predates the field."""
+
+    _OMITTED_WHEN_NONE: ClassVar[tuple[str, ...]] = ()
+
+    @model_serializer(mode="wrap")
+    def _omit_none(self, handler: SerializerFunctionWrapHandler) -> Any:
+        data = handler(self)
+        if isinstance(data, dict):
+            for name in self._OMITTED_WHEN_NONE:
+                if data.get(name, 0) is None:
+                    del data[name]
+        return data
+
+
 _SHA256 = r"^[0-9a-f]{64}$"
 
 
@@ -79,8 +95,10 @@ class SourceInfo(_Strict):
     sha256: str | None = Field(default=None, pattern=_SHA256)
 
 
-class CutInfo(_Strict):
+class CutInfo(_Optional):
     """The cut spec (see :class:`kerascut_core.CutSpec`)."""
+
+    _OMITTED_WHEN_NONE = ("levels",)
 
     start: str | list[str] | None = None
     end: str | list[str] | dict[str, str] | None = None
@@ -115,11 +133,13 @@ class InputInfo(TensorInfo):
     replaces: str | None = None
 
 
-class OutputInfo(TensorInfo):
+class OutputInfo(TensorInfo, _Optional):
     """An output of the backbone; (v2) its graph-view ``address`` in the source, its ``channels``
     (the last axis for ``channels_last``) and its ``stride``: source-input pixels per output pixel
     along each spatial axis, ``None`` where the static shapes do not tell (see
     :func:`kerascut_core.surgery.contract.stride`)."""
+
+    _OMITTED_WHEN_NONE = ("pyramid",)
 
     address: str | None = None
     channels: int | None = None
