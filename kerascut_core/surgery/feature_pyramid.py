@@ -9,7 +9,7 @@ tensor's stride is measured by :mod:`kerascut_core.surgery.strides`. That is tim
 
 A *stage* is the part of the model at one stride: the operations whose output has that stride.
 Its first and latest valid cut points bound it; the latest is its pyramid tap. Where padding
-makes a stride inexact at every input size (``valid`` padding: Inception, Xception, NASNet),
+makes a stride inexact at every input size (``valid`` padding: Inception, Xception),
 the level is the nominal one, the power of two nearest the measured reduction, and the stage
 and tap say ``exact=False``.
 
