@@ -46,6 +46,7 @@ if TYPE_CHECKING:  # the lazy names below, for type checkers and IDEs (tests/tes
     from kerascut_core.sources.load import load_model
     from kerascut_core.stores.registry import open_store
     from kerascut_core.surgery.dominators import cut_points
+    from kerascut_core.surgery.feature_pyramid import pyramid
     from kerascut_core.surgery.graph import graph_view
     from kerascut_core.surgery.plan import CutPlan, plan_cut
     from kerascut_core.surgery.rebuild import cut
@@ -67,6 +68,7 @@ _LAZY: dict[str, str] = {
     "plan_cut": "kerascut_core.surgery.plan",
     "cut": "kerascut_core.surgery.rebuild",
     "cut_points": "kerascut_core.surgery.dominators",
+    "pyramid": "kerascut_core.surgery.feature_pyramid",
     # sources
     "load_model": "kerascut_core.sources.load",
     "import_modules": "kerascut_core.sources.imports",
@@ -128,6 +130,7 @@ __all__ = [
     "plan_cut",
     "promote",
     "pull",
+    "pyramid",
     "resolve_local",
     "stage_candidate",
     "update_latest",

@@ -8,7 +8,13 @@ from typing import Any, Literal
 import click
 
 from kerascut_core.cli._echo import echo
-from kerascut_core.cli.options import MODEL_HELP, load_source, model_options
+from kerascut_core.cli.options import (
+    MODEL_HELP,
+    check_levels,
+    levels_option,
+    load_source,
+    model_options,
+)
 from kerascut_core.formatting import shape_text
 from kerascut_core.text import printable
 
@@ -48,7 +54,10 @@ def parse_ends(ends: tuple[str, ...]) -> str | list[str] | dict[str, str] | None
 @click.option("--end", "ends", multiple=True, metavar="NAME|OUTPUT=NAME",
               help="Where it ends (repeatable; OUTPUT=NAME names the outputs). "
                    "`--end pyramid_outputs` cuts at the source's pyramid_outputs (keras-hub "
-                   "backbones), outputs named by its keys (P2 ... P5).")
+                   "backbones), outputs named by its keys (P2 ... P5); `--end auto-pyramid` at the "
+                   "pyramid found from the graph (level k, output Pk: the latest valid cut point at "
+                   "stride 2^k).")
+@levels_option
 @click.option("--extra-inputs", type=click.Choice(["error", "auto"]), default="error",
               show_default=True,
               help="On skip connections crossing the start: fail, or add them as inputs.")
@@ -63,6 +72,7 @@ def cut_command(
     starts: tuple[str, ...],
     drop_first: int | None,
     ends: tuple[str, ...],
+    levels: list[int] | None,
     extra_inputs: Literal["error", "auto"],  # click.Choice(["error", "auto"])
     copy_weights: bool,
     name: str | None,
@@ -77,6 +87,7 @@ def cut_command(
           --start block_3_expand_relu --end block_13_expand_relu -o backbone.keras
       kerascut cut model.keras --end C4=conv4_block6_out --end C5=conv5_block3_out -o fpn.keras
       kerascut cut ./resnet_preset --end pyramid_outputs -o pyramid.keras
+      kerascut cut keras.applications/EfficientNetB0 --end auto-pyramid --levels 3,4,5 -o p.keras
     """
     from kerascut_core.surgery import cut, cut_contract, save_candidate
 
@@ -93,10 +104,11 @@ def cut_command(
             param_hint="-o/--output",
         )
     end = parse_ends(ends)
+    check_levels(levels, end)
     source = load_source(model, **options)
     start = None if not starts else (starts[0] if len(starts) == 1 else list(starts))
     result = cut(source, start=start, end=end, drop_first=drop_first,
-                 extra_inputs=extra_inputs, copy=copy_weights, name=name)
+                 extra_inputs=extra_inputs, copy=copy_weights, name=name, levels=levels)
 
     # The pipeline's export (written next to the target, then renamed: a failed save never
     # leaves half a file behind), with the one artifact this command writes: OUT.keras.
@@ -116,7 +128,9 @@ def cut_command(
         zip(plan.outputs, result.outputs, strict=True)
     )
     for out_name, address in plan.outputs.items():
-        echo(f"  output {printable(out_name, 200)}: {shape_text(struct[out_name].shape)}  <- {printable(address, 200)}")
+        tap = plan.pyramid.get(out_name)
+        note = "" if tap is None else f"  (stride {tap['stride']}{'' if tap['exact'] else ', nominal'})"
+        echo(f"  output {printable(out_name, 200)}: {shape_text(struct[out_name].shape)}  <- {printable(address, 200)}{note}")
     total_layers = plan.kept_layers + plan.dropped_layers
     total_params = plan.kept_params + plan.dropped_params
     echo(

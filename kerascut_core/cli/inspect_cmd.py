@@ -1,4 +1,5 @@
-"""``kerascut inspect MODEL``: every tensor of a model and whether it is a valid start cut."""
+"""``kerascut inspect MODEL``: every tensor of a model and whether it is a valid start cut;
+with ``--stages``, one row per stride and the pyramid taps (``cli/_stages.py``)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,13 @@ from typing import Any
 import click
 
 from kerascut_core.cli._echo import echo
-from kerascut_core.cli.options import MODEL_HELP, load_source, model_options
+from kerascut_core.cli.options import (
+    MODEL_HELP,
+    check_levels,
+    levels_option,
+    load_source,
+    model_options,
+)
 from kerascut_core.formatting import shape_text
 from kerascut_core.text import printable
 
@@ -17,17 +24,18 @@ __all__ = ["inspect_rows", "register"]
 _COLUMNS = ("index", "name", "type", "output_shape", "params", "cut_point")
 
 
-def inspect_rows(model: Any, end: Any = None) -> list[dict[str, Any]]:
+def inspect_rows(model: Any, end: Any = None, levels: list[int] | None = None) -> list[dict[str, Any]]:
     """One row per tensor of the graph view (nested models inlined), in topological order.
 
     ``params`` is counted at a layer's first call, so the column sums to the model's params.
     ``cut_point`` says whether the tensor is a valid single start for ``end`` (anything
-    :func:`~kerascut_core.surgery.cut_points` takes: names, ``"pyramid_outputs"``, tensors).
+    :func:`~kerascut_core.surgery.cut_points` takes: names, ``"pyramid_outputs"``,
+    ``"auto-pyramid"`` with ``levels``, tensors).
     """
     from kerascut_core.surgery import cut_points, graph_view
 
     view = graph_view(model)
-    points = set(cut_points(model, end=end or None))
+    points = set(cut_points(model, end=end or None, levels=levels))
     counted: set[int] = set()
     rows = []
     for tensor in view.tensors:
@@ -79,8 +87,14 @@ def _table(rows: list[dict[str, Any]]) -> str:
 @click.argument("model")
 @click.option(
     "--end", "ends", multiple=True, metavar="NAME",
-    help="Ends the cut points are for (repeatable; default: the model's outputs).",
+    help="Ends the cut points are for (repeatable; default: the model's outputs; auto-pyramid: the "
+         "pyramid found from the graph).",
 )
+@levels_option
+@click.option("--stages", "show_stages", is_flag=True,
+              help="One row per stride instead: level, first and latest valid cut point (the "
+                   "auto-pyramid tap), channels, layers and params; a keras-hub backbone's "
+                   "pyramid_outputs beside. The picture marks the taps.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @click.option("--svg", "svg", metavar="OUT.svg", help="Also draw the graph to an SVG file.")
 @click.option("--png", "png", metavar="OUT.png", help="Also draw the graph to a PNG file.")
@@ -97,6 +111,8 @@ def _table(rows: list[dict[str, Any]]) -> str:
 def inspect_command(
     model: str,
     ends: tuple[str, ...],
+    levels: list[int] | None,
+    show_stages: bool,
     as_json: bool,
     svg: str | None,
     png: str | None,
@@ -113,15 +129,20 @@ def inspect_command(
       kerascut inspect model.keras --end block_13_expand_relu --json
       kerascut inspect keras.applications/ResNet50 --weights none --svg r.svg \\
           --start conv3_block1_out --end conv4_block6_out --collapse
+      kerascut inspect keras.applications/EfficientNetB0 --weights none --stages --svg p.svg
     """
     if (starts or drop_first) and not (svg or png):
         raise click.UsageError("--start/--drop-first mark a cut in the picture: add --svg or --png.")
     from kerascut_core.cli.cut_cmd import parse_ends
 
-    source = load_source(model, **options)
     end = parse_ends(ends)
-    rows = inspect_rows(source, end)
-    _draw(source, svg, png, starts, drop_first, end, collapse)
+    check_levels(levels, end)
+    source = load_source(model, **options)
+    if show_stages:
+        _stages(source, as_json, svg, png, starts, drop_first, end, collapse, levels)
+        return
+    rows = inspect_rows(source, end, levels)
+    _draw(source, svg, png, starts, drop_first, end, collapse, levels=levels)
     if as_json:
         echo(_json(source.name, rows))
         return
@@ -134,6 +155,28 @@ def inspect_command(
     )
 
 
+def _stages(
+    source: Any,
+    as_json: bool,
+    svg: str | None,
+    png: str | None,
+    starts: tuple[str, ...],
+    drop_first: int | None,
+    end: Any,
+    collapse: bool,
+    levels: list[int] | None,
+) -> None:
+    """``--stages``: the stages table (or JSON), and the picture with the pyramid taps marked."""
+    from kerascut_core.cli._stages import stages_json, stages_report, stages_text
+    from kerascut_core.surgery import pyramid_taps
+
+    report = stages_report(source)
+    if svg or png:
+        taps = {key: tap.address for key, tap in pyramid_taps(source, levels).items()}
+        _draw(source, svg, png, starts, drop_first, end, collapse, taps=taps)
+    echo(stages_json(report) if as_json else stages_text(report))
+
+
 def _draw(
     source: Any,
     svg: str | None,
@@ -142,6 +185,9 @@ def _draw(
     drop_first: int | None,
     end: Any,
     collapse: bool,
+    *,
+    levels: list[int] | None = None,
+    taps: dict[str, str] | None = None,
 ) -> None:
     """Draw the picture(s) asked for; ``end`` is the parsed ``--end`` (:func:`parse_ends`)."""
     from kerascut_core.surgery import draw
@@ -149,7 +195,8 @@ def _draw(
     start = None if not starts else starts[0] if len(starts) == 1 else list(starts)
     for path in (svg, png):
         if path:
-            draw(source, path, start=start, end=end, drop_first=drop_first, collapse=collapse)
+            draw(source, path, start=start, end=end, drop_first=drop_first, collapse=collapse,
+                 levels=levels, taps=taps)
             echo(f"wrote {path}", err=True)
 
 

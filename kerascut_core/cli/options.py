@@ -21,8 +21,8 @@ from typing import Any
 
 import click
 
-__all__ = ["IMPORT_HELP", "MODEL_HELP", "import_option", "import_user_modules", "load_source",
-           "model_options", "parse_input_shape"]
+__all__ = ["IMPORT_HELP", "MODEL_HELP", "check_levels", "import_option", "import_user_modules", "levels_option", "load_source",
+           "model_options", "parse_input_shape", "parse_levels"]
 
 MODEL_HELP = (
     "MODEL is a .keras/.h5 path, a keras-hub preset directory (local or s3://bucket/prefix/), "
@@ -68,6 +68,41 @@ def parse_input_shape(
             param=param,
         )
     return dims
+
+
+def parse_levels(ctx: click.Context | None, param: click.Parameter | None, value: str | None) -> list[int] | None:
+    """``"3,4,5"`` -> ``[3, 4, 5]``; a usage error (exit 2) for anything else."""
+    if value is None:
+        return None
+    try:
+        levels = [int(part) for part in value.split(",")]
+    except ValueError:
+        levels = []
+    if not levels or any(v < 0 for v in levels):
+        raise click.BadParameter(
+            f"Expected pyramid levels as comma-separated integers, e.g. 3,4,5. Received {value!r}.",
+            ctx=ctx,
+            param=param,
+        )
+    return levels
+
+
+def check_levels(levels: list[int] | None, end: Any) -> None:
+    """A usage error (exit 2) for ``--levels`` without ``--end auto-pyramid``, before any loading."""
+    if levels is not None and end != "auto-pyramid":
+        raise click.UsageError(
+            f"Expected `levels` only with end='auto-pyramid'. Received --levels "
+            f"{','.join(map(str, levels))} with end={end!r}. Remove --levels or pass --end auto-pyramid."
+        )
+
+
+def levels_option(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Add ``--levels 3,4,5`` (the levels of ``--end auto-pyramid``), passed as ``levels``."""
+    return click.option(
+        "--levels", callback=parse_levels, metavar="K,K,...",
+        help="With --end auto-pyramid: the levels to output (P3-P5: 3,4,5; level k is stride 2^k). "
+             "Default: every level from 2 up to the model's last.",
+    )(command)
 
 
 def model_options(command: Callable[..., Any]) -> Callable[..., Any]:

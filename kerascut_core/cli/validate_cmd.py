@@ -12,7 +12,7 @@ import click
 
 from kerascut_core.cli._echo import echo
 from kerascut_core.cli.cut_cmd import parse_ends
-from kerascut_core.cli.options import MODEL_HELP, model_options
+from kerascut_core.cli.options import MODEL_HELP, levels_option, model_options
 from kerascut_core.config.backbone import FORMAT_NAMES
 
 __all__ = ["register"]
@@ -28,7 +28,9 @@ __all__ = ["register"]
               help="The cut starts after the first N layers: model.layers in order, InputLayers "
                    "not counted (instead of --start).")
 @click.option("--end", "ends", multiple=True, metavar="NAME|OUTPUT=NAME",
-              help="Where the cut ends (repeatable; OUTPUT=NAME names the outputs).")
+              help="Where the cut ends (repeatable; OUTPUT=NAME names the outputs; auto-pyramid: the "
+                   "pyramid found from the graph).")
+@levels_option
 @click.option("--extra-inputs", type=click.Choice(["error", "auto"]), default="error",
               show_default=True, help="Whether skips crossing the start became extra inputs.")
 @click.option("--samples", type=click.IntRange(min=1), default=8, show_default=True,
@@ -59,6 +61,7 @@ def validate_command(
     source: str,
     starts: tuple[str, ...],
     ends: tuple[str, ...],
+    levels: list[int] | None,
     drop_first: int | None,
     extra_inputs: str,
     samples: int,
@@ -95,18 +98,20 @@ def validate_command(
           --input-shape 96,96,3 --start block_3_expand_relu --end block_6_expand_relu
     """
     from kerascut_core.cli._progress import phase_bars
-    from kerascut_core.cli.options import import_user_modules
+    from kerascut_core.cli.options import check_levels, import_user_modules
     from kerascut_core.surgery.spec import CutSpec
     from kerascut_core.validation import validate
 
     if starts and drop_first is not None:
         raise click.UsageError("Expected --start or --drop-first, not both.")
+    check_levels(levels, parse_ends(ends))
     imported = import_user_modules(imports)  # before the source or the candidate is loaded
     spec = CutSpec(
         start=(starts[0] if len(starts) == 1 else list(starts)) if starts else None,
         end=parse_ends(ends),
         drop_first=drop_first,
         extra_inputs=extra_inputs,  # type: ignore[arg-type]
+        levels=levels,
     )
     options = {
         "weights": weights,

@@ -77,7 +77,16 @@ class BackboneConfig(StrictModel):
         None,
         description=(
             "Layer name, list, or {output_name: layer}; pyramid_outputs: the source's "
-            "pyramid_outputs (keras-hub backbones), outputs named by its keys; omit to keep the outputs."
+            "pyramid_outputs (keras-hub backbones), outputs named by its keys; auto-pyramid: the "
+            "pyramid found from the graph (level k, output Pk: the latest valid cut point at stride "
+            "2^k); omit to keep the outputs."
+        ),
+    )
+    levels: list[int] | None = Field(
+        None,
+        description=(
+            "With end: auto-pyramid, the levels to output, e.g. [3, 4, 5] for P3-P5 (stride 2^k); "
+            "default: every level from 2 up to the model's last."
         ),
     )
     extra_inputs: Literal["error", "auto"] = Field(
@@ -179,7 +188,8 @@ class BackboneConfig(StrictModel):
     def cut_spec(self) -> CutSpec:
         """The cut spec of this backbone."""
         return CutSpec(
-            start=self.start, end=self.end, drop_first=self.drop_first, extra_inputs=self.extra_inputs
+            start=self.start, end=self.end, drop_first=self.drop_first, extra_inputs=self.extra_inputs,
+            levels=self.levels,
         )
 
     def source_options(self) -> dict[str, Any]:

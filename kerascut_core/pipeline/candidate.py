@@ -157,6 +157,7 @@ def cut_candidate(
         end=cut_spec.end,
         drop_first=cut_spec.drop_first,
         extra_inputs=cut_spec.extra_inputs,
+        levels=cut_spec.levels,
         name=spec.name.replace("-", "_").replace(".", "_"),
     )
     os.makedirs(workdir, exist_ok=True)

@@ -65,6 +65,8 @@ def _cut(manifest: Manifest) -> str:
         f"from {_code(cut.start)}" if cut.start is not None else "from the source's inputs"
     )
     end = f"to {_code(cut.end)}" if cut.end is not None else "to the source's outputs"
+    if cut.levels is not None:
+        end += f" (levels {_code(cut.levels)})"
     return f"{start} {end}"
 
 
@@ -88,8 +90,16 @@ def _outputs(manifest: Manifest) -> list[str]:
     for o in manifest.outputs:
         rows.append(
             f"| {_code(o.name)} | {_code(o.address) if o.address else '?'} | {shape_text(o.shape)} | {_text(o.dtype)} "
-            f"| {_number(o.channels)} | {stride_text(o.stride, sep=' x ')} |"
+            f"| {_number(o.channels)} | {_output_stride(o)} |"
         )
+    note = []
+    if any(o.pyramid is not None for o in manifest.outputs):
+        note = [
+            "",
+            "The outputs are the pyramid `auto-pyramid` found from the graph: level k (`Pk`) is the latest valid "
+            "cut point at stride 2^k. A *nominal* stride is the power of two nearest the measured reduction, "
+            "where `valid` padding makes it inexact at every input size.",
+        ]
     return [
         "## Outputs",
         "",
@@ -97,7 +107,17 @@ def _outputs(manifest: Manifest) -> list[str]:
         "",
         "Stride: source-input pixels per output pixel (per spatial axis when they differ; `?` where the static "
         "shapes do not tell).",
+        *note,
     ]
+
+
+def _output_stride(output: Any) -> str:
+    tap = output.pyramid
+    if tap is None:
+        return stride_text(output.stride, sep=" x ")
+    if not tap.exact:
+        return f"{tap.stride} (nominal)"
+    return stride_text(output.stride, sep=" x ") if output.stride else str(tap.stride)
 
 
 def _inputs(manifest: Manifest) -> list[str]:

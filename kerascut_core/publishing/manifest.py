@@ -7,8 +7,9 @@ other languages can rely on it (``python -m kerascut_core.publishing.manifest`` 
 Schema version 2 (kerascut 0.1) adds what a consumer needs to use the backbone: per output its
 ``address``, ``channels`` and ``stride``; per input the source tensor it ``replaces``; the
 source's ``preprocessing`` (and which in-graph preprocessing layers the cut keeps); ``warnings``;
-``source.sha256``, ``software.keras_backend`` and ``lineage.flow_run_id``. Every new field is
-optional, so a version 1 manifest reads as it is (its new fields are ``None`` or empty).
+``source.sha256``, ``software.keras_backend`` and ``lineage.flow_run_id``; for a pyramid found
+from the graph (``end: auto-pyramid``), ``cut.levels`` and per output its ``pyramid`` tap (level,
+stride, exact or nominal). Every new field is optional, so a version 1 manifest reads as it is (its new fields are ``None`` or empty).
 
     >>> m = Manifest.model_validate_json(Path("manifest.json").read_text())  # doctest: +SKIP
     >>> m.artifacts[0].sha256                                                 # doctest: +SKIP
@@ -23,9 +24,9 @@ import platform
 import sys
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
 
 __all__ = [
     "SCHEMA_PATH",
@@ -39,6 +40,7 @@ __all__ = [
     "OutputInfo",
     "Params",
     "Preprocessing",
+    "PyramidTap",
     "Software",
     "SourceInfo",
     "TensorInfo",
@@ -54,6 +56,22 @@ SCHEMA_PATH = Path(__file__).resolve().parents[1] / "schemas" / "manifest.schema
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+class _Optional(_Strict):
+    """A model whose ``_OMITTED_WHEN_NONE`` fields are left out of its dump when they are ``None``:
+    a manifest without a pyramid reads as it did, also to a reader that predates the field."""
+
+    _OMITTED_WHEN_NONE: ClassVar[tuple[str, ...]] = ()
+
+    @model_serializer(mode="wrap")
+    def _omit_none(self, handler: SerializerFunctionWrapHandler) -> Any:
+        data = handler(self)
+        if isinstance(data, dict):
+            for name in self._OMITTED_WHEN_NONE:
+                if data.get(name, 0) is None:
+                    del data[name]
+        return data
 
 
 _SHA256 = r"^[0-9a-f]{64}$"
@@ -77,13 +95,27 @@ class SourceInfo(_Strict):
     sha256: str | None = Field(default=None, pattern=_SHA256)
 
 
-class CutInfo(_Strict):
+class CutInfo(_Optional):
     """The cut spec (see :class:`kerascut_core.CutSpec`)."""
+
+    _OMITTED_WHEN_NONE = ("levels",)
 
     start: str | list[str] | None = None
     end: str | list[str] | dict[str, str] | None = None
     drop_first: int | None = None
     extra_inputs: Literal["error", "auto"] = "error"
+    levels: list[int] | None = Field(default=None, description='the levels of end "auto-pyramid"')
+
+
+class PyramidTap(_Strict):
+    """What ``end: auto-pyramid`` found of an output: ``level`` k (``stride`` 2^k), whether the
+    stride is ``exact`` or nominal (``valid`` padding), and the ``reduction`` measured."""
+
+    rule: Literal["auto-pyramid"] = "auto-pyramid"
+    level: int = Field(ge=0)
+    stride: int = Field(ge=1)
+    exact: bool
+    reduction: float | None = None
 
 
 class TensorInfo(_Strict):
@@ -101,15 +133,18 @@ class InputInfo(TensorInfo):
     replaces: str | None = None
 
 
-class OutputInfo(TensorInfo):
+class OutputInfo(TensorInfo, _Optional):
     """An output of the backbone; (v2) its graph-view ``address`` in the source, its ``channels``
     (the last axis for ``channels_last``) and its ``stride``: source-input pixels per output pixel
     along each spatial axis, ``None`` where the static shapes do not tell (see
     :func:`kerascut_core.surgery.contract.stride`)."""
 
+    _OMITTED_WHEN_NONE = ("pyramid",)
+
     address: str | None = None
     channels: int | None = None
     stride: list[int | None] | None = None
+    pyramid: PyramidTap | None = None
 
 
 class InGraphLayer(_Strict):

@@ -1,7 +1,8 @@
 """The version of a backbone is a content address.
 
 It is derived from the source fingerprint, the cut spec, the input shape, and the Keras and
-kerascut major.minor versions: a rerun with nothing changed maps to the version that already
+kerascut major.minor versions (and, for ``end: auto-pyramid``, the pyramid rule, so a change of
+the rule or of the source that can move a tap makes a new version): a rerun with nothing changed maps to the version that already
 exists and is skipped, and any change that can change the bytes gives a new version. Pure
 Python; nothing heavy is imported.
 
@@ -27,7 +28,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from kerascut_core.errors import StoreError
-from kerascut_core.surgery.spec import CutSpec
+from kerascut_core.surgery.spec import AUTO_PYRAMID, AUTO_PYRAMID_RULE, CutSpec
 
 if TYPE_CHECKING:
     from kerascut_core.config import BackboneConfig
@@ -64,6 +65,10 @@ def compute_version(
         "keras": major_minor(keras_version),
         "kerascut": major_minor(kerascut_version),
     }
+    if spec["end"] == AUTO_PYRAMID:
+        # The taps are resolved from the graph: the rule is part of what the version is made of,
+        # and the source's fingerprint covers the graph.
+        identity["pyramid_rule"] = AUTO_PYRAMID_RULE
     canonical = json.dumps(identity, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()[:VERSION_LENGTH]
 

@@ -85,7 +85,8 @@ class InputContract:
 
 @dataclass(frozen=True)
 class OutputContract:
-    """An output of the cut model: its ``address`` in the source, ``channels`` and ``stride``."""
+    """An output of the cut model: its ``address`` in the source, ``channels`` and ``stride``;
+    ``pyramid`` is what ``end="auto-pyramid"`` found of it (rule, level, whether exact)."""
 
     name: str
     address: str
@@ -93,6 +94,7 @@ class OutputContract:
     dtype: str
     channels: int | None
     stride: list[int | None] | None
+    pyramid: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -163,6 +165,11 @@ def cut_contract(source: Any, plan: Any, *, data_format: str | None = None) -> C
         shape = _shape(view.tensors[t].shape)
         roots = [i for i in view.ancestors([t]) if i in source_inputs and len(view.tensors[i].shape) == len(shape)]
         origin = _shape(view.tensors[roots[0]].shape) if len(roots) == 1 else None
+        found = stride(origin, shape, fmt) if origin is not None else None
+        tap = getattr(plan, "pyramid", {}).get(name)
+        if found is None and tap is not None and tap["exact"] and origin is not None and not any(_spatial(origin, fmt)):
+            # A free input size: the pyramid's measured stride holds at every size it divides.
+            found = [tap["stride"]] * len(_spatial(shape, fmt))
         outputs.append(
             OutputContract(
                 name=name,
@@ -170,7 +177,8 @@ def cut_contract(source: Any, plan: Any, *, data_format: str | None = None) -> C
                 shape=shape,
                 dtype=view.tensors[t].dtype,
                 channels=channels(shape, fmt),
-                stride=stride(origin, shape, fmt) if origin is not None else None,
+                stride=found,
+                pyramid=dict(tap) if tap is not None else None,
             )
         )
     kept = set(plan.kept)

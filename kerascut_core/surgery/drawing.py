@@ -9,8 +9,11 @@ Choosing where to cut a 700-layer network from a table of names is hard; a pictu
 - ``collapse=True`` folds each stage (``block_3_*``, ``conv4_block2_*``, ``stage_1_*``) into
   one node, so long repeated blocks stay readable.
 
+- ``taps`` (a pyramid: ``{"P3": address, ...}``, as ``end="auto-pyramid"`` resolves) marks each
+  pyramid tap with its key.
+
 SVG elements carry CSS classes (``op``, ``cut-point``, ``kept``, ``dropped``, ``start``,
-``output``, ``crossing``, ``stage``) so the structure can be checked and styled.
+``output``, ``crossing``, ``stage``, ``pyramid-tap``) so the structure can be checked and styled.
 
     >>> import keras
     >>> from kerascut_core.surgery import draw
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 import re
 import shutil
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -41,6 +45,7 @@ _COLORS = {
     "start": "#ffb000",
     "output": "#8250df",
     "crossing": "#cf222e",
+    "tap": "#0969da",
 }
 # Stage names used by keras.applications and most hand-written models.
 _STAGE = re.compile(
@@ -82,6 +87,8 @@ def dot_source(
     drop_first: int | None = None,
     collapse: bool = False,
     rankdir: Literal["TB", "LR"] = "TB",
+    levels: list[int] | None = None,
+    taps: Mapping[str, str] | None = None,
 ) -> Any:
     """Build the ``graphviz.Digraph`` of ``model`` (see :func:`draw`); nothing is rendered."""
     import graphviz
@@ -91,20 +98,23 @@ def dot_source(
     from kerascut_core.surgery.plan import plan_cut
 
     view = graph_view(model)
-    points = set(cut_points(model, end=end))
+    points = set(cut_points(model, end=end, levels=levels))
     has_cut = start is not None or drop_first is not None or end is not None
     kept_ops: set[int] | None = None
     starts: set[int] = set()
     crossing: set[int] = set()
     outputs: set[int] = set(view.outputs)
     if has_cut:
-        spec = CutSpec(start=start, end=end, drop_first=drop_first, extra_inputs="auto")
+        spec = CutSpec(start=start, end=end, drop_first=drop_first, extra_inputs="auto", levels=levels)
         plan = plan_cut(model, **spec.to_dict())
+        if taps is None and plan.pyramid:
+            taps = {key: plan.outputs[key] for key in plan.pyramid}
         by_address = {op.address: op.index for op in view.ops}
         kept_ops = {by_address[a] for a in plan.kept}
         starts = {view.resolve(a) for a in plan.inputs if a not in plan.extra_inputs}
         crossing = {view.resolve(a) for a in plan.extra_inputs}
         outputs = {view.resolve(a) for a in plan.outputs.values()}
+    tap_of = {view.resolve(address): key for key, address in (taps or {}).items()}
 
     # One drawing node per op, or per run of ops in the same stage when collapsing.
     groups: list[_Node] = []
@@ -135,6 +145,9 @@ def dot_source(
             classes.append("start")
         if any(t in outputs for t in out_tensors):
             classes.append("output")
+        keys = [tap_of[t] for t in out_tensors if t in tap_of]
+        if keys:
+            classes.append("pyramid-tap")
         node.classes = classes
         if len(ops) == 1:
             op = ops[0]
@@ -144,6 +157,8 @@ def dot_source(
             node.label = f"{node.label}  ({len(ops)} ops)" + _marks(
                 view, out_tensors, points, starts, outputs
             )
+        if keys:
+            node.label += "\npyramid tap " + ", ".join(keys)
 
     graph = graphviz.Digraph(
         name=view.model.name,
@@ -171,7 +186,7 @@ def dot_source(
             else:
                 graph.edge(tail, head, **{"class": "edge"})
     graph.attr("node", shape="plaintext", style="")
-    graph.node("legend", label=_legend(has_cut), **{"class": "legend"})
+    graph.node("legend", label=_legend(has_cut, bool(tap_of)), **{"class": "legend"})
     return graph
 
 
@@ -184,11 +199,14 @@ def draw(
     drop_first: int | None = None,
     collapse: bool = False,
     rankdir: Literal["TB", "LR"] = "TB",
+    levels: list[int] | None = None,
+    taps: Mapping[str, str] | None = None,
 ) -> Path:
     """Render ``model``'s graph to ``path`` (``.svg`` or ``.png``) and return the path.
 
     Valid cut points for ``end`` are highlighted; with ``start``/``drop_first``/``end`` the kept
-    and dropped regions, the new inputs, the outputs and crossing skips are marked. Raises
+    and dropped regions, the new inputs, the outputs and crossing skips are marked; ``taps``
+    (or ``end="auto-pyramid"``, with ``levels``) marks the pyramid taps. Raises
     ``DrawError`` when the graphviz ``dot`` binary is missing (``apt-get install graphviz``).
     """
     path = Path(path)
@@ -204,7 +222,7 @@ def draw(
             "(apt-get install graphviz, or brew install graphviz) and retry."
         )
     graph = dot_source(model, start=start, end=end, drop_first=drop_first, collapse=collapse,
-                       rankdir=rankdir)
+                       rankdir=rankdir, levels=levels, taps=taps)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(graph.pipe(format=fmt))
     return path
@@ -250,11 +268,17 @@ def _style(classes: list[str]) -> dict[str, str]:
     if "output" in classes:
         style["color"] = _COLORS["output"]
         style["penwidth"] = "3"
+    if "pyramid-tap" in classes:
+        style["color"] = _COLORS["tap"]
+        style["penwidth"] = "3"
+        style["peripheries"] = "2"
     return style
 
 
-def _legend(has_cut: bool) -> str:
+def _legend(has_cut: bool, has_taps: bool = False) -> str:
     rows = [f'<TR><TD BGCOLOR="white" COLOR="{_COLORS["cut_point"]}" BORDER="2">valid cut point</TD></TR>']
+    if has_taps:
+        rows.append(f'<TR><TD COLOR="{_COLORS["tap"]}" BORDER="3">pyramid tap (Pk: stride 2^k)</TD></TR>')
     if has_cut:
         rows += [
             f'<TR><TD BGCOLOR="{_COLORS["kept"]}">kept</TD></TR>',

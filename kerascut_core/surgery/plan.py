@@ -13,11 +13,12 @@ name, as a shared layer does).
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from kerascut_core.errors import CutError
-from kerascut_core.surgery.dominators import dominators
+from kerascut_core.surgery.dominance import dominators
 from kerascut_core.surgery.endpoints import (
     POINTER,
     names_given,
@@ -26,8 +27,9 @@ from kerascut_core.surgery.endpoints import (
     resolve_starts,
     resolve_tensors,
 )
+from kerascut_core.surgery.feature_pyramid import pyramid_taps
 from kerascut_core.surgery.graph import graph_view
-from kerascut_core.surgery.spec import CutSpec, EndSpec, StartSpec
+from kerascut_core.surgery.spec import AUTO_PYRAMID, CutSpec, EndSpec, StartSpec
 from kerascut_core.surgery.view import GraphView
 
 __all__ = ["CutPlan", "Resolved", "plan_cut", "resolve"]
@@ -39,8 +41,8 @@ class CutPlan:
 
     Attributes:
         source: name of the source model.
-        spec: the cut spec as given, with KerasTensors (and ``end="pyramid_outputs"``) replaced
-            by their addresses (a dict's keys kept).
+        spec: the cut spec as given, with KerasTensors (and ``end="pyramid_outputs"`` or
+            ``"auto-pyramid"``) replaced by their addresses (a dict's keys kept).
         inputs: addresses of the tensors that become inputs, in input order (extras last).
         input_names: the names the new ``InputLayer``s get, aligned with ``inputs``.
         extra_inputs: the addresses in ``inputs`` that ``extra_inputs="auto"`` added.
@@ -48,6 +50,8 @@ class CutPlan:
         kept: addresses of the operations the cut model runs, in topological order.
         kept_layers / dropped_layers: distinct layers (weights counted once) kept / dropped.
         kept_params / dropped_params: their parameter counts.
+        pyramid: for ``end="auto-pyramid"``, output name -> what the rule found
+            (:meth:`~kerascut_core.surgery.feature_pyramid.PyramidTap.record`); else empty.
     """
 
     source: str
@@ -61,6 +65,7 @@ class CutPlan:
     dropped_layers: int
     kept_params: int
     dropped_params: int
+    pyramid: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready summary (for manifests and reports)."""
@@ -75,6 +80,7 @@ class CutPlan:
             "dropped_layers": self.dropped_layers,
             "kept_params": self.kept_params,
             "dropped_params": self.dropped_params,
+            **({"pyramid": {k: dict(v) for k, v in self.pyramid.items()}} if self.pyramid else {}),
         }
 
 
@@ -97,6 +103,7 @@ def plan_cut(
     end: EndSpec = None,
     drop_first: int | None = None,
     extra_inputs: Literal["error", "auto"] = "error",
+    levels: list[int] | None = None,
 ) -> CutPlan:
     """Resolve a cut without building it; raises ``CutError`` exactly where :func:`cut` would.
 
@@ -110,11 +117,16 @@ def plan_cut(
         (['a'], {'b': 'b'}, ['b'])
     """
     return resolve(model, CutSpec(start=start, end=end, drop_first=drop_first,
-                                   extra_inputs=extra_inputs)).plan
+                                   extra_inputs=extra_inputs, levels=levels)).plan
 
 
 def resolve(model: Any, spec: CutSpec) -> Resolved:
     view = graph_view(model)
+    taps: dict[str, dict[str, Any]] = {}
+    if isinstance(spec.end, str) and spec.end == AUTO_PYRAMID:
+        found = pyramid_taps(view, spec.levels)
+        taps = {key: tap.record() for key, tap in found.items()}
+        spec = dataclasses.replace(spec, end={key: tap.address for key, tap in found.items()}, levels=None)
     spec = resolve_tensors(view, spec)
     ends, out_names, form = resolve_ends(view, spec.end)
     starts = resolve_starts(view, spec, ends)
@@ -193,6 +205,7 @@ def resolve(model: Any, spec: CutSpec) -> Resolved:
         outputs=dict(zip(output_keys(view, out_names, ends, form), (view.tensors[t].address for t in ends), strict=True)),
         kept=[view.ops[i].address for i in kept_ops],
         **counts,
+        pyramid=taps,
     )
     return Resolved(plan, view, input_tensors, list(ends), form, kept_ops)
 

@@ -28,6 +28,7 @@ def cut(
     extra_inputs: Literal["error", "auto"] = "error",
     copy: bool = False,
     name: str | None = None,
+    levels: list[int] | None = None,
 ) -> Any:
     """Return a new ``keras.Model`` that computes what ``model`` computes from ``start`` to ``end``.
 
@@ -38,7 +39,9 @@ def cut(
         end: an address, a list of addresses, or a dict from output names to addresses
             (a feature pyramid such as ``{"P3": ..., "P4": ..., "P5": ...}``; the cut then
             returns a dict with those keys). ``None`` keeps the original outputs;
-            ``"pyramid_outputs"`` is the model's ``pyramid_outputs`` (keras-hub backbones).
+            ``"pyramid_outputs"`` is the model's ``pyramid_outputs`` (keras-hub backbones);
+            ``"auto-pyramid"`` the pyramid found from the graph (:func:`pyramid`: level k is
+            the latest valid cut point at stride 2^k, keyed ``P{k}``).
             Wherever an address goes, the model's own ``KerasTensor`` may go instead
             (``end=backbone.pyramid_outputs``); the plan records its address.
         drop_first: drop the first N layers and start after them. N counts the entries of
@@ -52,6 +55,7 @@ def cut(
         copy: ``False`` shares the variables with ``model``; ``True`` gives an independent
             model with identical values.
         name: the new model's name (default: ``"<source name>_cut"``).
+        levels: the levels of ``end="auto-pyramid"`` (default: 2 up to the model's last).
 
     The result has a ``cut_plan`` attribute (a :class:`CutPlan`, not saved with the model)
     saying where it came from. It saves as ``.keras`` and reloads without custom objects.
@@ -66,7 +70,8 @@ def cut(
         raise CutError(f"Expected `name` to be a non-empty string without '/'. Received name={name!r}.")
     resolved = resolve(
         model,
-        CutSpec(start=start, end=end, drop_first=drop_first, extra_inputs=extra_inputs),
+        CutSpec(start=start, end=end, drop_first=drop_first, extra_inputs=extra_inputs,
+                levels=levels),
     )
     result = _build(resolved, name=name or f"{model.name}_cut")
     if copy:

@@ -6,7 +6,9 @@ Pure Python, no TensorFlow: the spec travels through configs, manifests and Pref
 the model's own ``KerasTensor`` objects (one, a list, or a dict such as a keras-hub backbone's
 ``pyramid_outputs``); the cut resolves those to addresses, and the plan records the addresses.
 ``end="pyramid_outputs"`` (:data:`PYRAMID_OUTPUTS`, what configs and the CLI write) means the
-source's own ``pyramid_outputs`` attribute.
+source's own ``pyramid_outputs`` attribute; ``end="auto-pyramid"`` (:data:`AUTO_PYRAMID`) the
+pyramid found from the graph (level k: the latest valid cut point at stride 2^k), with
+``levels`` choosing which (default: every level from 2 up to the model's last).
 """
 
 from __future__ import annotations
@@ -19,11 +21,27 @@ from typing import Any, Literal
 from kerascut_core._names import short_repr
 from kerascut_core.errors import CutError
 
-__all__ = ["PYRAMID_OUTPUTS", "CutSpec", "EndSpec", "StartSpec", "is_keras_tensor"]
+__all__ = [
+    "AUTO_PYRAMID",
+    "AUTO_PYRAMID_RULE",
+    "PYRAMID_OUTPUTS",
+    "CutSpec",
+    "EndSpec",
+    "StartSpec",
+    "is_keras_tensor",
+]
 
 #: ``end`` naming the source's ``pyramid_outputs`` attribute (keras-hub backbones): a dict of
 #: output names ("P2" .. "P5") to tensors of the model.
 PYRAMID_OUTPUTS = "pyramid_outputs"
+
+#: ``end`` naming the pyramid found from the graph (:mod:`kerascut_core.surgery.feature_pyramid`)
+AUTO_PYRAMID = "auto-pyramid"
+#: the rule ``auto-pyramid`` resolves by; it is part of a backbone's version, so a change of
+#: the rule (which can move a tap) makes a new version
+AUTO_PYRAMID_RULE = "latest-cut-point-per-stride/1"
+#: the largest pyramid level accepted (stride 2**16)
+MAX_LEVEL = 16
 
 # Addresses (str) or, from Python, the model's own KerasTensors (resolved by the cut).
 StartSpec = str | list[str] | Any | None
@@ -37,12 +55,14 @@ class CutSpec:
 
     ``drop_first=N`` starts after the first N entries of ``model.layers`` that are not
     ``InputLayer`` (a nested model counts as one; raw ``keras.ops`` calls are not layers).
+    ``levels`` picks the pyramid levels of ``end="auto-pyramid"`` (only with it).
     """
 
     start: StartSpec = None
     end: EndSpec = None
     drop_first: int | None = None
     extra_inputs: Literal["error", "auto"] = "error"
+    levels: list[int] | None = None
 
     def __post_init__(self) -> None:
         if self.start is not None and self.drop_first is not None:
@@ -65,15 +85,20 @@ class CutSpec:
             )
         for label, value in (("start", self.start), ("end", self.end)):
             _check_names(label, value)
+        if self.levels is not None:
+            _check_levels(self.levels, self.end)
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict with the four fields (lists, not tuples)."""
-        return {
+        """A JSON-ready dict with the four fields (lists, not tuples), and ``levels`` when set."""
+        found = {
             "start": _plain(self.start),
             "end": _plain(self.end),
             "drop_first": self.drop_first,
             "extra_inputs": self.extra_inputs,
         }
+        if self.levels is not None:
+            found["levels"] = list(self.levels)
+        return found
 
     @classmethod
     def from_dict(cls, data: CutSpec | Mapping[str, Any] | None) -> CutSpec:
@@ -86,6 +111,7 @@ class CutSpec:
             end=_plain(data.get("end")),
             drop_first=data.get("drop_first"),
             extra_inputs=data.get("extra_inputs") or "error",
+            levels=_plain(data.get("levels")),
         )
 
 
@@ -122,3 +148,19 @@ def _check_names(label: str, value: Any) -> None:
         )
     if not value:
         raise CutError(f"Expected `{label}` to name at least one layer. Received an empty {type(value).__name__}.")
+
+
+def _check_levels(levels: Any, end: Any) -> None:
+    if not (isinstance(end, str) and end == AUTO_PYRAMID):
+        raise CutError(
+            f"Expected `levels` only with end={AUTO_PYRAMID!r}. Received levels={short_repr(levels, 80)} "
+            f"with end={short_repr(end, 120)}. Remove `levels` or set end={AUTO_PYRAMID!r}."
+        )
+    ok = isinstance(levels, (list, tuple)) and all(
+        isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= MAX_LEVEL for v in levels
+    )
+    if not ok or not levels or len(set(levels)) != len(levels):
+        raise CutError(
+            f"Expected `levels` to be distinct integers from 0 to {MAX_LEVEL}, such as [3, 4, 5] "
+            f"(level k is stride 2**k). Received levels={short_repr(levels, 80)}."
+        )

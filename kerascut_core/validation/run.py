@@ -200,7 +200,7 @@ def validate(
     return run.report(
         candidate=str(candidate),
         source=source_label,
-        cut_spec=plan.spec.to_dict(),  # tensors and "pyramid_outputs" resolved to addresses
+        cut_spec=plan.spec.to_dict(),  # tensors and pyramids resolved to addresses
         plan=_plan_summary(plan),
         inputs=list(plan.inputs),
         samples=len(source_inputs[0]) if source_inputs else 0,
@@ -302,6 +302,7 @@ def _plan(source: Any, spec: CutSpec) -> Any:
         end=spec.end,
         drop_first=spec.drop_first,
         extra_inputs=spec.extra_inputs,
+        levels=spec.levels,
     )
 
 
