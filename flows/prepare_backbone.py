@@ -124,9 +124,12 @@ def prepare_backbone(
                     manifest_uri = published.manifest_uri
                     # "exists": a concurrent run published this very version first; we did not.
                     status = "published" if published.status == "published" else "up-to-date"
-                update_latest(store, name, version, str(run_id))
+                moved = update_latest(store, name, version, str(run_id))
+                message = ""
+                if moved.get("status") == "held":  # committed; latest stays for its consumers (not a failure)
+                    status, message = "held", str(moved.get("reason") or "")
                 retained = None
-                if status == "published" and keep_last is not None:  # never fails the publish
+                if status in ("published", "held") and keep_last is not None:  # never fails the publish
                     emit(name, "retention", version=version, keep_last=keep_last)
                     applied = apply_retention(store, name, keep_last, return_state=True)
                     if applied.is_completed():
@@ -154,6 +157,7 @@ def prepare_backbone(
             "manifest_uri": manifest_uri,
             "max_abs_diff": report.get("max_abs_diff"),
             "retention": retained,
+            "message": message,
         }
 
 

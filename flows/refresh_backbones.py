@@ -188,6 +188,7 @@ def refresh_backbones(
     summary = {
         "rows": ordered,
         "published": sum(r["status"] == "published" for r in ordered),
+        "held": sum(r["status"] == "held" for r in ordered),
         "up_to_date": sum(r["status"] in ("up-to-date", "verified") for r in ordered),
         "failed": len(failed),
     }
@@ -212,7 +213,7 @@ def _in_process_row(name: str, version: str, state: Any, deadline: Deadline) -> 
         return _row(
             name, result["status"], version, result["manifest_uri"],
             max_abs_diff=result.get("max_abs_diff"),
-            message=retained.get("error") or "",  # published; retention was not applied
+            message=result.get("message") or retained.get("error") or "",  # held, or retention not applied
         )
     if state.name == "TimedOut" and deadline.seconds is not None:
         return _row(name, "failed", version, message=deadline.message("Preparing it"))
@@ -267,7 +268,7 @@ def _state_message(state: Any) -> str:
 
 
 def _publish_summary(rows: list[dict[str, Any]], cfg: KerascutConfig, seconds: float) -> None:
-    counts = {s: sum(r["status"] == s for r in rows) for s in ("published", "up-to-date", "verified", "failed")}
+    counts = {s: sum(r["status"] == s for r in rows) for s in ("published", "held", "up-to-date", "verified", "failed")}
     description = (
         f"**kerascut refresh** of {len(rows)} backbone(s) to `{cfg.store}` in {seconds:.1f} s: "
         + ", ".join(f"{n} {s}" for s, n in counts.items() if n)
