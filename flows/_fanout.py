@@ -127,6 +127,8 @@ def _outcome(parameters: dict[str, Any], run: Any) -> dict[str, Any]:
         "max_abs_diff": manifest.validation.max_abs_diff,
         "link": manifest_uri(store, name, version),
         "message": message,
+        "changes": "" if manifest.changes is None or status not in ("published", "held") else
+                   f"{manifest.changes.verdict} against {manifest.changes.from_version}: " + "; ".join(manifest.changes.reasons),
     }
 
 

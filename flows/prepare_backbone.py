@@ -158,6 +158,7 @@ def prepare_backbone(
             "max_abs_diff": report.get("max_abs_diff"),
             "retention": retained,
             "message": message,
+            "changes": changes_line(store, name, version) if status in ("published", "held") else "",
         }
 
 
@@ -170,6 +171,22 @@ def _failure_announced(store: str, name: str, version: str) -> Iterator[None]:
     except Exception as exc:
         events.backbone_failed(store, name, version=version, reason=failure_message(exc))
         raise
+
+
+def changes_line(store: str, name: str, version: str) -> str:
+    """What the version changed against the version latest named when it was published (its
+    manifest's ``changes``), as one line for the refresh's table; ``""`` when nothing is known."""
+    from kerascut_core.errors import KerascutError
+    from kerascut_core.publishing.listing import read_manifest
+    from kerascut_core.stores import open_store
+
+    try:
+        changes = read_manifest(open_store(store), name, version).changes
+    except KerascutError:
+        return ""
+    if changes is None:
+        return ""
+    return f"{changes.verdict} against {changes.from_version}: " + "; ".join(changes.reasons)
 
 
 def _name_of(backbone: Any) -> str:

@@ -214,6 +214,7 @@ def _in_process_row(name: str, version: str, state: Any, deadline: Deadline) -> 
             name, result["status"], version, result["manifest_uri"],
             max_abs_diff=result.get("max_abs_diff"),
             message=result.get("message") or retained.get("error") or "",  # held, or retention not applied
+            changes=result.get("changes") or "",
         )
     if state.name == "TimedOut" and deadline.seconds is not None:
         return _row(name, "failed", version, message=deadline.message("Preparing it"))
@@ -245,6 +246,7 @@ def _row(
     *,
     max_abs_diff: float | None = None,
     message: str = "",
+    changes: str = "",
 ) -> dict[str, Any]:
     return {
         "name": name,
@@ -253,6 +255,7 @@ def _row(
         "max_abs_diff": max_abs_diff,
         "link": link or "",
         "message": message,
+        "changes": changes,
     }
 
 
@@ -281,6 +284,7 @@ def _publish_summary(rows: list[dict[str, Any]], cfg: KerascutConfig, seconds: f
             "max abs diff": "" if r["max_abs_diff"] is None else f"{r['max_abs_diff']:.3g}",
             "manifest": r["link"],
             "message": r["message"][:300],
+            "changes": str(r.get("changes") or "")[:500],
         }
         for r in rows
     ]

@@ -151,3 +151,20 @@ def test_diff_on_each_store(store_uri, files, tmp_path):
 
 def test_every_variant_has_a_case():
     assert set(CASES) == set(VARIANTS) - {"v-base"}
+
+
+def test_every_version_says_what_it_changed_in_its_card(world):
+    from kerascut_core.pipeline.assemble import with_changes
+    from kerascut_core.publishing.card import model_card
+    from tests.diff_world import manifest
+
+    store = open_store(str(world / "store"))  # latest names v-base
+    changed = with_changes(store, manifest("v-channels"))
+    assert changed.changes.from_version == "v-base" and changed.changes.verdict == "breaking"
+    assert changed.changes.interface == ["output 'C4': shape (?, 8, 8, 4) -> (?, 8, 8, 8)", "output 'C4': channels 4 -> 8"]
+    card = model_card(changed)
+    assert "## Changes from `v-base`" in card and "**breaking**" in card
+    assert "- output &#x27;C4&#x27;: channels 4 -&gt; 8" in card  # Markdown-escaped store text
+    assert with_changes(store, manifest("v-base")).changes is None  # latest names it: nothing to compare
+    again = kc.Manifest.model_validate_json(changed.to_json())
+    assert model_card(again) == card  # the card is still a function of the manifest alone

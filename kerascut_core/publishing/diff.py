@@ -117,6 +117,19 @@ class VersionDiff:
             "notes": list(self.notes),
         }
 
+    def changes(self) -> dict[str, Any]:
+        """The manifest's ``changes`` record (:class:`~kerascut_core.publishing.manifest.Changes`)
+        of ``b`` against ``a``."""
+        return {
+            "from_version": self.a["version"],
+            "verdict": self.verdict,
+            "reasons": self.reasons,
+            "interface": [c.line() for c in self.interface],
+            "preprocessing": [c.line() for c in self.preprocessing],
+            "weights": None if self.weights is None else self.weights.line(),
+            "lineage": [c.line() for c in self.lineage],
+        }
+
     def lines(self) -> list[str]:
         """The plain-text report (``kerascut diff``); store text is the caller's to escape."""
         out = [f"{self.a['name']}@{self.a['version']} -> {self.b['name']}@{self.b['version']}: {self.verdict}"]
