@@ -196,3 +196,12 @@ def test_unknown_consumer_and_bad_drift(world):
 
 def test_open_store_helper_is_the_same(store_uri, world):
     assert open_store(store_uri).root_uri == world.root_uri
+
+
+def test_an_unreadable_consumer_record_holds_the_moves(world):
+    world.put_bytes(consumer_key(NAME, "broken"), b"{not json")
+    with pytest.raises(ConsumerBreakError, match=r"\(unreadable record\)"):
+        promote(world, NAME, "v-weights")
+    assert advance_latest(world, NAME, "v-weights").status == "held"
+    world.delete(consumer_key(NAME, "broken"))
+    assert advance_latest(world, NAME, "v-weights").status == "moved"

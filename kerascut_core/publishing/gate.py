@@ -9,7 +9,9 @@ dtype, channels or stride, when the preprocessing changed, or when, with ``max_d
 relative difference of an output it relies on, against the version it registered on, on the
 same seeded inputs, exceeds the bound (the models are loaded only then, once per move).
 
-A move that breaks a consumer is refused with one line naming each consumer and each break
+A consumer record that cannot be read (corrupt, a link, a name kerascut does not write) holds
+every move of the backbone's pointers until it is repaired or removed: it may be a consumer of
+the pointer. A move that breaks a consumer is refused with one line naming each consumer and each break
 (:class:`~kerascut_core.errors.ConsumerBreakError`, ``.breaks`` holds them); ``force=True`` with
 a reason moves anyway, and the history entry records the override and the consumers it broke.
 
@@ -67,11 +69,12 @@ class Gate:
 
     def check(self, version: str) -> list[ConsumerBreak]:
         """Every consumer of the pointer that ``version`` breaks (none: the move may go)."""
-        consumers, _ = list_consumers(self.store, self.name, follows=self.pointer)
+        consumers, problems = list_consumers(self.store, self.name, follows=self.pointer)
+        # a record that cannot be read may be a consumer of this pointer: it holds the move
+        broken = [ConsumerBreak("(unreadable record)", [one_line(p, 300)]) for p in problems]
         if not consumers:
-            return []
+            return broken
         manifest = read_manifest(self.store, self.name, version)
-        broken = []
         for record in consumers:
             breaks = record.breaks(manifest)
             if not breaks and record.max_drift is not None and record.version != version:
