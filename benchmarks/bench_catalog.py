@@ -8,7 +8,7 @@ manifest, committed a second apart. ``kerascut catalog STORE -o DIR`` runs in it
 subprocess, once on the big store and once on a store with one version per backbone; its wall
 time and peak resident memory (``ru_maxrss`` from ``wait4``) are reported.
 
-Goals (issue 22): the big store in under 60 s; peak memory at most 1.2 x the small store's.
+Goals: the big store in under 60 s; peak memory at most 1.2 x the small store's.
 
     python -m benchmarks.run catalog            # 50 backbones x 20 versions
     python -m benchmarks.run catalog --quick    # 5 x 4
