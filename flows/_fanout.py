@@ -107,13 +107,28 @@ def _outcome(parameters: dict[str, Any], run: Any) -> dict[str, Any]:
     else:  # another run may have committed this very version first: then it is not ours
         ours = manifest.lineage is not None and manifest.lineage.flow_run_id == str(run.id)
         status = "published" if ours else "up-to-date"
+    message = ""
+    if status == "published":  # held: committed, latest left where it was for its consumers
+        from kerascut_core.publishing.gate import Gate
+        from kerascut_core.publishing.pointer_files import read_latest
+
+        try:
+            if read_latest(store, name) != version:
+                broken = Gate(store, name, "latest").check(version)
+                if broken:
+                    status = "held"
+                    message = "latest held for its consumers: " + ", ".join(b.line() for b in broken)
+        except KerascutError:
+            pass  # the row stays published; the event of the move (or the hold) says the rest
     return {
         "name": name,
         "status": status,
         "version": version,
         "max_abs_diff": manifest.validation.max_abs_diff,
         "link": manifest_uri(store, name, version),
-        "message": "",
+        "message": message,
+        "changes": "" if manifest.changes is None or status not in ("published", "held") else
+                   f"{manifest.changes.verdict} against {manifest.changes.from_version}: " + "; ".join(manifest.changes.reasons),
     }
 
 

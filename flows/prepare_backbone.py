@@ -128,9 +128,12 @@ def prepare_backbone(
                     published_uri = published.manifest_uri
                     # "exists": a concurrent run published this very version first; we did not.
                     status = "published" if published.status == "published" else "up-to-date"
-                move_latest_pointer(store, name, version, str(run_id))
+                moved = move_latest_pointer(store, name, version, str(run_id))
+                message = ""
+                if moved.get("status") == "held":  # committed; latest stays for its consumers (not a failure)
+                    status, message = "held", str(moved.get("reason") or "")
                 retained = None
-                if status == "published" and keep_last is not None:  # never fails the publish
+                if status in ("published", "held") and keep_last is not None:  # never fails the publish
                     emit(name, "retention", version=version, keep_last=keep_last)
                     applied = apply_retention(store, name, keep_last, return_state=True)
                     if applied.is_completed():
@@ -158,6 +161,8 @@ def prepare_backbone(
             "manifest_uri": published_uri,
             "max_abs_diff": report.get("max_abs_diff"),
             "retention": retained,
+            "message": message,
+            "changes": changes_line(store, name, version) if status in ("published", "held") else "",
         }
 
 
@@ -170,6 +175,22 @@ def _failure_announced(store: str, name: str, version: str) -> Iterator[None]:
     except Exception as exc:
         events.backbone_failed(store, name, version=version, reason=failure_message(exc))
         raise
+
+
+def changes_line(store: str, name: str, version: str) -> str:
+    """What the version changed against the version latest named when it was published (its
+    manifest's ``changes``), as one line for the refresh's table; ``""`` when nothing is known."""
+    from kerascut_core.errors import KerascutError
+    from kerascut_core.publishing.listing import read_manifest
+    from kerascut_core.stores import open_store
+
+    try:
+        changes = read_manifest(open_store(store), name, version).changes
+    except KerascutError:
+        return ""
+    if changes is None:
+        return ""
+    return f"{changes.verdict} against {changes.from_version}: " + "; ".join(changes.reasons)
 
 
 def _name_of(backbone: Any) -> str:

@@ -188,6 +188,7 @@ def refresh_backbones(
     summary = {
         "rows": ordered,
         "published": sum(r["status"] == "published" for r in ordered),
+        "held": sum(r["status"] == "held" for r in ordered),
         "up_to_date": sum(r["status"] in ("up-to-date", "verified") for r in ordered),
         "failed": len(failed),
     }
@@ -212,7 +213,8 @@ def _in_process_row(name: str, version: str, state: Any, deadline: Deadline) -> 
         return _row(
             name, result["status"], version, result["manifest_uri"],
             max_abs_diff=result.get("max_abs_diff"),
-            message=retained.get("error") or "",  # published; retention was not applied
+            message=result.get("message") or retained.get("error") or "",  # held, or retention not applied
+            changes=result.get("changes") or "",
         )
     if state.name == "TimedOut" and deadline.seconds is not None:
         return _row(name, "failed", version, message=deadline.message("Preparing it"))
@@ -244,6 +246,7 @@ def _row(
     *,
     max_abs_diff: float | None = None,
     message: str = "",
+    changes: str = "",
 ) -> dict[str, Any]:
     return {
         "name": name,
@@ -252,6 +255,7 @@ def _row(
         "max_abs_diff": max_abs_diff,
         "link": link or "",
         "message": message,
+        "changes": changes,
     }
 
 
@@ -267,7 +271,7 @@ def _state_message(state: Any) -> str:
 
 
 def _publish_summary(rows: list[dict[str, Any]], cfg: KerascutConfig, seconds: float) -> None:
-    counts = {s: sum(r["status"] == s for r in rows) for s in ("published", "up-to-date", "verified", "failed")}
+    counts = {s: sum(r["status"] == s for r in rows) for s in ("published", "held", "up-to-date", "verified", "failed")}
     description = (
         f"**kerascut refresh** of {len(rows)} backbone(s) to `{cfg.store}` in {seconds:.1f} s: "
         + ", ".join(f"{n} {s}" for s, n in counts.items() if n)
@@ -280,6 +284,7 @@ def _publish_summary(rows: list[dict[str, Any]], cfg: KerascutConfig, seconds: f
             "max abs diff": "" if r["max_abs_diff"] is None else f"{r['max_abs_diff']:.3g}",
             "manifest": r["link"],
             "message": r["message"][:300],
+            "changes": str(r.get("changes") or "")[:500],
         }
         for r in rows
     ]

@@ -35,6 +35,7 @@ from kerascut_core.surgery.spec import CutSpec
 if TYPE_CHECKING:  # the lazy names below, for type checkers and IDEs (tests/test_lazy_names.py)
     from kerascut_core.publishing.commit import commit_version
     from kerascut_core.publishing.consumer import load_backbone, pull
+    from kerascut_core.publishing.diff import VersionDiff, diff
     from kerascut_core.publishing.garbage import gc
     from kerascut_core.publishing.listing import list_versions
     from kerascut_core.publishing.manifest import Manifest
@@ -87,6 +88,8 @@ _LAZY: dict[str, str] = {
     "load_backbone_with_contract": "kerascut_core.publishing.usage",
     "BackboneContract": "kerascut_core.publishing.usage",
     "pull": "kerascut_core.publishing.consumer",
+    "diff": "kerascut_core.publishing.diff",
+    "VersionDiff": "kerascut_core.publishing.diff",
     # validation
     "validate": "kerascut_core.validation.run",
     "ValidationReport": "kerascut_core.validation.report",
@@ -111,12 +114,14 @@ __all__ = [
     "StoreError",
     "ValidationError",
     "ValidationReport",
+    "VersionDiff",
     "__version__",
     "backbone_version",
     "commit_version",
     "compute_version",
     "cut",
     "cut_points",
+    "diff",
     "fetch",
     "fingerprint",
     "gc",

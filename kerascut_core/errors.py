@@ -8,7 +8,9 @@ The CLI prints ``str(error)`` without a traceback.
 from __future__ import annotations
 
 __all__ = [
+    "BadRefError",
     "ConfigError",
+    "ConsumerBreakError",
     "CutError",
     "DeviceError",
     "DrawError",
@@ -61,6 +63,13 @@ class PreconditionFailedError(StoreError):
     """A conditional update lost a race (``latest.json`` changed under us)."""
 
 
+class BadRefError(StoreError):
+    """A backbone reference (``STORE/NAME@ALIAS`` or ``@VERSION``) that names nothing readable:
+    bad input, exit 2 (``kerascut diff``)."""
+
+    exit_code = 2
+
+
 class IntegrityError(StoreError):
     """Bytes that do not match their recorded size or sha256."""
 
@@ -85,3 +94,8 @@ class DrawError(KerascutError):
 
 class PublishRefusedError(StoreError):
     """A publish refused on purpose: no passing validation report, or artifacts that do not match."""
+
+
+class ConsumerBreakError(PublishRefusedError):
+    """A pointer move refused because it would break a registered consumer of that pointer
+    (``--force --reason`` overrides it; the history records the override)."""

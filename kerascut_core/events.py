@@ -9,7 +9,9 @@ can start a training flow on ``kerascut.backbone.published``.
 - ``kerascut.backbone.promoted``: ``latest`` or an alias moved: a publish's update, ``kerascut
   promote``, an alias set or moved, a rollback (:func:`backbone_promoted`);
 - ``kerascut.backbone.failed``: a backbone failed in the pipeline, a failed validation included
-  (:func:`backbone_failed`).
+  (:func:`backbone_failed`);
+- ``kerascut.backbone.held``: a refresh committed a version but held ``latest`` where it was,
+  because the version breaks registered consumers of ``latest`` (:func:`backbone_held`).
 
 Each event::
 
@@ -24,7 +26,12 @@ A resource's ``id``, ``name`` and ``role`` are Prefect's ``prefect.resource.id``
 ``.role`` (the Prefect emitter renames them; the core's events name no product); every other key
 is a label. ``promoted`` adds ``pointer`` (``latest`` or the alias), ``alias`` (the alias, ``None`` for
 ``latest``; also the resource label ``kerascut.alias``), ``previous_version``, ``reason``;
-``failed`` has ``version`` (or ``None``), ``reason`` and no manifest.
+``failed`` has ``version`` (or ``None``), ``reason`` and no manifest. ``published`` and
+``promoted`` carry ``verdict`` (``identical``, ``compatible``, ``breaking``, or ``None`` when there
+is no previous version), ``verdict_reasons`` and ``compared_with`` (the version the pointer named
+before: for ``published``, the version ``latest`` named at the commit). ``held`` has
+``version`` (committed), ``latest`` (where it stays), ``consumers`` (``[{"consumer", "breaks"}]``)
+and ``reason``.
 
 An emitter is a callable taking the event dict, with two optional methods: ``active()`` (is
 there anywhere to send to now? checked once for every event, so it must be cheap) and
@@ -56,10 +63,12 @@ from kerascut_core.text import one_line
 __all__ = [
     "ENTRY_POINT_GROUP",
     "FAILED",
+    "HELD",
     "PROMOTED",
     "PUBLISHED",
     "EventWarning",
     "backbone_failed",
+    "backbone_held",
     "backbone_promoted",
     "backbone_published",
     "emit",
@@ -73,6 +82,7 @@ __all__ = [
 PUBLISHED = "kerascut.backbone.published"
 PROMOTED = "kerascut.backbone.promoted"
 FAILED = "kerascut.backbone.failed"
+HELD = "kerascut.backbone.held"
 #: the entry-point group whose items (``name = "module:emitter"``) receive every event
 ENTRY_POINT_GROUP = "kerascut.events"
 #: the longest ``reason`` an event carries (longer ones are cut)
@@ -227,7 +237,19 @@ def _field(manifest: Any, key: str) -> str:
     return str(value)
 
 
-def backbone_published(store: Any, manifest: Any, *, manifest_uri: str) -> int:
+Verdict = Mapping[str, Any] | Callable[[], Mapping[str, Any] | None] | None
+
+
+def _verdict(given: Verdict) -> dict[str, Any]:
+    """The verdict fields of an event (``None`` everywhere when nothing was compared); a
+    callable is asked only once the event is built (only when some emitter is active)."""
+    verdict = (given() if callable(given) else given) or {}
+    reasons = verdict.get("reasons")
+    return {"verdict": verdict.get("verdict"), "compared_with": verdict.get("compared_with"),
+            "verdict_reasons": [one_line(str(r), 300) for r in reasons[:50]] if isinstance(reasons, list) else []}
+
+
+def backbone_published(store: Any, manifest: Any, *, manifest_uri: str, verdict: Verdict = None) -> int:
     """Emit ``kerascut.backbone.published`` for the committed ``manifest`` (a
     :class:`~kerascut_core.publishing.manifest.Manifest` or its dict) in ``store`` (a store or
     its root URI), found at ``manifest_uri``. Returns how many emitters took it; never raises."""
@@ -237,7 +259,7 @@ def backbone_published(store: Any, manifest: Any, *, manifest_uri: str) -> int:
             return 0
         name, version = _field(manifest, "name"), _field(manifest, "version")
         payload = {"version": version, "manifest_uri": manifest_uri,
-                   "model_sha256": _model_sha256(manifest)}
+                   "model_sha256": _model_sha256(manifest), **_verdict(verdict)}
         event = make_event(PUBLISHED, _store_uri(store), name, payload, {"kerascut.version": version})
     except Exception as exc:
         _warn(f"Could not build the event {PUBLISHED}: {type(exc).__name__}: {one_line(exc, 300)}.")
@@ -253,6 +275,7 @@ def backbone_promoted(
     previous: str | None = None,
     reason: str | None = None,
     manifest_uri: str,
+    verdict: Verdict = None,
 ) -> int:
     """Emit ``kerascut.backbone.promoted``: ``pointer`` (``latest`` or an alias) of the backbone
     now names ``manifest``'s version, in place of ``previous``. Returns how many emitters took
@@ -265,7 +288,8 @@ def backbone_promoted(
         alias = None if pointer == "latest" else pointer
         payload = {"version": version, "manifest_uri": manifest_uri,
                    "model_sha256": _model_sha256(manifest), "pointer": pointer, "alias": alias,
-                   "previous_version": previous, "reason": None if reason is None else reason[:_REASON_MAX]}
+                   "previous_version": previous, "reason": None if reason is None else reason[:_REASON_MAX],
+                   **_verdict(verdict)}
         labels = {"kerascut.version": version, "kerascut.pointer": pointer, **({"kerascut.alias": alias} if alias else {})}
         event = make_event(PROMOTED, _store_uri(store), name, payload, labels)
     except Exception as exc:
@@ -287,5 +311,26 @@ def backbone_failed(store: Any, name: str, *, version: str | None = None, reason
         event = make_event(FAILED, _store_uri(store), name, payload, {"kerascut.version": version} if version else None)
     except Exception as exc:
         _warn(f"Could not build the event {FAILED}: {type(exc).__name__}: {one_line(exc, 300)}.")
+        return 0
+    return _deliver(emitters, event)
+
+
+def backbone_held(store: Any, name: str, *, version: str, latest: str | None, consumers: list[Mapping[str, Any]],
+                  reason: str) -> int:
+    """Emit ``kerascut.backbone.held``: ``version`` of ``name`` was committed, but ``latest``
+    stays on ``latest`` because the version breaks ``consumers`` (``[{"consumer", "breaks"}]``).
+    Returns how many emitters took it; never raises."""
+    try:
+        emitters = _active()
+        if not emitters:
+            return 0
+        payload = {"version": version, "latest": latest, "manifest_uri": None, "model_sha256": None,
+                   "consumers": [{"consumer": str(c.get("consumer")),
+                                  "breaks": [one_line(str(b), 300) for b in list(c.get("breaks") or [])[:50]]}
+                                 for c in consumers[:100]],
+                   "reason": one_line(str(reason), _REASON_MAX)}
+        event = make_event(HELD, _store_uri(store), name, payload, {"kerascut.version": version})
+    except Exception as exc:
+        _warn(f"Could not build the event {HELD}: {type(exc).__name__}: {one_line(exc, 300)}.")
         return 0
     return _deliver(emitters, event)

@@ -14,7 +14,7 @@ the UI shows) are in brackets.
 | ``stage.discard_staged_candidate`` (``discard-candidate``) | ``publishing.staging.discard_candidate`` | count of objects removed |
 | ``validate.validate_candidate`` (``validate``) | ``pipeline.reports.validate_staged`` (``validation.validate``, ``report.json`` beside the candidate) | report dict |
 | ``publish.publish_version`` (``publish``) | ``pipeline.assemble.publish_candidate`` (``build_manifest`` + ``commit_version``) | ``PublishResult`` |
-| ``publish.move_latest_pointer`` (``update-latest``) | ``publishing.update_latest`` | pointer |
+| ``publish.move_latest_pointer`` (``update-latest``) | ``publishing.holding.advance_latest`` | pointer |
 | ``retention.apply_retention`` (``apply-retention``) | ``publishing.retain_after_publish`` (never raises: a failure is logged and reported) | ``RetentionReport`` |
 
 (Module paths above are under ``kerascut.tasks`` and ``kerascut_core``.)

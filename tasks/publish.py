@@ -64,13 +64,23 @@ def publish_version(
 
 @task(name="update-latest", task_run_name="update-latest-{name}", timeout_seconds=300, **IO_TASK)
 def move_latest_pointer(store: str, name: str, version: str, run_id: str | None = None) -> dict[str, Any]:
-    """Point ``<name>/latest.json`` at ``version`` (conditional update; a no-op when it does).
+    """Point ``<name>/latest.json`` at ``version`` (conditional update; a no-op when it does),
+    unless a person pinned it or the version breaks a registered consumer of ``latest``: then
+    ``latest`` is held where it is (``status="held"``, the consumers and the one-line reason;
+    ``kerascut.backbone.held`` is emitted). Wraps
+    :func:`kerascut_core.publishing.holding.advance_latest`; returns its
+    :class:`~kerascut_core.publishing.holding.LatestUpdate` as a dict whose ``version`` is what
+    latest names after.
 
     ``run_id`` (the Prefect flow run) is recorded in the pointer's history.
     """
-    from kerascut_core.publishing import update_latest
+    from kerascut_core.publishing.holding import advance_latest
     from kerascut_core.stores import open_store
 
-    pointer = update_latest(open_store(store), name, version, run_id=run_id)
-    get_run_logger().info("%s: latest -> %s", name, version)
-    return {"version": pointer.get("version") if isinstance(pointer, dict) else version}
+    update = advance_latest(open_store(store), name, version, run_id=run_id)
+    logger = get_run_logger()
+    if update.status == "held":
+        logger.warning("%s: %s committed, latest held on %s: %s", name, version, update.latest, update.reason)
+    else:
+        logger.info("%s: latest -> %s (%s)", name, update.latest, update.status)
+    return {**update.model_dump(mode="json"), "version": update.latest}

@@ -59,6 +59,7 @@ def test_publish_emits_published_and_the_latest_move(store, tmp_path, recorded):
         "store": store.root_uri, "name": "mnv2", "version": "v1",
         "manifest_uri": store.uri("mnv2/v1/manifest.json"),
         "model_sha256": manifest.artifact("model.keras").sha256,
+        "verdict": None, "verdict_reasons": [], "compared_with": None,  # nothing published before it
     }
     assert published["id"] and published["occurred"].endswith("+00:00")
     assert _only(recorded, events.PROMOTED) == []  # committing does not move latest
@@ -98,6 +99,9 @@ def test_promote_alias_and_rollback_each_emit_promoted(store, tmp_path, recorded
     v2 = read_manifest(store, "mnv2", "v2")
     assert recorded[2]["payload"]["model_sha256"] == v2.artifact("model.keras").sha256
     assert recorded[2]["payload"]["manifest_uri"] == store.uri("mnv2/v2/manifest.json")
+    # the verdict against the version the pointer named before (the same interface: other bytes)
+    assert [(e["payload"]["verdict"], e["payload"]["compared_with"]) for e in recorded] == [
+        ("compatible", "v2"), (None, None), ("compatible", "v1")]
 
 
 def test_a_failing_emitter_is_a_warning_and_the_move_stands(store, tmp_path, recorded):

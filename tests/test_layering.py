@@ -161,6 +161,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("stores", "surgery", "sources", "config"),
     ("validation",),
     ("publishing",),  # the store protocol and the consumer API
+    ("catalog",),  # the static site of a store, read through publishing
     ("pipeline",),  # the steps the tasks wrap: the only place that combines all of the above
     ("cli",),
     ("__main__", "__init__"),

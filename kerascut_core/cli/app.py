@@ -39,6 +39,9 @@ _COMMAND_MODULES = (
     "kerascut_core.cli.validate_cmd",
     "kerascut_core.cli.config_cmd",
     "kerascut_core.cli.plan_cmd",
+    "kerascut_core.cli.diff_cmd",
+    "kerascut_core.cli.consumers_cmd",
+    "kerascut_core.cli.catalog_cmd",
 )
 
 

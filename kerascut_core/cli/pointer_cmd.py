@@ -43,14 +43,17 @@ def _split(ref: str) -> tuple[str, str]:
               help="Move this named alias (e.g. prod) instead of latest. Created if missing.")
 @click.option("--reason", default=None, metavar="TEXT", help="Why: recorded in the pointer history.")
 @click.option("--no-pin", is_flag=True, help="Let scheduled refreshes move latest again afterwards (latest only).")
-def promote_cmd(ref: str, version: str, alias: str | None, reason: str | None, no_pin: bool) -> None:
+@click.option("--force", is_flag=True,
+              help="Move even when it breaks a registered consumer (needs --reason; the history records it).")
+def promote_cmd(ref: str, version: str, alias: str | None, reason: str | None, no_pin: bool, force: bool) -> None:
     """Point NAME's latest, or a named alias, at an existing VERSION (roll back or forward).
 
     latest is then pinned: refreshes keep publishing new versions but do not move latest
     until the next promote (use --no-pin to hand it back to them). An alias (--alias prod)
     moves only by promote; consumers load it as STORE/NAME@prod. The version must be
     committed, validated and whole (every artifact's sha256 is checked). Every move is
-    recorded in `kerascut history`.
+    recorded in `kerascut history`. A move that breaks a registered consumer of the pointer
+    (`kerascut consumers`) is refused unless --force --reason TEXT.
 
     \b
     Examples:
@@ -71,12 +74,16 @@ def promote_cmd(ref: str, version: str, alias: str | None, reason: str | None, n
     opened = open_store(store_uri)
     require_store_root(opened, "promote in")
     with _event_warnings():  # the move emits kerascut.backbone.promoted where an API is configured
-        result = promote(opened, name, version, pin=not no_pin, alias=alias, reason=reason)
+        result = promote(opened, name, version, pin=not no_pin, alias=alias, reason=reason, force=force)
         events.flush()
     previous = result.get("previous")
     echo(f"{name}: {printable(pointer, 200)} is now {version}"
                + (f" (was {printable(previous, 200)})" if previous and previous != version else "")
                + ("; pinned" if result.get("pinned") else ""))
+    override = (result.get("last_move") or {}).get("override") if isinstance(result, dict) else None
+    for broken in (override or {}).get("broke") or []:
+        echo(f"warning: forced past consumer {printable(broken.get('consumer'), 200)}: "
+             f"{printable('; '.join(map(str, broken.get('breaks') or [])), 600)}", err=True)
 
 
 @contextlib.contextmanager
@@ -136,8 +143,12 @@ def history_cmd(ref: str, as_json: bool) -> None:
     rows = []
     for e in entries:
         by = "@".join(printable(v or "?", 100) for v in (e.by.get("user"), e.by.get("host")))
+        reason = printable(e.reason or "", 300)
+        if e.override is not None:
+            broke = [str(b.get("consumer")) for b in e.override.get("broke") or [] if isinstance(b, dict)]
+            reason = f"[forced past {printable(', '.join(broke), 200)}] {reason}"
         rows.append([printable(e.at, 40), printable(e.pointer, 60), printable(e.from_ or "-", 60),
-                     printable(e.to, 60), by, printable(e.flow_run_id or "-", 60), printable(e.reason or "", 300)])
+                     printable(e.to, 60), by, printable(e.flow_run_id or "-", 60), reason])
     header = ["AT", "POINTER", "FROM", "TO", "BY", "FLOW RUN", "REASON"]
     widths = [max(len(header[i]), *(len(r[i]) for r in rows)) for i in range(len(header) - 1)]
     echo("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=False)) + "  " + header[-1])

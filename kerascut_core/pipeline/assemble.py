@@ -6,7 +6,8 @@ with their address, channels and stride, the source's preprocessing, warnings) a
 the full validation report, the software (the Keras backend included) and the lineage (the
 Prefect flow run: given, or ``PREFECT__FLOW_RUN_ID``, which Prefect sets in a flow run's
 process). :func:`publish_candidate` then stages the model card made from that manifest
-(:func:`~kerascut_core.publishing.card.stage_card`), and
+(:func:`~kerascut_core.publishing.card.stage_card`) with the version's ``changes`` against the
+version ``latest`` names (:func:`with_changes`, its "Changes from VERSION" section), and
 :func:`~kerascut_core.publishing.commit.commit_version` commits the artifacts and refuses a
 report that did not pass, so no code path publishes an unvalidated backbone.
 
@@ -28,10 +29,10 @@ from kerascut_core.pipeline.candidate import Candidate
 from kerascut_core.publishing.card import stage_card
 from kerascut_core.publishing.commit import as_manifest, commit_version
 from kerascut_core.publishing.layout import manifest_key
-from kerascut_core.publishing.manifest import Manifest, software_versions
+from kerascut_core.publishing.manifest import Changes, Manifest, software_versions
 from kerascut_core.stores import Store, open_store
 
-__all__ = ["FLOW_RUN_ENV", "PublishResult", "build_manifest", "publish_candidate"]
+__all__ = ["FLOW_RUN_ENV", "PublishResult", "build_manifest", "publish_candidate", "with_changes"]
 
 #: the variable Prefect sets to the flow run's id in a flow run's process
 FLOW_RUN_ENV = "PREFECT__FLOW_RUN_ID"
@@ -90,6 +91,25 @@ def build_manifest(
     )
 
 
+def with_changes(store: Store, manifest: Manifest) -> Manifest:
+    """``manifest`` with its ``changes`` against the version ``latest`` names now (none when
+    nothing is published yet, when latest names this version, or when its manifest cannot be
+    read: a change record is never worth failing a publish)."""
+    from kerascut_core.errors import KerascutError
+    from kerascut_core.publishing.diff import diff_manifests
+    from kerascut_core.publishing.listing import read_manifest
+    from kerascut_core.publishing.pointer_files import read_latest
+
+    try:
+        previous = read_latest(store, manifest.name)
+        if previous is None or previous == manifest.version:
+            return manifest
+        changes = diff_manifests(read_manifest(store, manifest.name, previous), manifest).changes()
+    except KerascutError:
+        return manifest
+    return manifest.model_copy(update={"changes": Changes.model_validate(changes)})
+
+
 def publish_candidate(
     store: Store | str,
     candidate_uri: str,
@@ -107,7 +127,7 @@ def publish_candidate(
     spec = BackboneConfig.model_validate(backbone)
     target = open_store(store) if isinstance(store, str) else store
     manifest = build_manifest(spec, version, fingerprint, candidate, report, flow_run_id=flow_run_id)
-    manifest = stage_card(target, candidate_uri, manifest)
+    manifest = stage_card(target, candidate_uri, with_changes(target, manifest))
     result = commit_version(target, spec.name, version, candidate_uri, manifest)
     return PublishResult(
         name=spec.name,

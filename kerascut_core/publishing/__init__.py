@@ -22,7 +22,9 @@ The modules, one concept each, in the order a backbone goes through them:
 - ``consumer``: :func:`load_backbone`, :func:`pull`, :func:`resolve`, every sha256 checked;
 - ``usage``: :func:`load_backbone_with_contract`, the model with its :class:`BackboneContract`
   (channels, strides, the preprocessing function);
-- ``card``: :func:`model_card`, the version's ``README.md``, made from its manifest alone.
+- ``card``: :func:`model_card`, the version's ``README.md``, made from its manifest alone;
+- ``diff``: :func:`diff` / :func:`diff_manifests`, what changed between two versions and the
+  verdict (``diff_parts``: the manifest comparisons; ``diff_models``: weights and numbers).
 
 The pipeline's steps that combine sources, surgery, validation and a store (freshness,
 candidate, the validation step, manifest assembly, plan) live one layer up, in
@@ -46,6 +48,7 @@ from kerascut_core._lazy import lazy_exports
 from kerascut_core.publishing.card import model_card
 from kerascut_core.publishing.commit import CommitResult, commit_version
 from kerascut_core.publishing.consumer import load_backbone, pull, resolve
+from kerascut_core.publishing.diff import VersionDiff, diff, diff_manifests
 from kerascut_core.publishing.garbage import GcReport, gc
 from kerascut_core.publishing.history import HistoryEntry, read_history
 from kerascut_core.publishing.layout import (
@@ -121,6 +124,7 @@ __all__ = [
     "RetentionReport",
     "StagedCandidate",
     "StoreRootError",
+    "VersionDiff",
     "VersionInfo",
     "apply_retention",
     "artifact_format",
@@ -130,6 +134,8 @@ __all__ = [
     "commit_version",
     "compute_version",
     "cut_candidate",
+    "diff",
+    "diff_manifests",
     "discard_candidate",
     "ensure_store_root",
     "fetch_source",

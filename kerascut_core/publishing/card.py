@@ -214,6 +214,20 @@ def _lineage(manifest: Manifest) -> list[str]:
     return lines
 
 
+def _changes(manifest: Manifest) -> list[str]:
+    changes = manifest.changes
+    if changes is None:
+        return []
+    lines = [f"## Changes from {_code(changes.from_version)}", "",
+             f"**{_text(changes.verdict)}** against the version `latest` named when this one was published "
+             f"(`kerascut diff STORE/{_text(manifest.name)}@{_text(changes.from_version)} "
+             f"STORE/{_text(manifest.name)}@{_text(manifest.version)}` compares the numbers too).", ""]
+    rows = [*changes.interface, *changes.preprocessing, *([changes.weights] if changes.weights else []),
+            *changes.lineage]
+    lines += [f"- {_text(row, 400)}" for row in rows[:100]] or ["- no change of interface, preprocessing or lineage"]
+    return lines
+
+
 def _files(manifest: Manifest) -> list[str]:
     rows = ["| file | format | bytes | sha256 |", "| --- | --- | --- | --- |"]
     for a in manifest.artifacts:
@@ -237,6 +251,8 @@ def model_card(manifest: Manifest) -> str:
     ]
     if m.artifact(GRAPH) is not None:
         sections.append(["## Picture", "", f"![{_text(m.name)}]({GRAPH})"])
+    if m.changes is not None:
+        sections.append(_changes(m))
     sections += [_snippet(m), _lineage(m), _files(m)]
     return "\n\n".join("\n".join(lines) for lines in sections) + "\n"
 

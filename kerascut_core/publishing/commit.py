@@ -201,8 +201,22 @@ def commit_version(
             return result
     finally:
         claim.release()
-    events.backbone_published(store, manifest, manifest_uri=store.uri(layout.manifest_key(name, version)))
+    events.backbone_published(store, manifest, manifest_uri=store.uri(layout.manifest_key(name, version)),
+                              verdict=lambda: _verdict(store, name, version, manifest))
     return _discard(store, prefix, CommitResult(name, version, "committed", manifest, store.uri(version_dir)))
+
+
+def _verdict(store: Store, name: str, version: str, manifest: Manifest) -> dict[str, Any] | None:
+    """The published event's verdict against the version ``latest`` names (read only when an
+    emitter listens)."""
+    from kerascut_core.publishing.history import verdict_against
+    from kerascut_core.publishing.pointer_files import read_latest
+
+    try:
+        previous = read_latest(store, name)
+    except StoreError:
+        return None
+    return verdict_against(store, name, previous, manifest) if previous != version else None
 
 
 def _discard(store: Store, prefix: str, result: CommitResult) -> CommitResult:

@@ -28,7 +28,7 @@ from kerascut_core.publishing.delivery import check_destination, deliver
 from kerascut_core.publishing.layout import LATEST_ALIAS, latest_key
 from kerascut_core.publishing.listing import list_backbones, read_manifest
 from kerascut_core.publishing.manifest import Artifact, Manifest
-from kerascut_core.publishing.pointers import resolve_pointer, scan_aliases
+from kerascut_core.publishing.pointer_files import resolve_pointer, scan_aliases
 from kerascut_core.publishing.root import require_store_root
 from kerascut_core.sources import check_cache_dir, default_cache_dir
 from kerascut_core.stores import Store, open_store

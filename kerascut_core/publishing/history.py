@@ -68,10 +68,12 @@ __all__ = [
     "FLOW_RUN_ENV",
     "REASON_MAX_LENGTH",
     "HistoryEntry",
+    "actor",
     "check_reason",
     "move_pointer",
     "new_entry",
     "read_history",
+    "verdict_against",
 ]
 
 #: the environment variable Prefect sets in a flow run's process
@@ -83,7 +85,8 @@ _MAX_ENTRY_BYTES = 1 << 16
 _FIELDS = ("pointer", "from", "to", "at", "by", "flow_run_id", "reason")
 
 
-def _actor() -> dict[str, str | None]:
+def actor() -> dict[str, str | None]:
+    """This process's user and host (``None`` where the system does not say)."""
     try:
         user: str | None = getpass.getuser()
     except (KeyError, OSError):  # no login name and no passwd entry (some containers)
@@ -116,11 +119,16 @@ class HistoryEntry:
     by: dict[str, str | None] = field(default_factory=dict)
     flow_run_id: str | None = None
     reason: str | None = None
+    override: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
-        """The stored object (``from_`` is stored as ``from``; the id is the key, not a field)."""
-        return {"pointer": self.pointer, "from": self.from_, "to": self.to, "at": self.at, "by": dict(self.by),
-                "flow_run_id": self.flow_run_id, "reason": self.reason}
+        """The stored object (``from_`` is stored as ``from``; the id is the key, not a field).
+        ``override`` (a forced move that broke registered consumers) only when there is one."""
+        stored = {"pointer": self.pointer, "from": self.from_, "to": self.to, "at": self.at, "by": dict(self.by),
+                  "flow_run_id": self.flow_run_id, "reason": self.reason}
+        if self.override is not None:
+            stored["override"] = self.override
+        return stored
 
     @classmethod
     def from_json(cls, entry_id: str, data: Any) -> HistoryEntry:
@@ -144,12 +152,15 @@ class HistoryEntry:
         check_name(data["to"], "version")
         if data["from"] is not None:
             check_name(data["from"], "version")
+        override = data.get("override")
         return cls(entry_id, data["pointer"], data["from"], data["to"], data["at"],
-                   {str(k): v for k, v in by.items()}, data["flow_run_id"], data["reason"])
+                   {str(k): v for k, v in by.items()}, data["flow_run_id"], data["reason"],
+                   override if isinstance(override, dict) else None)
 
 
 def new_entry(
-    pointer: str, from_: str | None, to: str, *, reason: str | None = None, ts: float | None = None
+    pointer: str, from_: str | None, to: str, *, reason: str | None = None, ts: float | None = None,
+    override: dict[str, Any] | None = None,
 ) -> HistoryEntry:
     """The entry of a move of ``pointer`` from ``from_`` to ``to``, now (or at ``ts``), by this
     user and host, in the flow run of ``PREFECT__FLOW_RUN_ID`` if any."""
@@ -162,9 +173,10 @@ def new_entry(
         from_=from_,
         to=to,
         at=iso(ts),
-        by=_actor(),
+        by=actor(),
         flow_run_id=flow_run[:200] if flow_run else None,
         reason=check_reason(reason),
+        override=override,
     )
 
 
@@ -196,7 +208,24 @@ def _announce(store: Store, name: str, entry: HistoryEntry) -> None:
     except Exception:  # the pointer moved all the same; announce it without the model's sha256
         manifest = {"name": name, "version": entry.to}
     events.backbone_promoted(store, manifest, pointer=entry.pointer, previous=entry.from_, reason=entry.reason,
-                             manifest_uri=store.uri(manifest_key(name, entry.to)))
+                             manifest_uri=store.uri(manifest_key(name, entry.to)),
+                             verdict=lambda: verdict_against(store, name, entry.from_, manifest))
+
+
+def verdict_against(store: Store, name: str, previous: str | None, manifest: Any) -> dict[str, Any] | None:
+    """``{"verdict", "reasons", "compared_with"}`` of ``manifest`` against version ``previous``
+    (manifests only, no model loaded), or ``None`` when there is nothing to compare. Never raises."""
+    from kerascut_core.publishing.diff import diff_manifests
+    from kerascut_core.publishing.listing import read_manifest
+    from kerascut_core.publishing.manifest import Manifest
+
+    if previous is None or not isinstance(manifest, Manifest):
+        return None
+    try:
+        result = diff_manifests(read_manifest(store, name, previous), manifest)
+    except Exception:  # an event is never worth failing a move
+        return None
+    return {"verdict": result.verdict, "reasons": result.reasons, "compared_with": previous}
 
 
 def move_pointer(
@@ -211,7 +240,9 @@ def move_pointer(
     """Move ``pointer`` (``latest`` or an alias, stored at ``key``) and record the move.
 
     ``build(current)`` gets the pointer as it is at write time (``None`` when missing or not an
-    object) and returns the new object (with its ``"version"``), or ``None`` to leave it. It may
+    object) and returns the new object (with its ``"version"``), or ``None`` to leave it; an
+    ``"override"`` key in it (a forced move that broke consumers) goes into the history entry,
+    not the pointer. It may
     run several times (each lost race re-reads). Returns what is stored after, and the entry
     appended (``None`` when ``build`` left the pointer as it was).
     """
@@ -224,8 +255,10 @@ def move_pointer(
         new = build(seen)
         if new is None:
             return None
+        override = new.pop("override", None)
         before = seen.get("version") if seen else None
-        entry = new_entry(pointer, before if isinstance(before, str) else None, new["version"], reason=reason)
+        entry = new_entry(pointer, before if isinstance(before, str) else None, new["version"], reason=reason,
+                          override=override)
         applied.append((seen, entry))
         return {**new, "last_move": {"id": entry.id, **entry.to_json()}}
 

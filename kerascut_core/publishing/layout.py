@@ -12,15 +12,17 @@ consumers rely on it::
     <store>/<name>/latest.json                        {"version": ..., ...}: the built-in pointer
     <store>/<name>/aliases/<alias>.json               a named pointer (same fields as latest.json)
     <store>/<name>/history/<stamp>-<8 hex>.json       one create-only entry per pointer move
+    <store>/<name>/consumers/<id>.json                a registered consumer (what it relies on)
     <store>/.staging/<name>/<version>/<run_id>/...    candidates, then staged.json (written last)
     <store>/.staging/<name>/<version>/<run_id>/report.json   the validation report of that candidate
     <store>/.staging/<name>/<version>/<run_id>/run.json      its run record, written first
     <store>/.staging/<name>/<version>/claim.json      the commit lease of that version
 
-The pointers (``latest.json`` and the aliases) are the only mutable objects; history entries are
-written once and never changed. ``aliases`` and ``history`` are reserved: no version can be called
-that (:func:`version_dir` refuses them), so ``<name>/aliases/`` and ``<name>/history/`` are never
-mistaken for version directories. An alias is a name (:func:`check_name`) that does not look like
+The pointers (``latest.json`` and the aliases) and the consumer registrations are the only
+mutable objects; history entries are written once and never changed. ``aliases``, ``history``
+and ``consumers`` are reserved: no version can be called that (:func:`version_dir` refuses
+them), so ``<name>/aliases/``, ``<name>/history/`` and ``<name>/consumers/`` are never mistaken
+for version directories. An alias is a name (:func:`check_name`) that does not look like
 a version (16 lowercase hex digits) and is not ``latest`` (the built-in alias, ``latest.json``).
 
 Pure Python: names are checked (:func:`kerascut_core.uris.check_name`), nothing is read.
@@ -39,9 +41,11 @@ Pure Python: names are checked (:func:`kerascut_core.uris.check_name`), nothing 
     ('mnv2/aliases/prod.json', 'mnv2/history/20250102T030405.000006Z-0a1b2c3d.json')
     >>> looks_like_version("3f9a0c1d2e4b5a69"), looks_like_version("prod")
     (True, False)
+    >>> consumer_key("mnv2", "detector-v3")
+    'mnv2/consumers/detector-v3.json'
     >>> version_dir("mnv2", "history")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
-    kerascut_core.errors.StoreError: Expected a version name other than 'aliases' and 'history' ...
+    kerascut_core.errors.StoreError: Expected a version name other than 'aliases', 'history' and 'consumers' ...
 """
 
 from __future__ import annotations
@@ -66,6 +70,7 @@ __all__ = [
     "ALIASES",
     "CARD",
     "CLAIM",
+    "CONSUMERS",
     "FORMAT_FILES",
     "GRAPH",
     "HISTORY",
@@ -89,6 +94,8 @@ __all__ = [
     "check_alias",
     "check_history_id",
     "claim_key",
+    "consumer_key",
+    "consumers_dir",
     "history_dir",
     "history_key",
     "latest_key",
@@ -121,8 +128,10 @@ RUN_RECORD = "run.json"
 ALIASES = "aliases"
 #: the directory of a backbone's pointer history, ``<name>/history/<stamp>-<8 hex>.json``
 HISTORY = "history"
+#: the directory of a backbone's registered consumers, ``<name>/consumers/<id>.json``
+CONSUMERS = "consumers"
 #: directory names under a backbone that are never versions
-RESERVED = frozenset({ALIASES, HISTORY})
+RESERVED = frozenset({ALIASES, HISTORY, CONSUMERS})
 #: the built-in alias: ``@latest`` is ``latest.json``
 LATEST_ALIAS = "latest"
 
@@ -141,13 +150,14 @@ def looks_like_version(value: str) -> bool:
 
 
 def version_dir(name: str, version: str) -> str:
-    """``<name>/<version>``: the directory of a published version (``aliases`` and ``history``
-    are refused: they are the backbone's pointer directories)."""
+    """``<name>/<version>``: the directory of a published version (``aliases``, ``history`` and
+    ``consumers`` are refused: they are the backbone's pointer and consumer directories)."""
     check_name(version, "version")
     if version in RESERVED:
         raise StoreError(
-            f"Expected a version name other than {ALIASES!r} and {HISTORY!r} (reserved for the aliases and the "
-            f"pointer history of a backbone). Received {version!r}; publish under another version name."
+            f"Expected a version name other than {ALIASES!r}, {HISTORY!r} and {CONSUMERS!r} (reserved for the "
+            f"aliases, the pointer history and the consumers of a backbone). Received {version!r}; publish under "
+            "another version name."
         )
     return f"{check_name(name)}/{version}"
 
@@ -226,6 +236,17 @@ def check_history_id(entry_id: str) -> str:
 def history_key(name: str, entry_id: str) -> str:
     """``<name>/history/<entry_id>.json``: one pointer move (written once, never changed)."""
     return f"{history_dir(name)}/{check_history_id(entry_id)}.json"
+
+
+def consumers_dir(name: str) -> str:
+    """``<name>/consumers``."""
+    return f"{check_name(name)}/{CONSUMERS}"
+
+
+def consumer_key(name: str, consumer: str) -> str:
+    """``<name>/consumers/<consumer>.json``: one registered consumer (``consumer`` is a name,
+    :func:`kerascut_core.uris.check_name`)."""
+    return f"{consumers_dir(name)}/{check_name(consumer, 'consumer')}.json"
 
 
 def staging_dir(name: str, version: str) -> str:

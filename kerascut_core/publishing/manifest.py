@@ -9,7 +9,9 @@ Schema version 2 (kerascut 0.1) adds what a consumer needs to use the backbone: 
 source's ``preprocessing`` (and which in-graph preprocessing layers the cut keeps); ``warnings``;
 ``source.sha256``, ``software.keras_backend`` and ``lineage.flow_run_id``; for a pyramid found
 from the graph (``end: auto-pyramid``), ``cut.levels`` and per output its ``pyramid`` tap (level,
-stride, exact or nominal). Every new field is optional, so a version 1 manifest reads as it is (its new fields are ``None`` or empty).
+stride, exact or nominal); and ``changes``: what the version changed against the version
+``latest`` named when it was published. Every new field is optional, so a version 1 manifest
+reads as it is (its new fields are ``None`` or empty).
 
     >>> m = Manifest.model_validate_json(Path("manifest.json").read_text())  # doctest: +SKIP
     >>> m.artifacts[0].sha256                                                 # doctest: +SKIP
@@ -32,6 +34,7 @@ __all__ = [
     "SCHEMA_PATH",
     "SCHEMA_VERSION",
     "Artifact",
+    "Changes",
     "CutInfo",
     "InGraphLayer",
     "InputInfo",
@@ -186,6 +189,21 @@ class Lineage(_Strict):
     flow_run_id: str | None = None
 
 
+class Changes(_Strict):
+    """What this version changed against the version ``latest`` named when it was published
+    (``from_version``): the verdict (``identical``, ``compatible``, ``breaking``) and one line
+    per change of the interface, the preprocessing, the weights and the lineage, from the two
+    manifests (see :func:`kerascut_core.publishing.diff.diff_manifests`)."""
+
+    from_version: str
+    verdict: Literal["identical", "compatible", "breaking"]
+    reasons: list[str] = Field(default_factory=list)
+    interface: list[str] = Field(default_factory=list)
+    preprocessing: list[str] = Field(default_factory=list)
+    weights: str | None = None
+    lineage: list[str] = Field(default_factory=list)
+
+
 class Params(_Strict):
     """Parameter counts of the source and of what the cut kept."""
 
@@ -239,6 +257,7 @@ class Manifest(_Strict):
     preprocessing: Preprocessing | None = None
     warnings: list[str] = Field(default_factory=list)
     lineage: Lineage | None = None
+    changes: Changes | None = None
 
     def to_json(self) -> str:
         return self.model_dump_json(indent=2) + "\n"

@@ -35,6 +35,7 @@ from kerascut_core.errors import (
 )
 from kerascut_core.publishing._clock import iso
 from kerascut_core.publishing.exclusion import moving_onto
+from kerascut_core.publishing.gate import Gate, refusal
 from kerascut_core.publishing.history import move_pointer
 from kerascut_core.publishing.layout import (
     LATEST_ALIAS,
@@ -75,6 +76,7 @@ def update_latest(
     promoted: bool = False,
     pin: bool = False,
     reason: str | None = None,
+    force: bool = False,
 ) -> dict[str, Any]:
     """Point ``<name>/latest.json`` at a committed version, conditionally; return what is stored.
 
@@ -93,12 +95,19 @@ def update_latest(
 
     Every move appends an entry to the pointer history (``reason`` goes into it); a no-op
     appends none.
+
+    A move that would break a registered consumer of ``latest``
+    (:mod:`kerascut_core.publishing.gate`) raises :class:`ConsumerBreakError` naming each
+    consumer and break; ``force=True`` (with a ``reason``) moves anyway and the history entry
+    records the override and the consumers it broke.
     """
     try:
         read_manifest(store, name, version)
     except IntegrityError as exc:
         raise PublishRefusedError(f"Cannot point latest at {name}/{version}: {exc}") from None
+    _check_force(name, LATEST_ALIAS, force, reason)
     ensure_store_root(store)
+    gate = Gate(store, name, LATEST_ALIAS)
 
     def move(current: dict[str, Any] | None) -> dict[str, Any] | None:
         current = current or {}
@@ -107,14 +116,14 @@ def update_latest(
             return None
         if not promoted and current.get("pinned") and isinstance(held, str) and _committed(store, name, held):
             return None  # a person chose this version; automation does not undo it
-        return {
+        return _gated(gate, name, LATEST_ALIAS, version, force, {
             "version": version,
             "manifest": manifest_ref(version),
             "updated_at": iso(),
             "previous": held if isinstance(held, str) else None,
             "pinned": bool(promoted and pin),
             "run_id": run_id,
-        }
+        })
 
     with moving_onto(store, name, version, LATEST_ALIAS):
         stored, _ = move_pointer(store, name, LATEST_ALIAS, latest_key(name), move, reason=reason)
@@ -129,17 +138,44 @@ def _committed(store: Store, name: str, version: str) -> bool:
         return True  # cannot tell (a link, an unreadable entry): keep the person's pin
 
 
-def _move_alias(store: Store, name: str, alias: str, version: str, reason: str | None) -> dict[str, Any]:
+_FIX = ("Register the consumer again on what this version offers (`kerascut consumers add`), or pass --force "
+        "--reason TEXT to move anyway (the history records the override).")
+
+
+def _check_force(name: str, pointer: str, force: bool, reason: str | None) -> None:
+    if force and not (isinstance(reason, str) and reason.strip()):
+        raise PublishRefusedError(
+            f"Expected a reason with --force (moving {name}@{pointer} past its consumers is recorded with why). "
+            "Received none; pass --reason TEXT."
+        )
+
+
+def _gated(gate: Gate, name: str, pointer: str, version: str, force: bool, new: dict[str, Any]) -> dict[str, Any]:
+    """``new`` when ``version`` breaks no consumer of the pointer; with ``force`` also when it
+    does (the override goes into the history entry); else the one-line refusal."""
+    broken = gate.check(version)
+    if broken:
+        if not force:
+            raise refusal(name, pointer, version, broken, _FIX)
+        new["override"] = {"forced": True, "broke": [b.to_json() for b in broken]}
+    return new
+
+
+def _move_alias(
+    store: Store, name: str, alias: str, version: str, reason: str | None, force: bool = False
+) -> dict[str, Any]:
+    _check_force(name, alias, force, reason)
     ensure_store_root(store)
+    gate = Gate(store, name, alias)
 
     def move(current: dict[str, Any] | None) -> dict[str, Any]:
         previous = (current or {}).get("version")
-        return {
+        return _gated(gate, name, alias, version, force, {
             "version": version,
             "manifest": manifest_ref(version),
             "updated_at": iso(),
             "previous": previous if isinstance(previous, str) else None,
-        }
+        })
 
     with moving_onto(store, name, version, alias):
         stored, _ = move_pointer(store, name, alias, alias_key(name, alias), move, reason=reason)
@@ -154,6 +190,7 @@ def promote(
     pin: bool = True,
     alias: str | None = None,
     reason: str | None = None,
+    force: bool = False,
 ) -> dict[str, Any]:
     """Point ``latest`` (or the named ``alias``) at an existing, validated version; return what is
     stored (``"previous"`` is the version it replaced).
@@ -164,6 +201,10 @@ def promote(
     ``latest`` is then pinned: scheduled refreshes publish new versions but leave ``latest``
     where a person put it, until a promote with ``pin=False``. ``pin`` applies to ``latest`` only; aliases are only
     ever moved by a promote. ``reason`` is recorded in the pointer history.
+
+    A move that would break a registered consumer of the pointer is refused
+    (:class:`ConsumerBreakError`) unless ``force=True`` with a ``reason``; the history entry
+    then records the override and the consumers it broke.
     """
     pointer = LATEST_ALIAS if alias is None or alias == LATEST_ALIAS else check_alias(alias)
     check_name(version, "version")
@@ -179,7 +220,7 @@ def promote(
     if problems:
         raise IntegrityError(f"Cannot promote {name}@{version}: {problems[0]}. Promote another version, or republish.")
     if pointer == LATEST_ALIAS:
-        result = update_latest(store, name, version, promoted=True, pin=pin, reason=reason)
+        result = update_latest(store, name, version, promoted=True, pin=pin, reason=reason, force=force)
     else:
-        result = _move_alias(store, name, pointer, version, reason)
+        result = _move_alias(store, name, pointer, version, reason, force)
     return result

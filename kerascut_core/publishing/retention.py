@@ -15,8 +15,9 @@ cannot make a later version look older than its own and delete it. A version is 
 when all of these hold:
 
 * it is not one of the newest ``keep_last``;
-* neither ``latest`` nor any alias names it (read when planning, and again under the claim
-  right before the manifest goes; a backbone whose pointers cannot be read loses nothing).
+* neither ``latest`` nor any alias names it, and no registered consumer pins it or registered
+  on it (read when planning, and again under the claim right before the manifest goes; a
+  backbone whose pointers or consumers cannot be read loses nothing).
   Pointer moves hold the claim of the version they move onto, so that second read and the
   deletion exclude every move onto the version (the argument is in
   :mod:`kerascut_core.publishing.exclusion`);
@@ -45,6 +46,7 @@ from typing import Any
 from kerascut_core._names import short_repr
 from kerascut_core.errors import PreconditionFailedError, StoreError
 from kerascut_core.publishing.claim import DEFAULT_LEASE_SECONDS, acquire_claim
+from kerascut_core.publishing.consumer_registry import list_consumers
 from kerascut_core.publishing.layout import LATEST_ALIAS, MARKER, manifest_key, version_dir
 from kerascut_core.publishing.listing import list_backbones, scan_versions
 from kerascut_core.publishing.pointers import read_latest, scan_aliases
@@ -95,6 +97,11 @@ def _pointed(store: Store, name: str) -> dict[str, list[str]]:
         raise StoreError(problems[0])
     for alias, version in aliases.items():
         pointed.setdefault(version, []).append(alias)
+    consumers, problems = list_consumers(store, name)
+    if problems:
+        raise StoreError(problems[0])
+    for record in consumers:  # a pin, and the version each consumer registered on (its drift base)
+        pointed.setdefault(record.version, []).append(f"consumer {record.consumer}")
     return pointed
 
 

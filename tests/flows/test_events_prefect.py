@@ -79,11 +79,12 @@ def _run(args: list[str], env: dict[str, str]) -> tuple[subprocess.CompletedProc
     return out, time.monotonic() - start
 
 
-def _events(client: Any, name: str) -> list[Any]:
+def _events(client: Any, name: str, backbone: str = "mnv2") -> list[Any]:
+    """Events ``name`` of ``backbone`` (the session's server is shared: each test its backbone)."""
     from prefect.events.filters import EventFilter, EventNameFilter, EventResourceFilter
 
     page = client.read_events(filter=EventFilter(event=EventNameFilter(name=[name]),
-                                                 resource=EventResourceFilter(id=["kerascut.backbone.mnv2"])), limit=50)
+                                                 resource=EventResourceFilter(id=[f"kerascut.backbone.{backbone}"])), limit=50)
     return list(page.events)
 
 

@@ -253,7 +253,7 @@ def test_manifest_json_is_the_schema(store, tmp_path):
     publish(store, tmp_path)
     data = json.loads(store.get_bytes("mnv2/v1/manifest.json"))
     assert set(data) == {"schema_version", "name", "version", "created_at", "source", "cut", "inputs", "outputs",
-                         "params", "artifacts", "validation", "software", "preprocessing", "warnings", "lineage"}
+                         "params", "artifacts", "validation", "software", "preprocessing", "warnings", "lineage", "changes"}
 
 
 _KILL_SCRIPT = r"""
