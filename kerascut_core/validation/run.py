@@ -23,11 +23,11 @@ from kerascut_core.validation.comparisons import check_numbers
 from kerascut_core.validation.formats import (
     FORMATS,
     RUNTIME_SUFFIXES,
-    check_runtime_format,
     check_saved_model,
     keras_format,
     reload_keras,
 )
+from kerascut_core.validation.formats_runtime import check_runtime_format
 from kerascut_core.validation.forward import forward_fn, probe_model, run_batched
 from kerascut_core.validation.inputs import random_inputs
 from kerascut_core.validation.locations import local_candidate
@@ -89,8 +89,9 @@ def validate(
         formats: formats to check; ``keras`` is always checked, ``saved_model``, ``onnx`` (extra
             ``kerascut[onnx]``) and ``litert`` (extra ``kerascut[litert]``) may be added. ``onnx``
             and ``litert`` run the ``model.onnx`` / ``model.tflite`` beside the candidate (else
-            an export of it) in their runtimes, with their own default tolerance
-            (:data:`kerascut_core.validation.runtimes.TOLERANCES`, or ``atol``/``rtol`` when looser).
+            an export of it) in their runtimes; its weights are compared with a fresh export of
+            the candidate and each output is held to that export's noise
+            (:mod:`kerascut_core.validation.formats_runtime`; ``atol``/``rtol`` when looser).
         saved_model: the SavedModel artifact to check. By default a ``saved_model`` directory
             beside the candidate is used when there is one, otherwise the reloaded candidate
             is exported to a temporary directory.
@@ -177,7 +178,7 @@ def validate(
         if direct:  # the file is the candidate: its runtime's outputs are the comparison
             check = check_runtime_format(
                 direct, None, os.fspath(candidate), candidate_path, plan, starts, ends, run,
-                gpu=info.kind == "gpu", path=candidate_path,
+                gpu=info.kind == "gpu", path=candidate_path, reference=_cut_again(source, plan),
             )
             run.outputs = list(check.outputs)
             run.formats.append(check)
@@ -303,6 +304,14 @@ def _plan(source: Any, spec: CutSpec) -> Any:
         drop_first=spec.drop_first,
         extra_inputs=spec.extra_inputs,
     )
+
+
+def _cut_again(source: Any, plan: Any) -> Any:
+    """The source's cut, made again from the plan: what a file candidate is held to."""
+    from kerascut_core.surgery import cut
+
+    spec = plan.spec
+    return cut(source, start=spec.start, end=spec.end, drop_first=spec.drop_first, extra_inputs=spec.extra_inputs)
 
 
 def _plan_summary(plan: Any) -> dict[str, Any]:
