@@ -124,6 +124,7 @@ def cut_command(
     echo(
         f"  kept {plan.kept_layers} of {total_layers} layers, "
         f"{plan.kept_params:,} of {total_params:,} params"
+        + printable(plan.source_inputs_text(len(source.inputs)), 2000)
     )
     for warning in cut_contract(source, plan).warnings(model):
         echo(f"warning: {printable(' '.join(warning.split()), 2000)}", err=True)

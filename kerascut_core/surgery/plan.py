@@ -44,6 +44,9 @@ class CutPlan:
         inputs: addresses of the tensors that become inputs, in input order (extras last).
         input_names: the names the new ``InputLayer``s get, aligned with ``inputs``.
         extra_inputs: the addresses in ``inputs`` that ``extra_inputs="auto"`` added.
+        source_inputs: the addresses of the source's inputs the cut uses (those its inputs are
+            computed from), in ``model.inputs`` order: what the source must be fed to compute
+            the cut's inputs and outputs (a cut to one tower of a two-input model uses one).
         outputs: output name -> address, in output order.
         kept: addresses of the operations the cut model runs, in topological order.
         kept_layers / dropped_layers: distinct layers (weights counted once) kept / dropped.
@@ -55,6 +58,7 @@ class CutPlan:
     inputs: list[str]
     input_names: list[str]
     extra_inputs: list[str]
+    source_inputs: list[str]
     outputs: dict[str, str]
     kept: list[str]
     kept_layers: int
@@ -70,12 +74,23 @@ class CutPlan:
             "inputs": list(self.inputs),
             "input_names": list(self.input_names),
             "extra_inputs": list(self.extra_inputs),
+            "source_inputs": list(self.source_inputs),
             "outputs": dict(self.outputs),
             "kept_layers": self.kept_layers,
             "dropped_layers": self.dropped_layers,
             "kept_params": self.kept_params,
             "dropped_params": self.dropped_params,
         }
+
+    def source_inputs_text(self, total: int) -> str:
+        """``"; uses 1 of the source's 2 inputs: image"`` for a source with ``total`` inputs
+        (``""`` for a source with one): the inputs a cut needs, for summaries."""
+        if total <= 1:
+            return ""
+        names = ", ".join(self.source_inputs)
+        if len(self.source_inputs) == total:
+            return f"; uses all {total} of the source's inputs: {names}"
+        return f"; uses {len(self.source_inputs)} of the source's {total} inputs: {names}"
 
 
 @dataclass
@@ -106,8 +121,8 @@ def plan_cut(
         >>> h = keras.layers.Dense(8, name="a")(x)
         >>> model = keras.Model(x, keras.layers.Dense(2, name="b")(h))
         >>> plan = plan_cut(model, start="a")
-        >>> plan.inputs, plan.outputs, plan.kept
-        (['a'], {'b': 'b'}, ['b'])
+        >>> plan.inputs, plan.outputs, plan.kept, plan.source_inputs
+        (['a'], {'b': 'b'}, ['b'], ['x'])
     """
     return resolve(model, CutSpec(start=start, end=end, drop_first=drop_first,
                                    extra_inputs=extra_inputs)).plan
@@ -182,6 +197,7 @@ def resolve(model: Any, spec: CutSpec) -> Resolved:
         raise CutError(_crossing_message(view, names, starts, ends, crossing))
 
     input_tensors = starts + extras
+    computed_from = view.ancestors(input_tensors)
     kept_ops = sorted(kept)
     counts = _count_layers(view, kept_ops)
     plan = CutPlan(
@@ -190,6 +206,7 @@ def resolve(model: Any, spec: CutSpec) -> Resolved:
         inputs=[view.tensors[t].address for t in input_tensors],
         input_names=_input_names(view, input_tensors, kept_ops),
         extra_inputs=[view.tensors[t].address for t in extras],
+        source_inputs=[view.tensors[t].address for t in view.inputs if t in computed_from],
         outputs=dict(zip(output_keys(view, out_names, ends, form), (view.tensors[t].address for t in ends), strict=True)),
         kept=[view.ops[i].address for i in kept_ops],
         **counts,

@@ -29,7 +29,7 @@ from kerascut_core.validation.formats import (
 )
 from kerascut_core.validation.formats_runtime import check_runtime_format
 from kerascut_core.validation.forward import forward_fn, probe_model, run_batched
-from kerascut_core.validation.inputs import random_inputs
+from kerascut_core.validation.inputs import random_inputs, used_inputs
 from kerascut_core.validation.locations import local_candidate
 from kerascut_core.validation.options import resolve_settings
 from kerascut_core.validation.report import ThroughputRow, ValidationReport
@@ -142,13 +142,15 @@ def validate(
         plan = _plan(source, spec)
         probe, probe_index = probe_model(source, plan)
     with run.timed("probe"):  # one pass of the source gives the start and the end activations
-        dim = None
+        # the source is fed exactly the inputs the cut uses (one tower of a two-input model: one)
+        dim, used = None, used_inputs(source, plan)
         if data is not None:
-            source_inputs = load_data(data, source, samples)
+            source_inputs = load_data(data, source, samples, used=used)
         else:
-            if free_dims(source):
+            if free_dims(probe):
                 dim = sample_dim if sample_dim is not None else fitting_dim(probe, what=f"the source {source.name!r}")
-            source_inputs = random_inputs(source, samples, seed, dim=dim or DEFAULT_DIM)
+            every = random_inputs(source, samples, seed, dim=dim or DEFAULT_DIM)
+            source_inputs = [every[i] for i in used]
         try:
             probed = run_batched(forward_fn(probe), source_inputs, batch_size, run.reporter("source"))
         except Exception as exc:  # inputs the source does not accept: the layer and the fixes

@@ -9,7 +9,10 @@
 - :func:`legacy_h5`: a Keras 2 style ``.h5`` file, compiled with an optimizer whose config uses
   the old keys (``lr``, ``decay``) and says it was written by Keras 2.4;
 - :func:`long_crop`: a ``Conv1D`` signal model with a ``Cropping1D((5000, 5000))``, which needs
-  inputs longer than 10,000 steps.
+  inputs longer than 10,000 steps;
+- :func:`image_metadata`: two inputs, an image tower and a metadata MLP joined before the head
+  (a cut to the image tower uses one of them);
+- :func:`two_branch_lstm`: two sequence inputs, one ``LSTM`` branch each, joined before the head.
 
 Every builder is seeded and names its layers, so tests can address them.
 """
@@ -28,10 +31,12 @@ __all__ = [
     "USER_MODULES",
     "broken_config_model",
     "custom_layer_model",
+    "image_metadata",
     "install_user_module",
     "legacy_h5",
     "long_crop",
     "text_lstm",
+    "two_branch_lstm",
     "user_layers",
 ]
 
@@ -147,3 +152,32 @@ def long_crop() -> Any:
     h = keras.layers.Conv1D(4, 3, name="c2")(h)
     h = keras.layers.GlobalAveragePooling1D(name="pool")(h)
     return keras.Model(x, keras.layers.Dense(2, name="head")(h), name="long_crop")
+
+
+def image_metadata() -> Any:
+    """image (16, 16, 3) -> conv1 -> conv2 -> gap; meta (5,) -> meta_dense; concat -> head."""
+    import keras
+
+    _seed()
+    image = keras.Input((16, 16, 3), name="image")
+    meta = keras.Input((5,), name="meta")
+    x = keras.layers.Conv2D(8, 3, activation="relu", name="conv1")(image)
+    x = keras.layers.Conv2D(8, 3, activation="relu", name="conv2")(x)
+    x = keras.layers.GlobalAveragePooling2D(name="gap")(x)
+    m = keras.layers.Dense(4, activation="relu", name="meta_dense")(meta)
+    h = keras.layers.Concatenate(name="concat")([x, m])
+    return keras.Model([image, meta], keras.layers.Dense(2, name="head")(h), name="image_metadata")
+
+
+def two_branch_lstm() -> Any:
+    """words (None, 6) -> proj_a -> lstm_a; chars (None, 4) -> lstm_b; concat -> head."""
+    import keras
+
+    _seed()
+    words = keras.Input((None, 6), name="words")
+    chars = keras.Input((None, 4), name="chars")
+    a = keras.layers.Dense(8, name="proj_a")(words)
+    a = keras.layers.LSTM(8, name="lstm_a")(a)
+    b = keras.layers.LSTM(4, name="lstm_b")(chars)
+    h = keras.layers.Concatenate(name="concat")([a, b])
+    return keras.Model([words, chars], keras.layers.Dense(3, name="head")(h), name="two_branch_lstm")
