@@ -10,6 +10,7 @@ from __future__ import annotations
 __all__ = [
     "ConfigError",
     "CutError",
+    "CutWarning",
     "DeviceError",
     "DrawError",
     "IntegrityError",
@@ -39,6 +40,10 @@ class KerascutError(Exception):
 
 class CutError(KerascutError, ValueError):
     """A cut that cannot be made: unknown names, crossing skips, bad ranges, subclassed models."""
+
+
+class CutWarning(UserWarning):
+    """A cut that can be made but may not be the one meant (``drop_first`` that dropped more)."""
 
 
 class SourceError(KerascutError):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any, Literal
 
@@ -9,6 +10,7 @@ import click
 
 from kerascut_core.cli._echo import echo
 from kerascut_core.cli.options import MODEL_HELP, load_source, model_options
+from kerascut_core.errors import CutWarning
 from kerascut_core.text import printable
 
 __all__ = ["parse_ends", "register"]
@@ -97,8 +99,10 @@ def cut_command(
     end = parse_ends(ends)
     source = load_source(model, **options)
     start = None if not starts else (starts[0] if len(starts) == 1 else list(starts))
-    result = cut(source, start=start, end=end, drop_first=drop_first,
-                 extra_inputs=extra_inputs, copy=copy_weights, name=name)
+    with warnings.catch_warnings():  # printed below with the contract's, as "warning: ..."
+        warnings.simplefilter("ignore", CutWarning)
+        result = cut(source, start=start, end=end, drop_first=drop_first,
+                     extra_inputs=extra_inputs, copy=copy_weights, name=name)
 
     # The pipeline's export (written next to the target, then renamed: a failed save never
     # leaves half a file behind), with the one artifact this command writes: OUT.keras.

@@ -13,6 +13,7 @@ name, as a shared layer does).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -51,6 +52,14 @@ class CutPlan:
         kept: addresses of the operations the cut model runs, in topological order.
         kept_layers / dropped_layers: distinct layers (weights counted once) kept / dropped.
         kept_params / dropped_params: their parameter counts.
+        dropped_before: distinct layers dropped before the start: those the ends depend on
+            that the cut does not keep (what ``drop_first`` means to drop, and what extra
+            inputs replace).
+        warnings: one line for each surprise of a cut that can be made: ``drop_first=N`` with
+            ``extra_inputs="auto"`` that dropped more than N layers before the start (the
+            count and the new inputs). :func:`~kerascut_core.surgery.cut` raises each as a
+            :class:`~kerascut_core.errors.CutWarning`; ``kerascut cut`` and ``config check``
+            print them, the manifest records them.
     """
 
     source: str
@@ -65,6 +74,8 @@ class CutPlan:
     dropped_layers: int
     kept_params: int
     dropped_params: int
+    dropped_before: int = 0
+    warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready summary (for manifests and reports)."""
@@ -80,6 +91,8 @@ class CutPlan:
             "dropped_layers": self.dropped_layers,
             "kept_params": self.kept_params,
             "dropped_params": self.dropped_params,
+            "dropped_before": self.dropped_before,
+            "warnings": list(self.warnings),
         }
 
     def source_inputs_text(self, total: int) -> str:
@@ -200,16 +213,21 @@ def resolve(model: Any, spec: CutSpec) -> Resolved:
     computed_from = view.ancestors(input_tensors)
     kept_ops = sorted(kept)
     counts = _count_layers(view, kept_ops)
+    before = {view.producer(t).index for t in view.ancestors(ends)} - kept
+    dropped_before = len(_distinct_layers(view, before))
+    extra_addresses = [view.tensors[t].address for t in extras]
     plan = CutPlan(
         source=model.name,
         spec=spec,
         inputs=[view.tensors[t].address for t in input_tensors],
         input_names=_input_names(view, input_tensors, kept_ops),
-        extra_inputs=[view.tensors[t].address for t in extras],
+        extra_inputs=extra_addresses,
         source_inputs=[view.tensors[t].address for t in view.inputs if t in computed_from],
         outputs=dict(zip(output_keys(view, out_names, ends, form), (view.tensors[t].address for t in ends), strict=True)),
         kept=[view.ops[i].address for i in kept_ops],
         **counts,
+        dropped_before=dropped_before,
+        warnings=_drop_first_warnings(spec, dropped_before, [view.tensors[t].address for t in starts], extra_addresses),
     )
     return Resolved(plan, view, input_tensors, list(ends), form, kept_ops)
 
@@ -271,17 +289,35 @@ def _input_names(view: GraphView, inputs: list[int], kept_ops: list[int]) -> lis
     return names
 
 
-def _count_layers(view: GraphView, kept_ops: list[int]) -> dict[str, int]:
+def _drop_first_warnings(spec: CutSpec, dropped_before: int, starts: list[str], extras: list[str]) -> list[str]:
+    """The warning of a ``drop_first`` cut whose extra inputs dropped more layers than asked."""
+    n = spec.drop_first
+    if n is None or not extras or dropped_before <= n:
+        return []
+    shown = ", ".join(extras[:5]) + (f" and {len(extras) - 5} more" if len(extras) > 5 else "")
+    return [
+        f"dropping the first {n} layers with extra inputs 'auto' dropped {dropped_before} layers before "
+        f"the start, not {n}: the layers after {starts[0]!r} do not all depend on it (parallel branches), "
+        f"so {len(extras)} tensors they need became new inputs: {shown}. Check that this is the cut you "
+        "meant, or start at a cut point every path passes through (kerascut inspect MODEL, "
+        "kerascut_core.cut_points(model))."
+    ]
+
+
+def _distinct_layers(view: GraphView, indices: Any) -> dict[int, Any]:
+    """The distinct layers (weights counted once) of the operations at ``indices``, inputs left out."""
     import keras
 
-    def distinct(indices: Any) -> dict[int, Any]:
-        found = {}
-        for i in indices:
-            op = view.ops[i].operation
-            if isinstance(op, keras.layers.Layer) and not view.ops[i].is_input:
-                found[id(op)] = op
-        return found
+    found = {}
+    for i in indices:
+        op = view.ops[i].operation
+        if isinstance(op, keras.layers.Layer) and not view.ops[i].is_input:
+            found[id(op)] = op
+    return found
 
+
+def _count_layers(view: GraphView, kept_ops: list[int]) -> dict[str, int]:
+    distinct = functools.partial(_distinct_layers, view)
     kept = distinct(kept_ops)
     every = distinct(range(len(view.ops)))
     dropped = {k: v for k, v in every.items() if k not in kept}

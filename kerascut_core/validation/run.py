@@ -310,10 +310,16 @@ def _plan(source: Any, spec: CutSpec) -> Any:
 
 def _cut_again(source: Any, plan: Any) -> Any:
     """The source's cut, made again from the plan: what a file candidate is held to."""
+    import warnings
+
+    from kerascut_core.errors import CutWarning
     from kerascut_core.surgery import cut
 
     spec = plan.spec
-    return cut(source, start=spec.start, end=spec.end, drop_first=spec.drop_first, extra_inputs=spec.extra_inputs)
+    with warnings.catch_warnings():  # the cut was made and warned about before
+        warnings.simplefilter("ignore", CutWarning)
+        return cut(source, start=spec.start, end=spec.end, drop_first=spec.drop_first,
+                   extra_inputs=spec.extra_inputs)
 
 
 def _plan_summary(plan: Any) -> dict[str, Any]:

@@ -12,7 +12,9 @@
   inputs longer than 10,000 steps;
 - :func:`image_metadata`: two inputs, an image tower and a metadata MLP joined before the head
   (a cut to the image tower uses one of them);
-- :func:`two_branch_lstm`: two sequence inputs, one ``LSTM`` branch each, joined before the head.
+- :func:`two_branch_lstm`: two sequence inputs, one ``LSTM`` branch each, joined before the head;
+- :func:`parallel_convs`: 31 parallel convolutions on one stem (an Inception-like block), where
+  ``drop_first=2`` with ``extra_inputs="auto"`` drops far more than 2 layers.
 
 Every builder is seeded and names its layers, so tests can address them.
 """
@@ -35,6 +37,7 @@ __all__ = [
     "install_user_module",
     "legacy_h5",
     "long_crop",
+    "parallel_convs",
     "text_lstm",
     "two_branch_lstm",
     "user_layers",
@@ -181,3 +184,17 @@ def two_branch_lstm() -> Any:
     b = keras.layers.LSTM(4, name="lstm_b")(chars)
     h = keras.layers.Concatenate(name="concat")([a, b])
     return keras.Model([words, chars], keras.layers.Dense(3, name="head")(h), name="two_branch_lstm")
+
+
+def parallel_convs(branches: int = 31) -> Any:
+    """image (8, 8, 3) -> stem -> branch_0 ... branch_30 (1x1 convs, in parallel) -> concat -> mix -> gap -> head."""
+    import keras
+
+    _seed()
+    image = keras.Input((8, 8, 3), name="image")
+    stem = keras.layers.Conv2D(4, 3, padding="same", name="stem")(image)
+    parts = [keras.layers.Conv2D(2, 1, name=f"branch_{i}")(stem) for i in range(branches)]
+    h = keras.layers.Concatenate(name="concat")(parts)
+    h = keras.layers.Conv2D(4, 1, name="mix")(h)
+    h = keras.layers.GlobalAveragePooling2D(name="gap")(h)
+    return keras.Model(image, keras.layers.Dense(2, name="head")(h), name="parallel_convs")
