@@ -4,7 +4,7 @@ Without sample data, validation feeds the source seeded random inputs: floats un
 [-1, 1), integers below the size of the ``Embedding`` / ``CategoryEncoding`` layer they feed
 (0 or 1 otherwise), booleans fair coins. Unknown dimensions other than the batch get ``dim``:
 a size every layer accepts, found by :func:`kerascut_core.validation.sizes.fitting_dim`
-(symbolic shape inference, from 64 up), or ``--sample-dim`` / ``validation.sample_dim``. User
+(symbolic shape inference, from 64 up; below 64 when the source only runs there), or ``--sample-dim`` / ``validation.sample_dim``. User
 sample data (``data=``) is read by :mod:`kerascut_core.validation.sample_data`.
 """
 

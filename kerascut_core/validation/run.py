@@ -28,13 +28,11 @@ from kerascut_core.validation.formats import (
     reload_keras,
 )
 from kerascut_core.validation.formats_runtime import check_runtime_format
-from kerascut_core.validation.forward import forward_fn, probe_model, run_batched
-from kerascut_core.validation.inputs import random_inputs, used_inputs
+from kerascut_core.validation.forward import forward_fn, probe_model
 from kerascut_core.validation.locations import local_candidate
 from kerascut_core.validation.options import resolve_settings
+from kerascut_core.validation.probe_pass import probe_pass
 from kerascut_core.validation.report import ThroughputRow, ValidationReport
-from kerascut_core.validation.sample_data import load_data
-from kerascut_core.validation.sizes import DEFAULT_DIM, fitting_dim, forward_failure, free_dims
 from kerascut_core.validation.state import Run
 from kerascut_core.validation.structure import check_structure
 from kerascut_core.validation.weights import (
@@ -102,7 +100,8 @@ def validate(
             ``"source"`` (the probe pass) or ``"candidate"``, and rows done out of ``total``.
         sample_dim: the size of the random inputs' unknown dimensions other than the batch.
             By default a size every layer accepts is found by symbolic shape inference
-            (:func:`~kerascut_core.validation.sizes.fitting_dim`: 64, 128, ... up to 65536).
+            (:func:`~kerascut_core.validation.sizes.fitting_dim`: 64, 128, ... up to 65536), or
+            below 64 when the source only runs there (:mod:`~kerascut_core.validation.probe_pass`).
         custom_objects: ``{"Name": class}`` for custom classes the source and the candidate use
             that are not registered with ``register_keras_serializable``.
         imports: modules to import before any model is loaded (those that register the custom
@@ -142,19 +141,10 @@ def validate(
         plan = _plan(source, spec)
         probe, probe_index = probe_model(source, plan)
     with run.timed("probe"):  # one pass of the source gives the start and the end activations
-        # the source is fed exactly the inputs the cut uses (one tower of a two-input model: one)
-        dim, used = None, used_inputs(source, plan)
-        if data is not None:
-            source_inputs = load_data(data, source, samples, used=used)
-        else:
-            if free_dims(probe):
-                dim = sample_dim if sample_dim is not None else fitting_dim(probe, what=f"the source {source.name!r}")
-            every = random_inputs(source, samples, seed, dim=dim or DEFAULT_DIM)
-            source_inputs = [every[i] for i in used]
-        try:
-            probed = run_batched(forward_fn(probe), source_inputs, batch_size, run.reporter("source"))
-        except Exception as exc:  # inputs the source does not accept: the layer and the fixes
-            raise ValidationError(forward_failure(probe, source_inputs, exc, what="the source")) from exc
+        source_inputs, probed, dim = probe_pass(
+            source, probe, plan, data=data, samples=samples, seed=seed, sample_dim=sample_dim,
+            batch_size=batch_size, progress=run.reporter("source"),
+        )
         starts = [probed[probe_index[a]] for a in plan.inputs]
         ends = [probed[probe_index[a]] for a in plan.outputs.values()]
     with run.timed("reload"):

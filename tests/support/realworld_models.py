@@ -14,7 +14,9 @@
   (a cut to the image tower uses one of them);
 - :func:`two_branch_lstm`: two sequence inputs, one ``LSTM`` branch each, joined before the head;
 - :func:`parallel_convs`: 31 parallel convolutions on one stem (an Inception-like block), where
-  ``drop_first=2`` with ``extra_inputs="auto"`` drops far more than 2 layers.
+  ``drop_first=2`` with ``extra_inputs="auto"`` drops far more than 2 layers;
+- :func:`tiny_bert`: a BERT-like encoder from plain Keras layers whose learned position
+  embedding holds ``max_sequence_length=32`` positions: longer inputs fail only when it runs.
 
 Every builder is seeded and names its layers, so tests can address them.
 """
@@ -39,6 +41,7 @@ __all__ = [
     "long_crop",
     "parallel_convs",
     "text_lstm",
+    "tiny_bert",
     "two_branch_lstm",
     "user_layers",
 ]
@@ -198,3 +201,27 @@ def parallel_convs(branches: int = 31) -> Any:
     h = keras.layers.Conv2D(4, 1, name="mix")(h)
     h = keras.layers.GlobalAveragePooling2D(name="gap")(h)
     return keras.Model(image, keras.layers.Dense(2, name="head")(h), name="parallel_convs")
+
+
+def tiny_bert(max_sequence_length: int = 32) -> Any:
+    """token_ids (None,) -> token + position embeddings -> embed_norm -> one encoder block
+    (attention, attention_norm, ffn_in, ffn_out, ffn_norm) -> pool -> head.
+
+    Position ids are ``cumsum(ones) - 1`` looked up in an ``Embedding(max_sequence_length, 16)``,
+    as BERT's learned position embedding: shape inference accepts any length, the lookup fails
+    beyond ``max_sequence_length``.
+    """
+    import keras
+
+    _seed()
+    tokens = keras.Input((None,), dtype="int32", name="token_ids")
+    x = keras.layers.Embedding(100, 16, name="token_embedding")(tokens)
+    positions = keras.ops.cumsum(keras.ops.ones_like(tokens), axis=1) - 1
+    x = x + keras.layers.Embedding(max_sequence_length, 16, name="position_embedding")(positions)
+    x = keras.layers.LayerNormalization(name="embed_norm")(x)
+    attended = keras.layers.MultiHeadAttention(2, 8, name="attention")(x, x)
+    x = keras.layers.LayerNormalization(name="attention_norm")(x + attended)
+    h = keras.layers.Dense(32, activation="gelu", name="ffn_in")(x)
+    x = keras.layers.LayerNormalization(name="ffn_norm")(x + keras.layers.Dense(16, name="ffn_out")(h))
+    pooled = keras.layers.GlobalAveragePooling1D(name="pool")(x)
+    return keras.Model(tokens, keras.layers.Dense(2, name="head")(pooled), name="tiny_bert")
