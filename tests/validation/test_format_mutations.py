@@ -157,3 +157,23 @@ def test_the_report_gives_noise_tolerance_and_weights_per_format_and_output(expo
     dumped = report.model_dump(mode="json")["formats"][1]
     assert set(dumped["outputs"][0]) >= {"noise", "atol", "rtol", "tolerance_reason", "max_abs_diff"}
     assert dumped["weights"]["bitwise_equal"] == dumped["weights"]["tensors"] > 0
+
+
+@pytest.mark.extras
+@pytest.mark.parametrize("fmt", ["onnx", "litert"])
+def test_without_a_fresh_export_the_file_is_held_to_the_ceiling(exported, monkeypatch, fmt):
+    """Where this Keras backend cannot export (JAX, simulated here), the weights are not compared,
+    the report says why, and the outputs are held to the format's ceiling."""
+    from kerascut_core.surgery import backends, export
+    from kerascut_core.validation.runtimes import CEILINGS
+
+    source, files = exported
+    monkeypatch.setattr(export, "require_export", lambda formats: backends.require_export(formats, backend="jax"))
+    report = _validate(files["model.onnx" if fmt == "onnx" else "model.tflite"], source)
+    assert report.passed, report.failures
+    check = report.formats[0]
+    assert not check.weights.compared and check.weights.reason.startswith(f"Cannot export format {fmt!r}")
+    assert "weights not compared (Cannot export format" in check.weights.summary()
+    for row in check.outputs:
+        assert (row.atol, row.rtol) == CEILINGS[fmt][:2] and row.noise is None
+        assert row.tolerance_reason.startswith("no fresh export to measure the noise on (Cannot export")
