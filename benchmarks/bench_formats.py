@@ -16,7 +16,11 @@ call, momentum 0), which keeps the activations O(1), as with trained weights. Ro
   the validation every version already pays;
 - ``max abs diff vs source`` and the format's tolerance, and that difference over the largest
   |activation| of the outputs (the elementwise relative difference is unbounded: a 0 activation
-  comes back from the runtimes as a tiny non-zero).
+  comes back from the runtimes as a tiny non-zero);
+- for ``onnx`` and ``litert``: the runtime's noise (a fresh export of the candidate against the
+  source), the tolerance it gives, the weights bitwise equal to the fresh export's, and one
+  weight of the file changed by 1e-4 (relative): whether validation rejects it, and how far it
+  moves the outputs (against the noise).
 
     python -m benchmarks.run formats           # 64 samples, batch 16, best of 2
     python -m benchmarks.run formats --quick   # 16 samples, one repeat
@@ -75,8 +79,20 @@ def _case(size: int, samples: int, batch_size: int, repeats: int) -> list[dict]:
                     raise RuntimeError(f"{fmt}: validation failed: {report.failures}")
                 if fmt not in best or seconds < best[fmt][0]:
                     best[fmt] = (seconds, report)
-    keras_validate = best["keras"][0]
-    scale = _scale(source, samples)
+        mutants = {
+            fmt: _mutant(fmt, Path(tmp) / fmt / name, Path(tmp) / f"mutant-{name}")
+            for fmt, name in (("onnx", "model.onnx"), ("litert", "model.tflite"))
+        }
+        keras_validate = best["keras"][0]
+        scale = _scale(source, samples)
+        rows += _rows(case, best, exports, keras_validate, scale, mutants, source, samples, batch_size)
+    keras.backend.clear_session()
+    return rows
+
+
+def _rows(case: str, best: dict, exports: dict, keras_validate: float, scale: float, mutants: dict,
+          source: Any, samples: int, batch_size: int) -> list[dict]:
+    rows: list[dict] = []
     for fmt in FORMATS:
         seconds, report = best[fmt]
         check = next(f for f in report.formats if f.format == fmt)
@@ -94,8 +110,65 @@ def _case(size: int, samples: int, batch_size: int, repeats: int) -> list[dict]:
                      "ok": bool(check.passed)})
         if fmt in ("onnx", "litert"):
             rows.append({"case": label, "metric": "max abs diff / max |source|", "value": diff / scale, "unit": ""})
-    keras.backend.clear_session()
+            rows += _noise_rows(label, check)
+            rows += _mutation_rows(label, fmt, mutants[fmt], source, samples, batch_size)
     return rows
+
+
+def _noise_rows(label: str, check: Any) -> list[dict]:
+    """The runtime's noise, the tolerance it gives, and the weights against the fresh export."""
+    w = check.weights
+    return [
+        {"case": label, "metric": "noise (fresh export vs source)", "value": max(o.noise for o in check.outputs), "unit": ""},
+        {"case": label, "metric": "tolerance from the noise (atol)", "value": max(o.atol for o in check.outputs), "unit": ""},
+        {"case": label, "metric": "weight tensors bitwise equal to a fresh export", "value": w.bitwise_equal,
+         "unit": f"of {w.tensors}", "ok": bool(w.passed)},
+    ]
+
+
+def _mutation_rows(label: str, fmt: str, path: Path, source: Any, samples: int, batch_size: int) -> list[dict]:
+    """One weight of ``path`` changed by 1e-4: rejected? and how far the outputs moved."""
+    import kerascut_core as kc
+
+    report = kc.validate(path, source, SPEC, samples=samples, batch_size=batch_size)
+    check = report.formats[0]
+    moved = max(o.max_abs_diff for o in check.outputs)
+    noise = max(o.noise for o in check.outputs)
+    return [
+        {"case": label, "metric": "one weight +1e-4: rejected", "value": not report.passed, "unit": "",
+         "ok": not report.passed},
+        {"case": label, "metric": "one weight +1e-4: max abs diff / noise", "value": round(moved / noise, 2) if noise else None,
+         "unit": "x"},
+    ]
+
+
+def _mutant(fmt: str, path: Path, target: Path) -> Path:
+    """``path`` with the first value of its largest float weight changed by 1e-4 (relative)."""
+    import numpy as np
+
+    if fmt == "onnx":
+        import onnx
+
+        proto = onnx.load(str(path))
+        init = max((i for i in proto.graph.initializer if i.data_type == 1), key=lambda i: np.prod(i.dims))
+        array = onnx.numpy_helper.to_array(init).copy()
+        array.flat[0] = np.float32(array.flat[0] * (1 + 1e-4))
+        init.CopyFrom(onnx.numpy_helper.from_array(array, init.name))
+        onnx.save(proto, str(target))
+        return target
+    import flatbuffers
+    from ai_edge_litert import schema_py_generated as schema
+
+    model = schema.ModelT.InitFromPackedBuf(path.read_bytes(), 0)
+    tensors = [t for t in model.subgraphs[0].tensors if t.type == 0 and model.buffers[t.buffer].data is not None]
+    buffer = model.buffers[max(tensors, key=lambda t: len(model.buffers[t.buffer].data)).buffer]
+    values = np.frombuffer(bytes(np.asarray(buffer.data, dtype=np.uint8)), "<f4").copy()
+    values[0] = np.float32(values[0] * (1 + 1e-4))
+    buffer.data = np.frombuffer(values.astype("<f4").tobytes(), np.uint8)
+    builder = flatbuffers.Builder(1024)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    target.write_bytes(bytes(builder.Output()))
+    return target
 
 
 def _calibrated(source: Any) -> Any:

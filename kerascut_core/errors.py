@@ -12,6 +12,7 @@ __all__ = [
     "ConfigError",
     "ConsumerBreakError",
     "CutError",
+    "CutWarning",
     "DeviceError",
     "DrawError",
     "IntegrityError",
@@ -41,6 +42,10 @@ class KerascutError(Exception):
 
 class CutError(KerascutError, ValueError):
     """A cut that cannot be made: unknown names, crossing skips, bad ranges, subclassed models."""
+
+
+class CutWarning(UserWarning):
+    """A cut that can be made but may not be the one meant (``drop_first`` that dropped more)."""
 
 
 class SourceError(KerascutError):

@@ -74,6 +74,7 @@ DOCTESTED = (
     "kerascut_core.uris",
     "kerascut_core.validation.comparisons",
     "kerascut_core.validation.device",
+    "kerascut_core.validation.file_weights",
     "kerascut_core.validation.locations",
     "kerascut_core.validation.messages",
     "kerascut_core.validation.options",

@@ -117,7 +117,7 @@ def _check_layers(cfg: KerascutConfig, backbone: Any) -> tuple[str, list[str]]:
     warnings = cut_contract(model, plan).warnings(backbone.source)
     keras.backend.clear_session()
     outputs = ", ".join(f"{k}={v}" if k != v else v for k, v in plan.outputs.items())
-    return f"inputs {', '.join(plan.inputs)} -> outputs {outputs}", warnings
+    return f"inputs {', '.join(plan.inputs)} -> outputs {outputs}{plan.source_inputs_text(len(model.inputs))}", warnings
 
 
 @config_group.command("schema", epilog="\b\nExample:\n  kerascut config schema > kerascut.schema.json")

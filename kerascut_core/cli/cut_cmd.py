@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any, Literal
 
@@ -15,6 +16,7 @@ from kerascut_core.cli.options import (
     load_source,
     model_options,
 )
+from kerascut_core.errors import CutWarning
 from kerascut_core.formatting import shape_text
 from kerascut_core.text import printable
 
@@ -107,8 +109,10 @@ def cut_command(
     check_levels(levels, end)
     source = load_source(model, **options)
     start = None if not starts else (starts[0] if len(starts) == 1 else list(starts))
-    result = cut(source, start=start, end=end, drop_first=drop_first,
-                 extra_inputs=extra_inputs, copy=copy_weights, name=name, levels=levels)
+    with warnings.catch_warnings():  # printed below with the contract's, as "warning: ..."
+        warnings.simplefilter("ignore", CutWarning)
+        result = cut(source, start=start, end=end, drop_first=drop_first,
+                     extra_inputs=extra_inputs, copy=copy_weights, name=name, levels=levels)
 
     # The pipeline's export (written next to the target, then renamed: a failed save never
     # leaves half a file behind), with the one artifact this command writes: OUT.keras.
@@ -136,6 +140,7 @@ def cut_command(
     echo(
         f"  kept {plan.kept_layers} of {total_layers} layers, "
         f"{plan.kept_params:,} of {total_params:,} params"
+        + printable(plan.source_inputs_text(len(source.inputs)), 2000)
     )
     for warning in cut_contract(source, plan).warnings(model):
         echo(f"warning: {printable(' '.join(warning.split()), 2000)}", err=True)

@@ -81,7 +81,8 @@ class ValidationSettings(StrictModel):
         ge=1,
         description=(
             "Size of the random inputs' unknown dimensions other than the batch; null finds one every "
-            "layer accepts by shape inference (64, 128, ... up to 65536)."
+            "layer accepts by shape inference (64, 128, ... up to 65536; 32, 16, ... 1 when the model "
+            "only runs below 64, as a short position embedding does)."
         ),
     )
     deployment: str | None = Field(

@@ -116,20 +116,24 @@ class CutContract:
     #: the cut's inputs are the source's own inputs (raw-image preprocessing applies to them)
     inputs_are_source_inputs: bool = True
     data_format: str = "channels_last"
+    #: the plan's own warnings (``CutPlan.warnings``: a ``drop_first`` that dropped more)
+    plan_warnings: list[str] = field(default_factory=list)
 
     @property
     def dropped(self) -> list[InGraphLayer]:
         return [layer for layer in self.preprocessing_layers if not layer.kept]
 
     def warnings(self, source: str) -> list[str]:
-        """One line per problem a consumer must know of: the in-graph preprocessing dropped."""
+        """One line per problem a consumer must know of: the plan's warnings, then the in-graph
+        preprocessing dropped."""
         dropped = self.dropped
         if not dropped:
-            return []
+            return list(self.plan_warnings)
         layers = ", ".join(f"{layer.address} ({layer.type})" for layer in dropped[:4])
         more = f" and {len(dropped) - 4} more" if len(dropped) > 4 else ""
         starts = ", ".join(i.replaces for i in self.inputs)
         return [
+            *self.plan_warnings,
             f"the cut drops the in-graph preprocessing of {source} ({layers}{more}): its inputs ({starts}) come after "
             "those layers, so feed them what the source computes there, not raw images; start the cut before "
             "them to keep them."
@@ -194,6 +198,7 @@ def cut_contract(source: Any, plan: Any, *, data_format: str | None = None) -> C
         preprocessing_layers=layers,
         inputs_are_source_inputs=all(t in source_inputs for t in input_indices),
         data_format=fmt,
+        plan_warnings=list(getattr(plan, "warnings", [])),
     )
 
 

@@ -14,6 +14,7 @@ name, as a shared layer does).
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -46,12 +47,23 @@ class CutPlan:
         inputs: addresses of the tensors that become inputs, in input order (extras last).
         input_names: the names the new ``InputLayer``s get, aligned with ``inputs``.
         extra_inputs: the addresses in ``inputs`` that ``extra_inputs="auto"`` added.
+        source_inputs: the addresses of the source's inputs the cut uses (those its inputs are
+            computed from), in ``model.inputs`` order: what the source must be fed to compute
+            the cut's inputs and outputs (a cut to one tower of a two-input model uses one).
         outputs: output name -> address, in output order.
         kept: addresses of the operations the cut model runs, in topological order.
         kept_layers / dropped_layers: distinct layers (weights counted once) kept / dropped.
         kept_params / dropped_params: their parameter counts.
         pyramid: for ``end="auto-pyramid"``, output name -> what the rule found
             (:meth:`~kerascut_core.surgery.feature_pyramid.PyramidTap.record`); else empty.
+        dropped_before: distinct layers dropped before the start: those the ends depend on
+            that the cut does not keep (what ``drop_first`` means to drop, and what extra
+            inputs replace).
+        warnings: one line for each surprise of a cut that can be made: ``drop_first=N`` with
+            ``extra_inputs="auto"`` that dropped more than N layers before the start (the
+            count and the new inputs). :func:`~kerascut_core.surgery.cut` raises each as a
+            :class:`~kerascut_core.errors.CutWarning`; ``kerascut cut`` and ``config check``
+            print them, the manifest records them.
     """
 
     source: str
@@ -59,6 +71,7 @@ class CutPlan:
     inputs: list[str]
     input_names: list[str]
     extra_inputs: list[str]
+    source_inputs: list[str]
     outputs: dict[str, str]
     kept: list[str]
     kept_layers: int
@@ -66,6 +79,8 @@ class CutPlan:
     kept_params: int
     dropped_params: int
     pyramid: dict[str, dict[str, Any]] = field(default_factory=dict)
+    dropped_before: int = 0
+    warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready summary (for manifests and reports)."""
@@ -75,13 +90,26 @@ class CutPlan:
             "inputs": list(self.inputs),
             "input_names": list(self.input_names),
             "extra_inputs": list(self.extra_inputs),
+            "source_inputs": list(self.source_inputs),
             "outputs": dict(self.outputs),
             "kept_layers": self.kept_layers,
             "dropped_layers": self.dropped_layers,
             "kept_params": self.kept_params,
             "dropped_params": self.dropped_params,
             **({"pyramid": {k: dict(v) for k, v in self.pyramid.items()}} if self.pyramid else {}),
+            "dropped_before": self.dropped_before,
+            "warnings": list(self.warnings),
         }
+
+    def source_inputs_text(self, total: int) -> str:
+        """``"; uses 1 of the source's 2 inputs: image"`` for a source with ``total`` inputs
+        (``""`` for a source with one): the inputs a cut needs, for summaries."""
+        if total <= 1:
+            return ""
+        names = ", ".join(self.source_inputs)
+        if len(self.source_inputs) == total:
+            return f"; uses all {total} of the source's inputs: {names}"
+        return f"; uses {len(self.source_inputs)} of the source's {total} inputs: {names}"
 
 
 @dataclass
@@ -113,8 +141,8 @@ def plan_cut(
         >>> h = keras.layers.Dense(8, name="a")(x)
         >>> model = keras.Model(x, keras.layers.Dense(2, name="b")(h))
         >>> plan = plan_cut(model, start="a")
-        >>> plan.inputs, plan.outputs, plan.kept
-        (['a'], {'b': 'b'}, ['b'])
+        >>> plan.inputs, plan.outputs, plan.kept, plan.source_inputs
+        (['a'], {'b': 'b'}, ['b'], ['x'])
     """
     return resolve(model, CutSpec(start=start, end=end, drop_first=drop_first,
                                    extra_inputs=extra_inputs, levels=levels)).plan
@@ -194,18 +222,25 @@ def resolve(model: Any, spec: CutSpec) -> Resolved:
         raise CutError(_crossing_message(view, names, starts, ends, crossing))
 
     input_tensors = starts + extras
+    computed_from = view.ancestors(input_tensors)
     kept_ops = sorted(kept)
     counts = _count_layers(view, kept_ops)
+    before = {view.producer(t).index for t in view.ancestors(ends)} - kept
+    dropped_before = len(_distinct_layers(view, before))
+    extra_addresses = [view.tensors[t].address for t in extras]
     plan = CutPlan(
         source=model.name,
         spec=spec,
         inputs=[view.tensors[t].address for t in input_tensors],
         input_names=_input_names(view, input_tensors, kept_ops),
-        extra_inputs=[view.tensors[t].address for t in extras],
+        extra_inputs=extra_addresses,
+        source_inputs=[view.tensors[t].address for t in view.inputs if t in computed_from],
         outputs=dict(zip(output_keys(view, out_names, ends, form), (view.tensors[t].address for t in ends), strict=True)),
         kept=[view.ops[i].address for i in kept_ops],
         **counts,
         pyramid=taps,
+        dropped_before=dropped_before,
+        warnings=_drop_first_warnings(spec, dropped_before, [view.tensors[t].address for t in starts], extra_addresses),
     )
     return Resolved(plan, view, input_tensors, list(ends), form, kept_ops)
 
@@ -267,17 +302,35 @@ def _input_names(view: GraphView, inputs: list[int], kept_ops: list[int]) -> lis
     return names
 
 
-def _count_layers(view: GraphView, kept_ops: list[int]) -> dict[str, int]:
+def _drop_first_warnings(spec: CutSpec, dropped_before: int, starts: list[str], extras: list[str]) -> list[str]:
+    """The warning of a ``drop_first`` cut whose extra inputs dropped more layers than asked."""
+    n = spec.drop_first
+    if n is None or not extras or dropped_before <= n:
+        return []
+    shown = ", ".join(extras[:5]) + (f" and {len(extras) - 5} more" if len(extras) > 5 else "")
+    return [
+        f"dropping the first {n} layers with extra inputs 'auto' dropped {dropped_before} layers before "
+        f"the start, not {n}: the layers after {starts[0]!r} do not all depend on it (parallel branches), "
+        f"so {len(extras)} tensors they need became new inputs: {shown}. Check that this is the cut you "
+        "meant, or start at a cut point every path passes through (kerascut inspect MODEL, "
+        "kerascut_core.cut_points(model))."
+    ]
+
+
+def _distinct_layers(view: GraphView, indices: Any) -> dict[int, Any]:
+    """The distinct layers (weights counted once) of the operations at ``indices``, inputs left out."""
     import keras
 
-    def distinct(indices: Any) -> dict[int, Any]:
-        found = {}
-        for i in indices:
-            op = view.ops[i].operation
-            if isinstance(op, keras.layers.Layer) and not view.ops[i].is_input:
-                found[id(op)] = op
-        return found
+    found = {}
+    for i in indices:
+        op = view.ops[i].operation
+        if isinstance(op, keras.layers.Layer) and not view.ops[i].is_input:
+            found[id(op)] = op
+    return found
 
+
+def _count_layers(view: GraphView, kept_ops: list[int]) -> dict[str, int]:
+    distinct = functools.partial(_distinct_layers, view)
     kept = distinct(kept_ops)
     every = distinct(range(len(view.ops)))
     dropped = {k: v for k, v in every.items() if k not in kept}

@@ -7,10 +7,11 @@ source's graph stays as it was however often it is cut.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, Literal
 
 from kerascut_core import keras_compat
-from kerascut_core.errors import CutError
+from kerascut_core.errors import CutError, CutWarning
 from kerascut_core.surgery.names import SEP, layer_name
 from kerascut_core.surgery.plan import Resolved, resolve
 from kerascut_core.surgery.spec import CutSpec, EndSpec, StartSpec
@@ -58,7 +59,9 @@ def cut(
         levels: the levels of ``end="auto-pyramid"`` (default: 2 up to the model's last).
 
     The result has a ``cut_plan`` attribute (a :class:`CutPlan`, not saved with the model)
-    saying where it came from. It saves as ``.keras`` and reloads without custom objects.
+    saying where it came from; each of its ``warnings`` (a ``drop_first`` with
+    ``extra_inputs="auto"`` that dropped more than N layers) is raised as a
+    :class:`~kerascut_core.errors.CutWarning`. It saves as ``.keras`` and reloads without custom objects.
 
         >>> import keras
         >>> from kerascut_core.surgery import cut
@@ -77,6 +80,8 @@ def cut(
     if copy:
         result = _independent_copy(result)
     result.cut_plan = resolved.plan
+    for warning in resolved.plan.warnings:
+        warnings.warn(warning, CutWarning, stacklevel=2)
     return result
 
 

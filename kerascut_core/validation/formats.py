@@ -1,11 +1,11 @@
-"""Formats: the ``.keras`` candidate reloaded from its bytes, and its SavedModel, ONNX and LiteRT exports.
+"""Formats: the ``.keras`` candidate reloaded from its bytes, and its SavedModel export.
 
 ``keras`` is always checked: the candidate is loaded with Keras's own loader, as consumers
 load it (:func:`reload_keras`), and its row holds the numbers of the comparison.
 ``saved_model`` is reloaded with ``tf.saved_model.load`` and called through its ``serve``
 endpoint on the same start activations (:func:`check_saved_model`); the artifact beside the
 candidate is used when there is one, otherwise the candidate is exported to a temporary
-directory.
+directory. The ONNX and LiteRT exports run in their own runtimes (:mod:`.formats_runtime`).
 """
 
 from __future__ import annotations
@@ -28,15 +28,7 @@ from kerascut_core.validation.report import FormatCheck
 if TYPE_CHECKING:
     from kerascut_core.validation.state import Run
 
-__all__ = [
-    "FORMATS",
-    "RUNTIME_SUFFIXES",
-    "check_runtime_format",
-    "check_saved_model",
-    "keras_format",
-    "open_runtime",
-    "reload_keras",
-]
+__all__ = ["FORMATS", "RUNTIME_SUFFIXES", "check_saved_model", "keras_format", "reload_keras"]
 
 #: Formats validation can check. ``keras`` is always checked.
 FORMATS = FORMAT_NAMES
@@ -208,96 +200,3 @@ def _fetch_tree(uri: str) -> tuple[Path, tempfile.TemporaryDirectory]:
         dest.parent.mkdir(parents=True, exist_ok=True)
         store.get_file(key, dest)
     return target, tmp
-
-
-def open_runtime(fmt: str, path: Path, gpu: bool) -> Any:
-    """The :class:`~kerascut_core.validation.runtimes.Runtime` of ``fmt`` on ``path``."""
-    if fmt == "onnx":
-        from kerascut_core.validation.runtimes_onnx import open_onnx
-
-        return open_onnx(path, gpu=gpu)
-    from kerascut_core.validation.runtimes_litert import open_litert
-
-    return open_litert(path)
-
-
-def check_runtime_format(
-    fmt: str,
-    model: Any,
-    candidate: str,
-    candidate_path: Path,
-    plan: Any,
-    starts: list[Any],
-    ends: list[Any],
-    run: Run,
-    *,
-    gpu: bool = False,
-    path: Path | None = None,
-) -> FormatCheck:
-    """Run the ``fmt`` export (``onnx`` or ``litert``) in its runtime on the start activations
-    and compare it with the source's end activations by name (:func:`.runtimes.check_runtime`).
-
-    ``path`` is the file to check (a candidate given as ``.onnx`` / ``.tflite``); by default the
-    artifact beside the candidate, else the reloaded candidate exported to a temporary file.
-    ``model`` gives the input names; without it (a file candidate) they are those of the
-    source's cut, as the exported candidate had them.
-    """
-    from kerascut_core.artifacts import FORMAT_FILES
-    from kerascut_core.validation.runtimes import check_runtime
-
-    check = FormatCheck(format=fmt, location="(not found)", origin="artifact")
-    temporary: list[Any] = []  # the export's temporary directory, cleaned up afterwards
-
-    def opened() -> Any:
-        # Locating (fetching, or exporting through tf2onnx / LiteRT) happens inside the check:
-        # a failed export, or one the Keras backend refuses (JAX), is a failed check of this
-        # format with its one-line reason, as for the SavedModel.
-        located = path or _runtime_artifact(FORMAT_FILES[fmt], candidate, candidate_path)
-        if located is None:
-            check.origin, check.location = "exported", "(not exported)"
-            if model is None:
-                raise ValidationError("the .keras candidate did not load, so there is nothing to export")
-            tmp = tempfile.TemporaryDirectory(prefix=f"kerascut-{fmt}-")
-            temporary.append(tmp)
-            located = _export_runtime(fmt, model, Path(tmp.name) / FORMAT_FILES[fmt], list(plan.outputs))
-        check.location = str(located)
-        return open_runtime(fmt, located, gpu)
-
-    try:
-        return check_runtime(
-            fmt, opened, check, input_names=_input_names(model, plan), output_names=list(plan.outputs),
-            starts=starts, ends=ends, addresses=list(plan.outputs.values()), run=run,
-        )
-    finally:
-        for tmp in temporary:
-            tmp.cleanup()
-
-
-def _input_names(model: Any, plan: Any) -> list[str]:
-    """The candidate's input names, in the order of the start activations."""
-    if model is not None:
-        return [t.name for t in model.inputs]
-    return list(plan.inputs)
-
-
-def _runtime_artifact(filename: str, candidate: str, candidate_path: Path) -> Path | None:
-    """The ``filename`` artifact beside the candidate (fetched when remote), else ``None``."""
-    from kerascut_core.errors import ObjectNotFoundError, SourceError, StoreError
-
-    if is_remote(candidate):
-        from kerascut_core.validation.locations import fetch_local
-
-        try:
-            return fetch_local(candidate.rstrip("/").rsplit("/", 1)[0] + "/" + filename)
-        except (ObjectNotFoundError, SourceError, StoreError, FileNotFoundError):
-            return None  # none staged beside it: export the reloaded candidate
-    beside = candidate_path.parent / filename
-    return beside if beside.is_file() else None
-
-
-def _export_runtime(fmt: str, model: Any, target: Path, names: list[str]) -> Path:
-    """The reloaded candidate exported to ``fmt`` at ``target``, its outputs named ``names``
-    (the plan's, as the cut named them); the exporter refuses a backend that cannot (JAX)."""
-    from kerascut_core.surgery.export import export_litert, export_onnx
-
-    return (export_onnx if fmt == "onnx" else export_litert)(model, target, names)

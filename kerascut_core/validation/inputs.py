@@ -4,7 +4,7 @@ Without sample data, validation feeds the source seeded random inputs: floats un
 [-1, 1), integers below the size of the ``Embedding`` / ``CategoryEncoding`` layer they feed
 (0 or 1 otherwise), booleans fair coins. Unknown dimensions other than the batch get ``dim``:
 a size every layer accepts, found by :func:`kerascut_core.validation.sizes.fitting_dim`
-(symbolic shape inference, from 64 up), or ``--sample-dim`` / ``validation.sample_dim``. User
+(symbolic shape inference, from 64 up; below 64 when the source only runs there), or ``--sample-dim`` / ``validation.sample_dim``. User
 sample data (``data=``) is read by :mod:`kerascut_core.validation.sample_data`.
 """
 
@@ -14,7 +14,7 @@ from typing import Any
 
 from kerascut_core.validation.sizes import DEFAULT_DIM
 
-__all__ = ["input_specs", "random_inputs"]
+__all__ = ["input_specs", "random_inputs", "used_inputs"]
 
 # Integer inputs feeding these layers draw values below the layer's size; others draw 0 or 1.
 _INTEGER_RANGE_ATTRS = {
@@ -31,6 +31,16 @@ def input_specs(model: Any) -> list[tuple[str, tuple[int | None, ...], str]]:
         (getattr(t, "name", f"input_{i}"), tuple(t.shape), str(t.dtype))
         for i, t in enumerate(model.inputs)
     ]
+
+
+def used_inputs(model: Any, plan: Any) -> list[int]:
+    """Positions, in ``model.inputs``, of the source inputs the cut ``plan`` uses
+    (``plan.source_inputs``): the only ones the source is fed to compute the cut's tensors."""
+    from kerascut_core.surgery import graph_view
+
+    view = graph_view(model)
+    wanted = set(plan.source_inputs)
+    return [i for i, t in enumerate(view.inputs) if view.tensors[t].address in wanted]
 
 
 def _integer_highs(model: Any) -> list[int]:

@@ -21,6 +21,7 @@ from kerascut_core.text import for_markdown, for_terminal
 
 __all__ = [
     "DeviceInfo",
+    "ExportWeightCheck",
     "FormatCheck",
     "OutputCheck",
     "StructureCheck",
@@ -59,6 +60,46 @@ class OutputCheck(_Model):
     nan_count: int = 0
     inf_count: int = 0
     passed: bool
+    noise: Number | None = Field(
+        default=None,
+        description=(
+            "onnx, litert: the max abs diff of a fresh export of the candidate, run in the same "
+            "runtime on the same inputs (the runtime's own noise)"
+        ),
+    )
+    atol: float | None = Field(default=None, description="onnx, litert: the tolerance used for this output")
+    rtol: float | None = None
+    tolerance_reason: str | None = Field(default=None, description="onnx, litert: why the tolerance is what it is")
+
+
+class ExportWeightCheck(_Model):
+    """The weights stored in an exported file against those of a fresh export of the candidate."""
+
+    reference: str = Field(description="what the weights were compared with")
+    compared: bool = Field(default=False, description="False when there was nothing to compare with (reason)")
+    reason: str | None = None
+    tensors: int = Field(default=0, description="weight tensors in the file")
+    params: int = 0
+    bitwise_equal: int = Field(default=0, description="tensors bitwise equal to the fresh export's")
+    within_rounding: list[str] = Field(
+        default_factory=list, description="tensors a few float32 ulps from the fresh export's (constant folding)"
+    )
+    differing: list[str] = Field(default_factory=list)
+    extra: list[str] = Field(default_factory=list, description="tensors the fresh export does not have")
+    missing: list[str] = Field(default_factory=list, description="tensors of the fresh export the file lacks")
+    max_abs_diff: Number = 0.0
+    passed: bool = False
+
+    def summary(self) -> str:
+        """One line: what the weights were compared with and what was found."""
+        if not self.compared:
+            return f"weights not compared ({self.reason or self.reference})"
+        found = f"{self.bitwise_equal} of {self.tensors} tensors ({self.params:,} values) bitwise equal"
+        for label, names in (("within rounding", self.within_rounding), ("DIFFER", self.differing),
+                             ("extra", self.extra), ("MISSING", self.missing)):
+            if names:
+                found += f", {len(names)} {label}"
+        return f"weights vs {self.reference}: {found}"
 
 
 class TensorCheck(_Model):
@@ -116,11 +157,16 @@ class FormatCheck(_Model):
         default=None, description="against the source's activations (eager), for information"
     )
     runtime: str | None = Field(default=None, description="what ran it (onnxruntime and its provider, LiteRT)")
-    atol: float | None = Field(default=None, description="the format's own tolerance (onnx, litert)")
+    atol: float | None = Field(
+        default=None, description="the format's loosest output tolerance (onnx, litert; each output has its own)"
+    )
     rtol: float | None = None
     tolerance_reason: str | None = Field(default=None, description="why the format's tolerance is what it is")
     outputs: list[OutputCheck] = Field(
         default_factory=list, description="each output by name against the source (onnx, litert)"
+    )
+    weights: ExportWeightCheck | None = Field(
+        default=None, description="the file's weights against a fresh export of the candidate (onnx, litert)"
     )
     error: str | None = None
     passed: bool = False
@@ -261,6 +307,15 @@ class ValidationReport(_Model):
                 + (f" (atol={fmt.atol:g}, rtol={fmt.rtol:g})" if fmt.atol is not None and fmt.rtol is not None else "")
                 + (f", {fmt.runtime}" if fmt.runtime else "")
             )
+            for row in fmt.outputs:
+                if row.noise is not None:
+                    lines.append(
+                        f"  - output {for_markdown(row.name, 200)}: max abs diff {_num(row.max_abs_diff)}, "
+                        f"noise {_num(row.noise)}, atol={_num(row.atol)}"
+                        + (f" ({for_markdown(row.tolerance_reason, 300)})" if row.tolerance_reason else "")
+                    )
+            if fmt.weights is not None:
+                lines.append(f"  - {for_markdown(fmt.weights.summary(), 400)}")
         for speed in self.throughput:
             lines.append(
                 f"- throughput {speed.model}: {speed.items_per_s:,.1f} items/s at batch {speed.batch_size}"

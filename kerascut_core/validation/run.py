@@ -23,18 +23,16 @@ from kerascut_core.validation.comparisons import check_numbers
 from kerascut_core.validation.formats import (
     FORMATS,
     RUNTIME_SUFFIXES,
-    check_runtime_format,
     check_saved_model,
     keras_format,
     reload_keras,
 )
-from kerascut_core.validation.forward import forward_fn, probe_model, run_batched
-from kerascut_core.validation.inputs import random_inputs
+from kerascut_core.validation.formats_runtime import check_runtime_format
+from kerascut_core.validation.forward import forward_fn, probe_model
 from kerascut_core.validation.locations import local_candidate
 from kerascut_core.validation.options import resolve_settings
+from kerascut_core.validation.probe_pass import probe_pass
 from kerascut_core.validation.report import ThroughputRow, ValidationReport
-from kerascut_core.validation.sample_data import load_data
-from kerascut_core.validation.sizes import DEFAULT_DIM, fitting_dim, forward_failure, free_dims
 from kerascut_core.validation.state import Run
 from kerascut_core.validation.structure import check_structure
 from kerascut_core.validation.weights import (
@@ -89,8 +87,9 @@ def validate(
         formats: formats to check; ``keras`` is always checked, ``saved_model``, ``onnx`` (extra
             ``kerascut[onnx]``) and ``litert`` (extra ``kerascut[litert]``) may be added. ``onnx``
             and ``litert`` run the ``model.onnx`` / ``model.tflite`` beside the candidate (else
-            an export of it) in their runtimes, with their own default tolerance
-            (:data:`kerascut_core.validation.runtimes.TOLERANCES`, or ``atol``/``rtol`` when looser).
+            an export of it) in their runtimes; its weights are compared with a fresh export of
+            the candidate and each output is held to that export's noise
+            (:mod:`kerascut_core.validation.formats_runtime`; ``atol``/``rtol`` when looser).
         saved_model: the SavedModel artifact to check. By default a ``saved_model`` directory
             beside the candidate is used when there is one, otherwise the reloaded candidate
             is exported to a temporary directory.
@@ -101,7 +100,8 @@ def validate(
             ``"source"`` (the probe pass) or ``"candidate"``, and rows done out of ``total``.
         sample_dim: the size of the random inputs' unknown dimensions other than the batch.
             By default a size every layer accepts is found by symbolic shape inference
-            (:func:`~kerascut_core.validation.sizes.fitting_dim`: 64, 128, ... up to 65536).
+            (:func:`~kerascut_core.validation.sizes.fitting_dim`: 64, 128, ... up to 65536), or
+            below 64 when the source only runs there (:mod:`~kerascut_core.validation.probe_pass`).
         custom_objects: ``{"Name": class}`` for custom classes the source and the candidate use
             that are not registered with ``register_keras_serializable``.
         imports: modules to import before any model is loaded (those that register the custom
@@ -141,17 +141,10 @@ def validate(
         plan = _plan(source, spec)
         probe, probe_index = probe_model(source, plan)
     with run.timed("probe"):  # one pass of the source gives the start and the end activations
-        dim = None
-        if data is not None:
-            source_inputs = load_data(data, source, samples)
-        else:
-            if free_dims(source):
-                dim = sample_dim if sample_dim is not None else fitting_dim(probe, what=f"the source {source.name!r}")
-            source_inputs = random_inputs(source, samples, seed, dim=dim or DEFAULT_DIM)
-        try:
-            probed = run_batched(forward_fn(probe), source_inputs, batch_size, run.reporter("source"))
-        except Exception as exc:  # inputs the source does not accept: the layer and the fixes
-            raise ValidationError(forward_failure(probe, source_inputs, exc, what="the source")) from exc
+        source_inputs, probed, dim = probe_pass(
+            source, probe, plan, data=data, samples=samples, seed=seed, sample_dim=sample_dim,
+            batch_size=batch_size, progress=run.reporter("source"),
+        )
         starts = [probed[probe_index[a]] for a in plan.inputs]
         ends = [probed[probe_index[a]] for a in plan.outputs.values()]
     with run.timed("reload"):
@@ -177,7 +170,7 @@ def validate(
         if direct:  # the file is the candidate: its runtime's outputs are the comparison
             check = check_runtime_format(
                 direct, None, os.fspath(candidate), candidate_path, plan, starts, ends, run,
-                gpu=info.kind == "gpu", path=candidate_path,
+                gpu=info.kind == "gpu", path=candidate_path, reference=_cut_again(source, plan),
             )
             run.outputs = list(check.outputs)
             run.formats.append(check)
@@ -304,6 +297,20 @@ def _plan(source: Any, spec: CutSpec) -> Any:
         extra_inputs=spec.extra_inputs,
         levels=spec.levels,
     )
+
+
+def _cut_again(source: Any, plan: Any) -> Any:
+    """The source's cut, made again from the plan: what a file candidate is held to."""
+    import warnings
+
+    from kerascut_core.errors import CutWarning
+    from kerascut_core.surgery import cut
+
+    spec = plan.spec
+    with warnings.catch_warnings():  # the cut was made and warned about before
+        warnings.simplefilter("ignore", CutWarning)
+        return cut(source, start=spec.start, end=spec.end, drop_first=spec.drop_first,
+                   extra_inputs=spec.extra_inputs)
 
 
 def _plan_summary(plan: Any) -> dict[str, Any]:

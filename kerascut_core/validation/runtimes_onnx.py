@@ -1,8 +1,9 @@
 """The ``onnx`` format in onnxruntime: the session a consumer would open, as a :class:`Runtime`.
 
 On a GPU worker the CUDA execution provider comes first when onnxruntime has it (with TF32
-off, so float32 stays float32), and the CPU provider is always the fallback
-(:func:`providers`). The provider that actually runs is recorded in the report.
+off, so float32 stays float32, and convolution algorithms chosen by cuDNN's heuristics rather
+than timed, so that two sessions on the same file pick the same kernels and round alike), and
+the CPU provider is always the fallback (:func:`providers`). The provider that actually runs is recorded in the report.
 
     >>> providers(["CUDAExecutionProvider", "CPUExecutionProvider"], gpu=False)
     ['CPUExecutionProvider']
@@ -33,10 +34,11 @@ _DTYPES = {
 
 def providers(available: Sequence[str], *, gpu: bool) -> list[Any]:
     """The execution providers to ask for: CUDA first on a GPU worker when ``available`` has it
-    (TF32 off: cuDNN would otherwise round float32 matmuls to 10 bits), then the CPU."""
+    (TF32 off: cuDNN would otherwise round float32 matmuls to 10 bits; kernels chosen by
+    heuristics, the same in every session), then the CPU."""
     chosen: list[Any] = []
     if gpu and _CUDA in available:
-        chosen.append((_CUDA, {"use_tf32": "0"}))
+        chosen.append((_CUDA, {"use_tf32": "0", "cudnn_conv_algo_search": "HEURISTIC"}))
     return [*chosen, _CPU]
 
 

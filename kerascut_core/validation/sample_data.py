@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,8 +28,14 @@ _NPY_MAGIC = b"\x93NUMPY"
 _ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06")
 
 
-def load_data(data: str | os.PathLike[str], model: Any, samples: int) -> list[Any]:
+def load_data(
+    data: str | os.PathLike[str], model: Any, samples: int, used: Sequence[int] | None = None
+) -> list[Any]:
     """User sample inputs from ``.npy`` (one input) or ``.npz`` (one array for each input).
+
+    ``used`` are the positions, in ``model.inputs``, of the inputs to read (those a cut uses;
+    default all): an ``.npz`` may hold only those, by name, or arrays for every input (by
+    name, or ``arr_0``, ``arr_1``... in the order of all the inputs).
 
     Only what ``samples`` needs is read: every array's header first (shape, dtype, order, no
     data), then only its first ``samples`` rows, straight from the file or the compressed
@@ -47,7 +54,9 @@ def load_data(data: str | os.PathLike[str], model: Any, samples: int) -> list[An
     text = os.fspath(data)
     shown = _short_text(text)
     local = _data_path(text)
-    specs = input_specs(model)
+    every = input_specs(model)
+    positions = list(range(len(every))) if used is None else list(used)
+    specs = [every[i] for i in positions]
     names = [name for name, _, _ in specs]
     if not local.is_file():
         raise ValidationError(f"Expected `data` to be an existing .npz or .npy file. Received {shown}.")
@@ -73,7 +82,7 @@ def load_data(data: str | os.PathLike[str], model: Any, samples: int) -> list[An
                 )
             handle.seek(0)
             with zipfile.ZipFile(handle) as archive:
-                members = _npz_members(archive, names, shown)
+                members = _npz_members(archive, names, shown, positions=positions, count=len(every))
                 streams = [archive.open(member) for member in members]
                 try:
                     headers = [_npy_header(s, m, shown) for s, m in zip(streams, members, strict=True)]
@@ -124,12 +133,17 @@ def _max_data_bytes() -> int:
     return value
 
 
-def _npz_members(archive: Any, names: list[str], shown: str) -> list[str]:
-    """The ``.npz`` members holding the source's inputs, in input order (as ``np.load`` names them)."""
+def _npz_members(
+    archive: Any, names: list[str], shown: str, *, positions: Sequence[int], count: int
+) -> list[str]:
+    """The ``.npz`` members holding the inputs ``names`` (at ``positions`` among the ``count``
+    inputs of the source), in input order (as ``np.load`` names them)."""
     members = {n[: -len(".npy")] if n.endswith(".npy") else n: n for n in archive.namelist()}
     keys = list(members)
     if all(n in members for n in names):
         chosen = names
+    elif len(keys) == count and all(f"arr_{i}" in members for i in range(count)):
+        chosen = [f"arr_{i}" for i in positions]  # one array for each input of the source
     elif len(keys) == len(names) and all(f"arr_{i}" in members for i in range(len(names))):
         chosen = [f"arr_{i}" for i in range(len(names))]
     elif len(names) == 1 and len(keys) == 1:

@@ -6,9 +6,12 @@ length above 10,000, a stack of valid convolutions and poolings a minimum image 
 :func:`fitting_dim` finds one without running the model: the graph is replayed on symbolic
 tensors (``KerasTensor``; shape inference only, no data), with every unknown non-batch
 dimension set to 64, 128, 256, ... up to :data:`MAX_DIM`, and the first size at which no layer
-raises and no tensor has a dimension <= 0 is used. :func:`symbolic_failure` names the layer
-that refuses a size; :func:`forward_failure` explains a forward pass that failed anyway.
-``--sample-dim N`` (``validation.sample_dim``, ``sample_dim=``) skips the search.
+raises and no tensor has a dimension <= 0 is used. Some limits only show when the model runs
+(a position embedding looked up by position id, whose table is shorter than 64): when the pass
+fails at the size found, :func:`smaller_dim` tries 32, 16, ... 1 on one sample and the first
+that runs is used. :func:`symbolic_failure` names the layer that refuses a size;
+:func:`forward_failure` explains a forward pass that failed anyway. ``--sample-dim N``
+(``validation.sample_dim``, ``sample_dim=``) skips the search.
 
     >>> fitting_dim(model)         # doctest: +SKIP
     16384
@@ -18,7 +21,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +35,7 @@ __all__ = [
     "fitting_dim",
     "forward_failure",
     "free_dims",
+    "smaller_dim",
     "symbolic_failure",
 ]
 
@@ -135,6 +139,25 @@ def fitting_dim(model: Any, *, what: str | None = None) -> int:
         f"layer accepts. Received none from {tried[0]} to {tried[-1]}: at {tried[-1]}, {last}. "
         f"{FIXES[0].upper()}{FIXES[1:]}."
     )
+
+
+def smaller_dim(model: Any, dim: int, runs: Callable[[int], Any]) -> int | None:
+    """The largest of ``dim // 2``, ``dim // 4``, ... 1 that shape inference accepts and at which
+    ``runs(size)`` (a forward pass on one sample) does not raise; ``None`` when there is none.
+
+    For limits that shape inference cannot see, such as a position embedding's table.
+    """
+    size = dim // 2
+    while size >= 1:
+        if symbolic_failure(model, input_shapes(model, size)) is None:
+            try:
+                runs(size)
+            except Exception:  # this size fails too: try a smaller one
+                pass
+            else:
+                return size
+        size //= 2
+    return None
 
 
 def forward_failure(model: Any, arrays: Sequence[Any], exc: BaseException, *, what: str) -> str:

@@ -9,7 +9,14 @@
 - :func:`legacy_h5`: a Keras 2 style ``.h5`` file, compiled with an optimizer whose config uses
   the old keys (``lr``, ``decay``) and says it was written by Keras 2.4;
 - :func:`long_crop`: a ``Conv1D`` signal model with a ``Cropping1D((5000, 5000))``, which needs
-  inputs longer than 10,000 steps.
+  inputs longer than 10,000 steps;
+- :func:`image_metadata`: two inputs, an image tower and a metadata MLP joined before the head
+  (a cut to the image tower uses one of them);
+- :func:`two_branch_lstm`: two sequence inputs, one ``LSTM`` branch each, joined before the head;
+- :func:`parallel_convs`: 31 parallel convolutions on one stem (an Inception-like block), where
+  ``drop_first=2`` with ``extra_inputs="auto"`` drops far more than 2 layers;
+- :func:`tiny_bert`: a BERT-like encoder from plain Keras layers whose learned position
+  embedding holds ``max_sequence_length=32`` positions: longer inputs fail only when it runs.
 
 Every builder is seeded and names its layers, so tests can address them.
 """
@@ -28,10 +35,14 @@ __all__ = [
     "USER_MODULES",
     "broken_config_model",
     "custom_layer_model",
+    "image_metadata",
     "install_user_module",
     "legacy_h5",
     "long_crop",
+    "parallel_convs",
     "text_lstm",
+    "tiny_bert",
+    "two_branch_lstm",
     "user_layers",
 ]
 
@@ -147,3 +158,70 @@ def long_crop() -> Any:
     h = keras.layers.Conv1D(4, 3, name="c2")(h)
     h = keras.layers.GlobalAveragePooling1D(name="pool")(h)
     return keras.Model(x, keras.layers.Dense(2, name="head")(h), name="long_crop")
+
+
+def image_metadata() -> Any:
+    """image (16, 16, 3) -> conv1 -> conv2 -> gap; meta (5,) -> meta_dense; concat -> head."""
+    import keras
+
+    _seed()
+    image = keras.Input((16, 16, 3), name="image")
+    meta = keras.Input((5,), name="meta")
+    x = keras.layers.Conv2D(8, 3, activation="relu", name="conv1")(image)
+    x = keras.layers.Conv2D(8, 3, activation="relu", name="conv2")(x)
+    x = keras.layers.GlobalAveragePooling2D(name="gap")(x)
+    m = keras.layers.Dense(4, activation="relu", name="meta_dense")(meta)
+    h = keras.layers.Concatenate(name="concat")([x, m])
+    return keras.Model([image, meta], keras.layers.Dense(2, name="head")(h), name="image_metadata")
+
+
+def two_branch_lstm() -> Any:
+    """words (None, 6) -> proj_a -> lstm_a; chars (None, 4) -> lstm_b; concat -> head."""
+    import keras
+
+    _seed()
+    words = keras.Input((None, 6), name="words")
+    chars = keras.Input((None, 4), name="chars")
+    a = keras.layers.Dense(8, name="proj_a")(words)
+    a = keras.layers.LSTM(8, name="lstm_a")(a)
+    b = keras.layers.LSTM(4, name="lstm_b")(chars)
+    h = keras.layers.Concatenate(name="concat")([a, b])
+    return keras.Model([words, chars], keras.layers.Dense(3, name="head")(h), name="two_branch_lstm")
+
+
+def parallel_convs(branches: int = 31) -> Any:
+    """image (8, 8, 3) -> stem -> branch_0 ... branch_30 (1x1 convs, in parallel) -> concat -> mix -> gap -> head."""
+    import keras
+
+    _seed()
+    image = keras.Input((8, 8, 3), name="image")
+    stem = keras.layers.Conv2D(4, 3, padding="same", name="stem")(image)
+    parts = [keras.layers.Conv2D(2, 1, name=f"branch_{i}")(stem) for i in range(branches)]
+    h = keras.layers.Concatenate(name="concat")(parts)
+    h = keras.layers.Conv2D(4, 1, name="mix")(h)
+    h = keras.layers.GlobalAveragePooling2D(name="gap")(h)
+    return keras.Model(image, keras.layers.Dense(2, name="head")(h), name="parallel_convs")
+
+
+def tiny_bert(max_sequence_length: int = 32) -> Any:
+    """token_ids (None,) -> token + position embeddings -> embed_norm -> one encoder block
+    (attention, attention_norm, ffn_in, ffn_out, ffn_norm) -> pool -> head.
+
+    Position ids are ``cumsum(ones) - 1`` looked up in an ``Embedding(max_sequence_length, 16)``,
+    as BERT's learned position embedding: shape inference accepts any length, the lookup fails
+    beyond ``max_sequence_length``.
+    """
+    import keras
+
+    _seed()
+    tokens = keras.Input((None,), dtype="int32", name="token_ids")
+    x = keras.layers.Embedding(100, 16, name="token_embedding")(tokens)
+    positions = keras.ops.cumsum(keras.ops.ones_like(tokens), axis=1) - 1
+    x = x + keras.layers.Embedding(max_sequence_length, 16, name="position_embedding")(positions)
+    x = keras.layers.LayerNormalization(name="embed_norm")(x)
+    attended = keras.layers.MultiHeadAttention(2, 8, name="attention")(x, x)
+    x = keras.layers.LayerNormalization(name="attention_norm")(x + attended)
+    h = keras.layers.Dense(32, activation="gelu", name="ffn_in")(x)
+    x = keras.layers.LayerNormalization(name="ffn_norm")(x + keras.layers.Dense(16, name="ffn_out")(h))
+    pooled = keras.layers.GlobalAveragePooling1D(name="pool")(x)
+    return keras.Model(tokens, keras.layers.Dense(2, name="head")(pooled), name="tiny_bert")

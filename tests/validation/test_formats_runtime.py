@@ -15,7 +15,7 @@ import pytest
 
 from kerascut_core.errors import ValidationError
 from kerascut_core.extras import MissingExtraError
-from kerascut_core.validation.runtimes import match_outputs, tolerance
+from kerascut_core.validation.runtimes import CEILINGS, match_outputs, output_tolerance
 from kerascut_core.validation.runtimes_onnx import providers
 from tests.support.extras import needs
 
@@ -79,8 +79,11 @@ def test_exports_pass_in_their_runtimes_by_name(exported):
         check = checks[fmt]
         assert check.origin == "artifact" and check.location == str(files["model.onnx" if fmt == "onnx" else "model.tflite"])
         assert [o.name for o in check.outputs] == ["C5", "C4"] and all(o.passed for o in check.outputs)
-        assert (check.atol, check.rtol) == tolerance(fmt, 0.0, 0.0)[:2] and "exactness is not promised" in check.tolerance_reason
         assert check.max_abs_diff is not None and check.max_abs_diff < 1e-5
+        assert check.weights.compared and check.weights.passed and check.weights.bitwise_equal == check.weights.tensors > 0
+        for row in check.outputs:  # the artifact is the fresh export: it differs by exactly the noise
+            assert row.noise == row.max_abs_diff and row.rtol == 0.0 and "noise of a fresh export" in row.tolerance_reason
+            assert row.atol >= 2 * row.noise and row.passed
     assert "CPUExecutionProvider" in checks["onnx"].runtime
     assert "format `onnx` (artifact): pass" in report.to_markdown()
 
@@ -303,7 +306,8 @@ def test_exporting_without_the_extra_writes_nothing(monkeypatch, tmp_path, modul
 def test_cuda_first_only_on_a_gpu_worker_that_has_it():
     both = ["CUDAExecutionProvider", "CPUExecutionProvider"]
     assert providers(both, gpu=False) == ["CPUExecutionProvider"]
-    assert providers(both, gpu=True) == [("CUDAExecutionProvider", {"use_tf32": "0"}), "CPUExecutionProvider"]
+    assert providers(both, gpu=True) == [
+        ("CUDAExecutionProvider", {"use_tf32": "0", "cudnn_conv_algo_search": "HEURISTIC"}), "CPUExecutionProvider"]
     assert providers(["CPUExecutionProvider"], gpu=True) == ["CPUExecutionProvider"]
 
 
@@ -318,10 +322,15 @@ def test_outputs_match_by_name_and_order():
         match_outputs(["C5"], ["C5", "C4"], ordered=False)
 
 
-def test_format_tolerance_is_the_default_unless_the_validation_is_looser():
-    atol, rtol, why = tolerance("litert", 0.0, 0.0)
-    assert (atol, rtol) == (1e-3, 1e-3) and "not promised" in why
-    assert tolerance("onnx", 1e-2, 0.0)[:2] == (1e-2, 1e-3)
+def test_format_tolerance_is_twice_the_noise_at_least_some_ulps_unless_the_validation_is_looser():
+    atol, rtol, why = output_tolerance("onnx", 1e-6, 0.01, basis="fresh")
+    assert (atol, rtol) == (2e-6, 0.0) and "2 x the noise of a fresh export" in why
+    assert output_tolerance("onnx", 0.0, 2.0, basis="fresh")[:2] == (16 * 2.0**-23 * 2.0, 0.0)  # noise 0: ulps
+    assert output_tolerance("litert", 0.0, 1.0, basis="self")[:2] == CEILINGS["litert"][:2]
+    atol, rtol, why = output_tolerance("onnx", 0.0, 1.0, basis="ceiling", why_no_fresh="JAX cannot export")
+    assert (atol, rtol) == CEILINGS["onnx"][:2] and "no fresh export to measure the noise on (JAX cannot export)" in why
+    atol, rtol, why = output_tolerance("onnx", 1e-6, 1.0, basis="fresh", atol=1e-2)
+    assert (atol, rtol) == (1e-2, 0.0) and why.startswith("the validation's own tolerance")
 
 
 def test_config_takes_the_new_formats():
